@@ -1,0 +1,1 @@
+"""Where a model runs: the Backend interface, the registry, one module per backend."""

@@ -1,0 +1,191 @@
+"""The backend interface: where a model runs.
+
+Capabilities are declared on the class; the untimed work (``load``, ``prepare``, ``fetch``)
+is separate from the timed ``run`` and from ``synchronize``; ``unavailable_reason`` says why a
+backend cannot run here. A backend's framework is imported only inside its own module, and
+only when the backend is used.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.util
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hepinfer.errors import ConfigurationError, ModelInputError
+from hepinfer.zoo import ModelRef, ModelSpec
+
+Outputs = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Settings every backend takes; each backend subclasses this with its own fields.
+
+    ``threads`` is the backend's own (intra-op) thread count; 0 leaves the framework's default.
+    """
+
+    threads: int = 1
+    device: str = "cpu"
+
+    @classmethod
+    def from_strings(cls, backend: str, values: Mapping[str, str], **fixed: Any) -> BackendOptions:
+        """Options from ``key=value`` strings, converted by field type, unknown keys refused."""
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)} - {"threads", "device"}
+        kwargs: dict[str, Any] = dict(fixed)
+        for key, text in values.items():
+            if key not in names:
+                allowed = ", ".join(sorted(names)) or "none"
+                raise ConfigurationError(
+                    f"--option {backend}.{key}: {backend} has no option '{key}' (its options: {allowed})"
+                )
+            kwargs[key] = _convert(backend, key, text, hints[key])
+        return cls(**kwargs)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field, for the record key."""
+        return dataclasses.asdict(self)
+
+    def variant(self) -> dict[str, Any]:
+        """Fields that differ from the defaults (threads and device excluded): the table label."""
+        defaults = type(self)()
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("threads", "device") and getattr(self, f.name) != getattr(defaults, f.name)
+        }
+
+
+def _convert(backend: str, key: str, text: str, hint: Any) -> Any:
+    choices = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else ()
+    if choices:
+        if text not in choices:
+            raise ConfigurationError(
+                f"--option {backend}.{key}={text}: choose one of {', '.join(map(str, choices))}"
+            )
+        return text
+    if hint is bool:
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigurationError(f"--option {backend}.{key}={text}: expected true or false")
+    base = hint if isinstance(hint, type) else str
+    if isinstance(hint, types.UnionType):
+        base = next(a for a in typing.get_args(hint) if a is not type(None))
+    try:
+        return base(text)
+    except ValueError as err:
+        raise ConfigurationError(
+            f"--option {backend}.{key}={text}: expected a {base.__name__}"
+        ) from err
+
+
+@dataclass
+class ModelArtifact:
+    """A model as a backend receives it: its spec, and the formats it can be had in.
+
+    ``onnx_path`` and ``torch_module`` convert lazily (a zoo model is exported only when an
+    ONNX backend asks); what conversion cost is kept in ``conversions`` for the record.
+    """
+
+    ref: ModelRef
+    spec: ModelSpec
+    exporter: str = "dynamo"
+    conversions: dict[str, Any] = field(default_factory=dict)
+    _onnx: Path | None = None
+
+    @property
+    def formats(self) -> frozenset[str]:
+        """Formats available without a foreign converter."""
+        return frozenset({"onnx", "torch"}) if self.ref.kind == "zoo" else frozenset({"onnx"})
+
+    def onnx_path(self) -> Path:
+        """The ONNX file: the user's, or the zoo model exported (cached) with the chosen exporter."""
+        if self._onnx is None:
+            if self.ref.kind == "onnx":
+                self._onnx = Path(self.ref.name)
+            else:
+                from hepinfer.convert.torch_onnx import export_zoo
+
+                export = export_zoo(self.ref, self.spec, exporter=self.exporter)  # type: ignore[arg-type]
+                self.conversions["torch_to_onnx"] = export.to_dict()
+                self._onnx = export.path
+        return self._onnx
+
+    def torch_module(self) -> Any:
+        """The zoo model's PyTorch module (seeded weights, eval mode)."""
+        from hepinfer.zoo import entry
+
+        return entry(self.ref.name).build(dict(self.ref.params))
+
+
+Prepared = Any
+
+
+class Backend(abc.ABC):
+    """Where a model runs. Subclasses declare name, formats, devices and Options."""
+
+    name: ClassVar[str]
+    formats: ClassVar[frozenset[str]]
+    devices: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    # Whether the timed region must call synchronize() (asynchronous devices).
+    needs_sync: ClassVar[bool] = False
+    # The framework modules it imports (their versions go into the record).
+    packages: ClassVar[tuple[str, ...]] = ()
+    # The hepinfer extra that installs them, for the error message; None: a core dependency.
+    extra: ClassVar[str | None] = None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """None when the backend can run here, else why not and what to install.
+
+        The default looks for the packages without importing them, so that ``hepinfer env``
+        stays fast; a backend overrides it for deeper checks (a device, a driver).
+        """
+        for pkg in cls.packages:
+            if importlib.util.find_spec(pkg) is None:
+                fix = f"pip install 'hepinfer[{cls.extra}]'" if cls.extra else f"pip install {pkg}"
+                return f"{pkg} is not installed; install it with: {fix}"
+        return None
+
+    @abc.abstractmethod
+    def load(self, model: ModelArtifact, options: BackendOptions) -> None:
+        """Untimed: create the session / compile the model."""
+
+    @abc.abstractmethod
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
+        """Untimed: turn numpy inputs into whatever the timed ``run`` consumes."""
+
+    @abc.abstractmethod
+    def run(self, prepared: Prepared) -> Any:
+        """Timed: one inference call. Returns the framework's raw outputs."""
+
+    @abc.abstractmethod
+    def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
+        """Untimed: the outputs of the last ``run`` as numpy arrays, by output name."""
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (a no-op on CPU)."""
+
+    def settings(self) -> dict[str, Any]:
+        """What the backend actually configured (providers, thread pools), for the record."""
+        return {}
+
+
+def check_inputs(spec: ModelSpec, inputs: Mapping[str, np.ndarray]) -> None:
+    """Refuse inputs whose names do not match the model, before any framework sees them."""
+    want = [t.name for t in spec.inputs]
+    if sorted(want) != sorted(inputs):
+        raise ModelInputError(f"inputs {sorted(inputs)} do not match the model's inputs {want}")

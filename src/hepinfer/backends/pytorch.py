@@ -1,0 +1,90 @@
+"""PyTorch on CPU: eager under inference_mode, or TorchScript trace + freeze."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from hepinfer._optional import require
+from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
+from hepinfer.errors import BackendUnavailable
+
+
+@dataclass(frozen=True)
+class PyTorchOptions(BackendOptions):
+    """How the module is called, and torch's inter-op pool."""
+
+    mode: Literal["eager", "torchscript"] = "eager"
+    interop_threads: int = 1
+
+
+class PyTorchBackend(Backend):
+    """A torch.nn.Module called under torch.inference_mode."""
+
+    name: ClassVar[str] = "pytorch"
+    formats: ClassVar[frozenset[str]] = frozenset({"torch", "onnx"})
+    Options: ClassVar[type[BackendOptions]] = PyTorchOptions
+    packages: ClassVar[tuple[str, ...]] = ("torch",)
+
+    def load(self, model: ModelArtifact, options: BackendOptions) -> None:
+        """Thread pools first (they can be set once per process), then the module."""
+        import torch
+
+        assert isinstance(options, PyTorchOptions)
+        self.options = options
+        self.spec = model.spec
+        if options.threads > 0:
+            torch.set_num_threads(options.threads)
+        torch.set_num_interop_threads(max(1, options.interop_threads))
+        self._torch = torch
+        if "torch" in model.formats:
+            module = model.torch_module()
+        else:
+            module = self._from_onnx(model)
+        self.module = module.eval()
+        self._traced = options.mode == "torchscript"
+
+    def _from_onnx(self, model: ModelArtifact) -> Any:
+        try:
+            onnx2torch = require("onnx2torch", "running an ONNX file on PyTorch")
+        except BackendUnavailable as err:
+            raise BackendUnavailable(
+                f"pytorch cannot run ONNX file {model.spec.name}: {err}. Note: onnx2torch imports "
+                "torchvision, which has no CPU build matching torch 2.13.0 on this registry"
+            ) from err
+        return onnx2torch.convert(str(model.onnx_path()))
+
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
+        """Tensors sharing the numpy buffers; a TorchScript module is traced on them here."""
+        check_inputs(self.spec, inputs)
+        tensors = tuple(self._torch.from_numpy(np.ascontiguousarray(inputs[t.name])) for t in self.spec.inputs)
+        if self._traced:
+            with self._torch.inference_mode():
+                traced = self._torch.jit.trace(self.module, tensors, check_trace=False)
+            self.module = self._torch.jit.freeze(traced)
+            self._traced = False
+        return tensors
+
+    def run(self, prepared: Prepared) -> Any:
+        """One forward call under inference_mode."""
+        with self._torch.inference_mode():
+            return self.module(*prepared)
+
+    def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
+        """Outputs by the spec's names."""
+        values = raw if isinstance(raw, (tuple, list)) else (raw,)
+        names = [t.name for t in self.spec.outputs]
+        return {n: v.detach().numpy().copy() for n, v in zip(names, values, strict=True)}
+
+    def settings(self) -> dict[str, Any]:
+        """torch's pools and the CPU kernels it dispatches to."""
+        torch = self._torch
+        return {
+            "num_threads": torch.get_num_threads(),
+            "num_interop_threads": torch.get_num_interop_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "mkldnn": torch.backends.mkldnn.is_available(),
+        }

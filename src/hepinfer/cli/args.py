@@ -1,0 +1,51 @@
+"""Parsing of the list and key=value arguments the commands share, with one-line errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hepinfer.errors import ConfigurationError
+
+
+def int_list(text: str, flag: str) -> list[int]:
+    """``1,16,256`` -> [1, 16, 256]."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigurationError(f"{flag} {text}: expected comma-separated integers such as 1,16,256") from None
+    if not values:
+        raise ConfigurationError(f"{flag}: give at least one value")
+    return values
+
+
+def pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
+    """``["n_pf=100", "n_sv=10"]`` -> {"n_pf": "100", "n_sv": "10"}."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ConfigurationError(f"{flag} {item}: expected NAME=VALUE")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def dims(items: Sequence[str] | None) -> dict[str, int]:
+    """``--dim n_pf=100`` values as integers."""
+    out = {}
+    for name, value in pairs(items, "--dim").items():
+        try:
+            out[name] = int(value)
+        except ValueError:
+            raise ConfigurationError(f"--dim {name}={value}: the size must be an integer") from None
+    return out
+
+
+def options(items: Sequence[str] | None) -> dict[str, dict[str, list[str]]]:
+    """``--option onnxruntime.iobinding=false,true`` -> {"onnxruntime": {"iobinding": [...]}}."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for name, value in pairs(items, "--option").items():
+        backend, dot, key = name.partition(".")
+        if not dot or not key:
+            raise ConfigurationError(f"--option {name}={value}: expected BACKEND.KEY=V1[,V2...]")
+        out.setdefault(backend, {})[key] = [v for v in value.split(",") if v]
+    return out

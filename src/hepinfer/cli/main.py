@@ -1,0 +1,53 @@
+"""The ``hepinfer`` command: one module per subcommand, errors as one line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Subcommand -> module under hepinfer.cli with add_arguments(parser) and run(args) -> int.
+COMMANDS = {
+    "env": "what this machine and each backend can do",
+    "zoo": "the built-in models, their parameters and inputs",
+    "bench": "measure a model on backends over batch sizes and threads",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand (imports no framework)."""
+    p = argparse.ArgumentParser(
+        prog="hepinfer",
+        description="How fast, how lean and how faithful a HEP model runs on each inference backend.",
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, help_text in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        importlib.import_module(f"hepinfer.cli.{name}").add_arguments(sp)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; a HepinferError becomes one line on stderr and exit status 1."""
+    from hepinfer.errors import HepinferError
+
+    args = parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    try:
+        code: int = importlib.import_module(f"hepinfer.cli.{args.command}").run(args)
+        return code
+    except HepinferError as err:
+        if debug:
+            raise
+        print(f"hepinfer: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hepinfer: interrupted; records already written are complete", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

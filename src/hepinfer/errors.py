@@ -1,0 +1,35 @@
+"""The errors hepinfer raises on purpose.
+
+Every message names the bad value and says what to do; the CLI prints it on one line and
+exits 1 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+
+class HepinferError(Exception):
+    """Base of every error hepinfer raises on purpose."""
+
+
+class ConfigurationError(HepinferError):
+    """A bad option, name, batch size or dimension given by the user."""
+
+
+class ModelError(HepinferError):
+    """A model file that is missing, unreadable, or not what it claims to be."""
+
+
+class ModelInputError(HepinferError):
+    """Inputs that do not fit the model, or a model that rejects its inputs."""
+
+
+class BackendUnavailable(HepinferError):
+    """A backend that cannot run here: a missing package, device or format."""
+
+
+class ConversionError(HepinferError):
+    """A model that could not be converted (exported, compiled) for a backend."""
+
+
+class ResultsError(HepinferError):
+    """A results file that cannot be read or written."""

@@ -1,0 +1,1 @@
+"""How it is measured: timer and statistics, agreement, environment (memory later)."""

@@ -1,0 +1,93 @@
+"""The machine and software a measurement ran on, recorded with every record."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+from collections.abc import Iterable
+from importlib import metadata
+from typing import Any
+
+# Instruction-set flags that decide which kernels the frameworks dispatch to.
+ISA_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+    "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile",
+)
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
+    "KMP_AFFINITY", "OMP_PROC_BIND", "GOMP_CPU_AFFINITY",
+)
+
+
+def cpu_info() -> dict[str, Any]:
+    """CPU model, the ISA flags that matter, and core counts."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model in ("unknown", "", platform.machine()):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    import psutil
+
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return {
+        "model": model,
+        "arch": platform.machine(),
+        "isa": [f for f in ISA_FLAGS if f in flags],
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "usable_cores": len(affinity) or os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+    }
+
+
+def versions(packages: Iterable[str]) -> dict[str, str]:
+    """Installed versions of the named distributions ('absent' when not installed)."""
+    out = {}
+    for name in ("hepinfer", "numpy", *packages):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            # A module whose distribution has another name (tensorflow-cpu): ask the module.
+            module = sys.modules.get(name)
+            out[name] = str(getattr(module, "__version__", "absent"))
+    return out
+
+
+def blas_info() -> list[dict[str, Any]]:
+    """BLAS and OpenMP libraries loaded in this process and their thread counts."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        keep = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer")
+        return [{k: v for k, v in lib.items() if k in keep} for lib in threadpool_info()]
+    except Exception as err:  # threadpoolctl inspects native libraries; never fail a run on it
+        return [{"error": f"{type(err).__name__}: {err}"}]
+
+
+def environment(packages: Iterable[str] = ()) -> dict[str, Any]:
+    """Everything a reader needs to know what a figure was measured on."""
+    return {
+        "host": socket.gethostname(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu_info(),
+        "versions": versions(packages),
+        "blas": blas_info(),
+        "thread_env": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
+    }
+
+
+def machine_fingerprint(env: dict[str, Any]) -> dict[str, Any]:
+    """What must match for two records' timings to be comparable."""
+    cpu = env.get("cpu", {})
+    return {"host": env.get("host"), "cpu": cpu.get("model"), "cores": cpu.get("usable_cores")}

@@ -1,0 +1,1 @@
+"""Tables, plots and pages, built only from result records."""

@@ -1,0 +1,1 @@
+"""The record schema, JSON Lines I/O and schema migrations."""

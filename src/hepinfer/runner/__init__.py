@@ -1,0 +1,1 @@
+"""One configuration in a worker process, and the runs of many configurations."""

@@ -1,0 +1,81 @@
+"""Start a worker process for one job and turn whatever happens to it into a result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+_SIGNAL_HINTS = {
+    signal.SIGKILL: "killed (out of memory, or by a user)",
+    signal.SIGSEGV: "crashed with a segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGBUS: "crashed with a bus error",
+    signal.SIGILL: "crashed on an illegal instruction (an ISA the CPU lacks?)",
+}
+
+
+def run_job(job: dict[str, Any], workdir: Path, name: str, timeout_s: float) -> dict[str, Any]:
+    """Run one job in a fresh interpreter. Never raises for what happens inside the worker.
+
+    Returns the worker's result, or an error result naming the signal, the timeout and the
+    phase it died in, with the tail of its output.
+    """
+    job = dict(job)
+    job["result_path"] = str(workdir / f"{name}.result.json")
+    job["outputs_path"] = str(workdir / f"{name}.npz")
+    job_path = workdir / f"{name}.job.json"
+    log_path = workdir / f"{name}.log"
+    job_path.write_text(json.dumps(job))
+    result_path = Path(job["result_path"])
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hepinfer.runner.worker", str(job_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: a timeout kills all it started
+        )
+        try:
+            rc = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            return _died(f"timed out after {timeout_s:g} s", workdir, name, log_path)
+        except BaseException:  # Ctrl-C in the parent: take the worker down with us
+            _kill_group(proc)
+            raise
+    if result_path.exists():
+        result: dict[str, Any] = json.loads(result_path.read_text())
+        return result
+    if rc < 0:
+        sig = signal.Signals(-rc)
+        what = _SIGNAL_HINTS.get(sig, "died")
+        return _died(f"worker {what} ({sig.name})", workdir, name, log_path)
+    return _died(f"worker exited with status {rc} without a result", workdir, name, log_path)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _died(what: str, workdir: Path, name: str, log_path: Path) -> dict[str, Any]:
+    phase_path = workdir / f"{name}.result.phase"
+    phase = phase_path.read_text() if phase_path.exists() else "start"
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-20:] if log_path.exists() else []
+    return {
+        "status": "error",
+        "error": {
+            "type": "WorkerDied",
+            "message": f"{what} during {phase}",
+            "phase": phase,
+            "traceback": "\n".join(tail),
+        },
+    }

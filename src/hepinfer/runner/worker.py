@@ -1,0 +1,172 @@
+"""One configuration, measured in this process: ``python -m hepinfer.runner.worker JOB.json``.
+
+The parent starts a fresh interpreter per configuration, because thread settings of the
+frameworks can be set once per process and because a crash, hang or OOM here must cost this
+configuration only. The worker writes its phase to ``*.phase`` as it goes (so the parent can
+say where a crash happened), the outputs of the first call to ``*.npz``, and the finished
+result to ``*.result.json`` (atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def _peak_rss() -> int | None:
+    """The process's RSS high-water mark (VmHWM), where the OS reports it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class _Phases:
+    """Records the current phase to a file the parent reads if this process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = "start"
+
+    def enter(self, name: str) -> None:
+        self.name = name
+        self.path.write_text(name)
+
+
+def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
+    """Run the job; returns the worker's part of the record (raises on failure)."""
+    from hepinfer.backends.base import ModelArtifact
+    from hepinfer.backends.registry import backend_class
+    from hepinfer.errors import ModelInputError
+    from hepinfer.measure.environment import environment
+    from hepinfer.measure.timer import TimingPolicy, time_calls, timer_overhead_ns, warm_up
+    from hepinfer.zoo import ModelRef, build_inputs, spec_of
+
+    key = job["key"]
+    out: dict[str, Any] = {"one_off": {}, "memory": {}, "timing": {}}
+    mem = out["memory"]
+    mem["rss_start"] = _rss()
+
+    phases.enter("import")
+    cls = backend_class(key["backend"])
+    reason = cls.unavailable_reason()
+    t0 = time.perf_counter()
+    if reason is None:
+        for pkg in cls.packages:
+            __import__(pkg)
+    out["one_off"]["import_s"] = time.perf_counter() - t0
+    if reason is not None:
+        from hepinfer.errors import BackendUnavailable
+
+        raise BackendUnavailable(f"backend {cls.name} is unavailable: {reason}")
+    mem["rss_after_import"] = _rss()
+
+    phases.enter("convert")
+    ref = ModelRef.from_dict(job["model_ref"])
+    spec = spec_of(ref)
+    artifact = ModelArtifact(ref=ref, spec=spec, exporter=key["exporter"])
+    if "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats):
+        artifact.onnx_path()  # export now, so that load time excludes conversion
+    out["one_off"]["conversion"] = artifact.conversions
+
+    phases.enter("load")
+    options = cls.Options.from_strings(cls.name, {k: str(v) for k, v in key["options"].items()},
+                                       threads=key["threads"], device=key["device"])
+    backend = cls()
+    t0 = time.perf_counter()
+    backend.load(artifact, options)
+    out["one_off"]["load_s"] = time.perf_counter() - t0
+    mem["rss_after_load"] = _rss()
+
+    phases.enter("prepare")
+    inputs = build_inputs(ref, spec, key["batch"], key["dims"], key["seed"])
+    prepared = backend.prepare(inputs)
+
+    phases.enter("first_call")
+    sync = backend.synchronize if cls.needs_sync else None
+    t0 = time.perf_counter_ns()
+    try:
+        raw = backend.run(prepared)
+        if sync is not None:
+            sync()
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ModelInputError(f"{cls.name} rejected the inputs {_shapes(inputs)}: {first}") from err
+    out["one_off"]["first_call_ns"] = time.perf_counter_ns() - t0
+    outputs = backend.fetch(prepared, raw)
+    np.savez(job["outputs_path"], **outputs)
+    out["output_shapes"] = {k: list(v.shape) for k, v in outputs.items()}
+
+    out["backend"] = {"settings": backend.settings()}
+    if job.get("measure", True):
+        policy = TimingPolicy(**job["policy"])
+        phases.enter("warmup")
+        out["timing"]["warmup_calls"] = warm_up(backend.run, prepared, policy, sync)
+        phases.enter("timing")
+        out["timing"]["timer_overhead_ns"] = timer_overhead_ns()
+        samples, reason_stop = time_calls(backend.run, prepared, policy, sync)
+        out["samples_ns"] = samples
+        out["timing"]["stop_reason"] = reason_stop
+        out["timing"]["policy"] = policy.to_dict()
+    mem["rss_after_run"] = _rss()
+    mem["peak_rss"] = _peak_rss()
+    phases.enter("environment")
+    out["environment"] = environment(cls.packages)
+    return out
+
+
+def _shapes(inputs: dict[str, np.ndarray]) -> str:
+    return ", ".join(f"{k}{list(v.shape)}" for k, v in inputs.items())
+
+
+def main(argv: list[str]) -> int:
+    """Entry point; exit 0 whenever a result (success or a caught error) was written."""
+    job_path = Path(argv[1])
+    job = json.loads(job_path.read_text())
+    phases = _Phases(Path(job["result_path"]).with_suffix(".phase"))
+    try:
+        result: dict[str, Any] = {"status": "ok", **execute(job, phases)}
+    except Exception as err:
+        from hepinfer.errors import HepinferError
+
+        message = str(err) if isinstance(err, HepinferError) else f"{type(err).__name__}: {err}"
+        result = {
+            "status": "error",
+            "error": {
+                "type": type(err).__name__,
+                "message": message.strip().splitlines()[0] if message.strip() else type(err).__name__,
+                "phase": phases.name,
+                "traceback": traceback.format_exc(),
+            },
+        }
+    tmp = Path(job["result_path"] + ".tmp")
+    tmp.write_text(json.dumps(result, default=_json_default))
+    os.replace(tmp, job["result_path"])
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

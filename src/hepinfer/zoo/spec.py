@@ -1,0 +1,154 @@
+"""What is run: the description of a model's inputs and outputs, and where the model comes from.
+
+A ModelSpec is the same whether it came from a zoo entry or from a user's ONNX file: named
+tensors whose axes are either fixed sizes or symbols. The symbol ``BATCH`` marks the batch
+axis; every other symbol (``n_pf``, ``n_sv``) is a dynamic axis whose size the user gives
+(``--dim n_pf=100``) unless the spec carries a default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hepinfer.errors import ConfigurationError
+
+BATCH = "batch"
+
+Dim = int | str
+Role = Literal["features", "mask", "index"]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named tensor: its axes (sizes or symbols), dtype and role."""
+
+    name: str
+    shape: tuple[Dim, ...]
+    dtype: str = "float32"
+    # "mask" inputs get realistic 0/1 padding, real entries first, instead of noise.
+    role: Role = "features"
+
+    @property
+    def batch_axis(self) -> int | None:
+        """Index of the batch axis, or None for a tensor without one."""
+        return self.shape.index(BATCH) if BATCH in self.shape else None
+
+    def symbols(self) -> list[str]:
+        """The dynamic axes other than the batch, in order."""
+        return [d for d in self.shape if isinstance(d, str) and d != BATCH]
+
+    def concrete(self, batch: int, dims: Mapping[str, int]) -> tuple[int, ...]:
+        """The shape with the batch and every dynamic axis filled in."""
+        out = []
+        for d in self.shape:
+            if d == BATCH:
+                out.append(batch)
+            elif isinstance(d, str):
+                out.append(dims[d])
+            else:
+                out.append(d)
+        return tuple(out)
+
+    def describe(self) -> str:
+        """Shape as a user reads it: ``pf_points[batch, 2, n_pf] float32``."""
+        return f"{self.name}[{', '.join(str(d) for d in self.shape)}] {self.dtype}"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Where a model comes from, in a form that travels to a worker process as JSON."""
+
+    kind: Literal["zoo", "onnx"]
+    # A zoo name, or the absolute path of an ONNX file.
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"kind": self.kind, "name": self.name, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelRef:
+        """Inverse of to_dict."""
+        return cls(kind=data["kind"], name=data["name"], params=tuple(sorted(data["params"].items())))
+
+    @property
+    def label(self) -> str:
+        """Short name for tables: the zoo name with its options, or the file name."""
+        if self.kind == "onnx":
+            return self.name.rsplit("/", 1)[-1]
+        opts = ",".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.name}[{opts}]" if opts else self.name
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The inputs and outputs of a model, with defaults for its dynamic axes."""
+
+    name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    # Sizes used for dynamic axes the user does not set (zoo entries give production values).
+    default_dims: tuple[tuple[str, int], ...] = ()
+    # A model exported with its batch size fixed inside (rootbench's B1 files) runs only at that.
+    fixed_batch: int | None = None
+    # How the file wrote its batch axis (0, '1', 'N', 'unk__123'), for the record.
+    batch_encodings: tuple[str, ...] = field(default=())
+    # True when the first output is a vector of class probabilities (argmax is meaningful).
+    classifier: bool = False
+
+    def symbols(self) -> list[str]:
+        """Every dynamic axis other than the batch, in first-seen order."""
+        seen: dict[str, None] = {}
+        for t in self.inputs:
+            for s in t.symbols():
+                seen.setdefault(s)
+        return list(seen)
+
+    @property
+    def has_batch_axis(self) -> bool:
+        """Whether any input has a batch axis that can take any size."""
+        return any(t.batch_axis is not None for t in self.inputs)
+
+    def default_batch(self) -> int:
+        """The batch size used when the user does not choose: the fixed one, else 1."""
+        return self.fixed_batch or 1
+
+    def resolve_dims(self, given: Mapping[str, int]) -> dict[str, int]:
+        """Sizes for every dynamic axis: the user's, else the default, else a clear error."""
+        unknown = sorted(set(given) - set(self.symbols()))
+        if unknown:
+            known = ", ".join(self.symbols()) or "none"
+            raise ConfigurationError(
+                f"--dim {unknown[0]}: model {self.name} has no dynamic axis of that name "
+                f"(its dynamic axes: {known})"
+            )
+        dims = dict(self.default_dims)
+        dims.update(given)
+        for sym in self.symbols():
+            if sym not in dims:
+                users = ", ".join(t.describe() for t in self.inputs if sym in t.symbols())
+                raise ConfigurationError(
+                    f"dynamic axis '{sym}' of model {self.name} has no size ({users}); "
+                    f"set it with --dim {sym}=N"
+                )
+            if dims[sym] < 1:
+                raise ConfigurationError(f"--dim {sym}={dims[sym]}: sizes must be 1 or more")
+        return {s: dims[s] for s in self.symbols()}
+
+    def check_batch(self, batch: int) -> None:
+        """Refuse a batch size the model cannot take, saying which it can."""
+        if batch < 1:
+            raise ConfigurationError(f"batch size {batch} is not allowed: use 1 or more")
+        if self.fixed_batch is not None and batch != self.fixed_batch:
+            where = ", ".join(t.describe() for t in self.inputs)
+            raise ConfigurationError(
+                f"model {self.name} has its batch size fixed to {self.fixed_batch} inside the "
+                f"file ({where}); use --batch {self.fixed_batch}"
+            )
+
+    def shapes(self, batch: int, dims: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
+        """Concrete input shapes at a batch size."""
+        return {t.name: t.concrete(batch, dims) for t in self.inputs}
