@@ -20,4 +20,6 @@ def require(module: str, purpose: str) -> ModuleType:
     except ImportError as err:
         extra = EXTRAS.get(module.split(".")[0])
         fix = f"pip install 'hepinfer[{extra}]'" if extra else f"pip install {module}"
-        raise BackendUnavailable(f"{purpose} needs {module}, which cannot be imported ({err}); install it with: {fix}") from err
+        raise BackendUnavailable(
+            f"{purpose} needs {module}, which cannot be imported ({err}); install it with: {fix}"
+        ) from err

@@ -9,8 +9,8 @@ only when the backend is used.
 from __future__ import annotations
 
 import abc
-import importlib.util
 import dataclasses
+import importlib.util
 import types
 import typing
 from collections.abc import Mapping
@@ -86,9 +86,7 @@ def _convert(backend: str, key: str, text: str, hint: Any) -> Any:
     try:
         return base(text)
     except ValueError as err:
-        raise ConfigurationError(
-            f"--option {backend}.{key}={text}: expected a {base.__name__}"
-        ) from err
+        raise ConfigurationError(f"--option {backend}.{key}={text}: expected a {base.__name__}") from err
 
 
 @dataclass

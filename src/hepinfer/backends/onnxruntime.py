@@ -9,7 +9,14 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from hepinfer._optional import require
-from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
+from hepinfer.backends.base import (
+    Backend,
+    BackendOptions,
+    ModelArtifact,
+    Outputs,
+    Prepared,
+    check_inputs,
+)
 
 _LEVELS = {
     "disable": "ORT_DISABLE_ALL",

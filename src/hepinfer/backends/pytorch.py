@@ -9,7 +9,14 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from hepinfer._optional import require
-from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
+from hepinfer.backends.base import (
+    Backend,
+    BackendOptions,
+    ModelArtifact,
+    Outputs,
+    Prepared,
+    check_inputs,
+)
 from hepinfer.errors import BackendUnavailable
 
 
@@ -52,15 +59,18 @@ class PyTorchBackend(Backend):
             onnx2torch = require("onnx2torch", "running an ONNX file on PyTorch")
         except BackendUnavailable as err:
             raise BackendUnavailable(
-                f"pytorch cannot run ONNX file {model.spec.name}: {err}. Note: onnx2torch imports "
-                "torchvision, which has no CPU build matching torch 2.13.0 on this registry"
+                f"pytorch cannot run ONNX files here: onnx2torch cannot be imported ({err.__cause__}); "
+                "it needs torchvision, which has no CPU build for torch 2.13.0 on this registry. "
+                "Where torchvision works: pip install 'hepinfer[onnx2torch]'"
             ) from err
         return onnx2torch.convert(str(model.onnx_path()))
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
         """Tensors sharing the numpy buffers; a TorchScript module is traced on them here."""
         check_inputs(self.spec, inputs)
-        tensors = tuple(self._torch.from_numpy(np.ascontiguousarray(inputs[t.name])) for t in self.spec.inputs)
+        tensors = tuple(
+            self._torch.from_numpy(np.ascontiguousarray(inputs[t.name])) for t in self.spec.inputs
+        )
         if self._traced:
             with self._torch.inference_mode():
                 traced = self._torch.jit.trace(self.module, tensors, check_trace=False)

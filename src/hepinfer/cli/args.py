@@ -12,7 +12,9 @@ def int_list(text: str, flag: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ConfigurationError(f"{flag} {text}: expected comma-separated integers such as 1,16,256") from None
+        raise ConfigurationError(
+            f"{flag} {text}: expected comma-separated integers such as 1,16,256"
+        ) from None
     if not values:
         raise ConfigurationError(f"{flag}: give at least one value")
     return values

@@ -13,24 +13,56 @@ from hepinfer.errors import ConfigurationError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the bench command."""
     p.add_argument("model", metavar="MODEL_OR_PATH", help="a zoo name (see 'hepinfer zoo') or an .onnx file")
-    p.add_argument("--backend", default="onnxruntime,pytorch", help="comma-separated backends (default: %(default)s)")
+    p.add_argument(
+        "--backend",
+        default="onnxruntime,pytorch",
+        help="comma-separated backends (default: %(default)s)",
+    )
     p.add_argument("--batch", help="comma-separated batch sizes (default: the model's, usually 1)")
-    p.add_argument("--threads", default="1", help="comma-separated backend thread counts (default: %(default)s)")
+    p.add_argument(
+        "--threads",
+        default="1",
+        help="comma-separated backend thread counts (default: %(default)s)",
+    )
     p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
     p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. R=39")
-    p.add_argument("--option", action="append", metavar="BACKEND.KEY=V[,V]",
-                   help="backend option; several values make several configurations "
-                        "(e.g. onnxruntime.iobinding=false,true)")
-    p.add_argument("--reference", help="backend whose outputs the others are compared with "
-                                       "(default: pytorch for zoo models, onnxruntime for files)")
-    p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
-                   help="torch ONNX exporter for zoo models (default: %(default)s)")
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="BACKEND.KEY=V[,V]",
+        help="backend option; several values make several configurations "
+        "(e.g. onnxruntime.iobinding=false,true)",
+    )
+    p.add_argument(
+        "--reference",
+        help="backend whose outputs the others are compared with "
+        "(default: pytorch for zoo models, onnxruntime for files)",
+    )
+    p.add_argument(
+        "--exporter",
+        choices=("dynamo", "legacy"),
+        default="dynamo",
+        help="torch ONNX exporter for zoo models (default: %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the input builder (default: %(default)s)")
-    p.add_argument("--out", default="hepinfer-results.jsonl", help="JSON Lines file the records are appended to")
-    p.add_argument("--max-time", type=float, default=10.0, help="time cap per configuration, s (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        default="hepinfer-results.jsonl",
+        help="JSON Lines file the records are appended to",
+    )
+    p.add_argument(
+        "--max-time",
+        type=float,
+        default=10.0,
+        help="time cap per configuration, s (default: %(default)s)",
+    )
     p.add_argument("--min-calls", type=int, default=50, help="timed calls before the stopping rule applies")
-    p.add_argument("--rel-ci", type=float, default=0.01,
-                   help="stop when the median's 95%% CI is within +-this fraction (default: %(default)s)")
+    p.add_argument(
+        "--rel-ci",
+        type=float,
+        default=0.01,
+        help="stop when the median's 95%% CI is within +-this fraction (default: %(default)s)",
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
 
 
@@ -68,26 +100,38 @@ def run(ns: argparse.Namespace) -> int:
     request = request_from(ns)
     assert isinstance(request, bench.BenchRequest)
     the_plan = bench.plan(request)  # raises before anything runs
+    for note in the_plan.spec.notes:
+        print(f"hepinfer: note: {the_plan.spec.name}: {note}", file=sys.stderr)
     out = Path(ns.out)
     err_console = Console(stderr=True)
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=err_console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
     ) as progress:
         task = progress.add_task("starting", total=len(the_plan.keys))
 
         def on_start(i: int, n: int, key: object) -> None:
             assert isinstance(key, bench.Key)
-            progress.update(task, completed=i,
-                            description=f"{key.model} {key.label()} batch {key.batch} threads {key.threads}")
+            progress.update(
+                task,
+                completed=i,
+                description=f"{key.model} {key.label()} batch {key.batch} threads {key.threads}",
+            )
 
-        records = bench.run(request, out=out, on_start=on_start,
-                            on_record=lambda r: progress.advance(task))
-    Console().print(bench_table(records, title=f"hepinfer bench: {the_plan.ref.label}"))
+        records = bench.run(request, out=out, on_start=on_start, on_record=lambda r: progress.advance(task))
+    # A pipe or file gets the whole table, not one squeezed to 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(bench_table(records, title=f"hepinfer bench: {the_plan.ref.label}"))
     failed = sum(r["status"] != "ok" for r in records)
     print(f"{len(records)} records appended to {out}", file=sys.stderr)
     if failed:
-        print(f"hepinfer: {failed} of {len(records)} configurations failed (see the table and the records)",
-              file=sys.stderr)
+        print(
+            f"hepinfer: {failed} of {len(records)} configurations failed (see the table and the records)",
+            file=sys.stderr,
+        )
         return 1
     return 0

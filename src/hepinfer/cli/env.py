@@ -22,7 +22,10 @@ def backends_status() -> dict[str, dict[str, str]]:
         reason = cls.unavailable_reason()
         if reason is None:
             vers = versions(cls.packages)
-            out[name] = {"status": "available", "version": ", ".join(f"{p} {vers[p]}" for p in cls.packages)}
+            out[name] = {
+                "status": "available",
+                "version": ", ".join(f"{p} {vers[p]}" for p in cls.packages),
+            }
         else:
             out[name] = {"status": "unavailable", "reason": reason}
     return out
@@ -30,10 +33,9 @@ def backends_status() -> dict[str, dict[str, str]]:
 
 def run(ns: argparse.Namespace) -> int:
     """Print the environment as tables, or JSON."""
+    import numpy  # noqa: F401  (loads numpy's BLAS, so that it is listed)
     from rich.console import Console
     from rich.table import Table
-
-    import numpy  # noqa: F401  (loads numpy's BLAS, so that it is listed)
 
     from hepinfer.measure.environment import environment
 
@@ -44,15 +46,21 @@ def run(ns: argparse.Namespace) -> int:
         return 0
     console = Console()
     cpu = env["cpu"]
-    console.print(f"[bold]CPU[/bold] {cpu['model']} ({cpu['arch']}), {cpu['usable_cores']} usable of "
-                  f"{cpu['logical_cores']} logical cores, {cpu['memory_bytes'] / 2**30:.1f} GiB")
+    console.print(
+        f"[bold]CPU[/bold] {cpu['model']} ({cpu['arch']}), {cpu['usable_cores']} usable of "
+        f"{cpu['logical_cores']} logical cores, {cpu['memory_bytes'] / 2**30:.1f} GiB"
+    )
     console.print(f"[bold]ISA[/bold] {' '.join(cpu['isa']) or 'none of note'}")
     console.print(f"[bold]Python[/bold] {env['python']} on {env['os']}")
     for lib in env["blas"]:
-        console.print(f"[bold]BLAS/OpenMP[/bold] {lib.get('internal_api', lib.get('error'))} "
-                      f"{lib.get('version') or ''} threads={lib.get('num_threads')} ({lib.get('prefix')})")
+        console.print(
+            f"[bold]BLAS/OpenMP[/bold] {lib.get('internal_api', lib.get('error'))} "
+            f"{lib.get('version') or ''} threads={lib.get('num_threads')} ({lib.get('prefix')})"
+        )
     if env["thread_env"]:
-        console.print("[bold]Thread variables[/bold] " + " ".join(f"{k}={v}" for k, v in env["thread_env"].items()))
+        console.print(
+            "[bold]Thread variables[/bold] " + " ".join(f"{k}={v}" for k, v in env["thread_env"].items())
+        )
     table = Table(title="backends")
     table.add_column("backend")
     table.add_column("status")

@@ -33,9 +33,13 @@ def run(ns: argparse.Namespace) -> int:
         spec = e.spec(e.params({}))
         params = "-" if ns.no_count else f"{count_parameters(name):,}"
         table.add_row(
-            name, e.family, params, f"{e.target_params:,}" if e.target_params else "-",
+            name,
+            e.family,
+            params,
+            f"{e.target_params:,}" if e.target_params else "-",
             ", ".join(f"{k}={v}" for k, v in e.defaults.items()) or "-",
-            "\n".join(t.describe() for t in spec.inputs), e.summary,
+            "\n".join(t.describe() for t in spec.inputs),
+            e.summary,
         )
     Console().print(table)
     return 0

@@ -72,17 +72,36 @@ def export_zoo(ref: ModelRef, spec: ModelSpec, exporter: Exporter = "dynamo") ->
         with contextlib.redirect_stdout(io.StringIO()):
             if exporter == "dynamo":
                 batch = torch.export.Dim("batch", min=1)
-                dynamic = tuple({t.batch_axis: batch} if t.batch_axis is not None else {} for t in spec.inputs)
+                dynamic = tuple(
+                    {t.batch_axis: batch} if t.batch_axis is not None else {} for t in spec.inputs
+                )
                 torch.onnx.export(
-                    model, args, str(tmp), dynamo=True, input_names=in_names,
-                    output_names=out_names, dynamic_shapes=dynamic, opset_version=DEFAULT_OPSET,
-                    external_data=False, optimize=True,
+                    model,
+                    args,
+                    str(tmp),
+                    dynamo=True,
+                    input_names=in_names,
+                    output_names=out_names,
+                    dynamic_shapes=dynamic,
+                    opset_version=DEFAULT_OPSET,
+                    external_data=False,
+                    optimize=True,
                 )
             else:
-                axes = {t.name: {t.batch_axis: "batch"} for t in (*spec.inputs, *spec.outputs) if t.batch_axis is not None}
+                axes = {
+                    t.name: {t.batch_axis: "batch"}
+                    for t in (*spec.inputs, *spec.outputs)
+                    if t.batch_axis is not None
+                }
                 torch.onnx.export(
-                    model, args, str(tmp), dynamo=False, input_names=in_names,
-                    output_names=out_names, dynamic_axes=axes, opset_version=DEFAULT_OPSET,
+                    model,
+                    args,
+                    str(tmp),
+                    dynamo=False,
+                    input_names=in_names,
+                    output_names=out_names,
+                    dynamic_axes=axes,
+                    opset_version=DEFAULT_OPSET,
                 )
     except Exception as err:
         tmp.unlink(missing_ok=True)

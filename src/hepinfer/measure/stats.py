@@ -24,8 +24,8 @@ def median_ci(sorted_ns: Sequence[int] | np.ndarray, confidence: float = 0.95) -
         raise ValueError("no samples")
     z = _Z.get(confidence) or _z_of(confidence)
     half = z * math.sqrt(n) / 2.0
-    lo = max(0, int(math.floor(n / 2.0 - half)) - 1)
-    hi = min(n - 1, int(math.ceil(n / 2.0 + half)))
+    lo = max(0, math.floor(n / 2.0 - half) - 1)
+    hi = min(n - 1, math.ceil(n / 2.0 + half))
     if n < 6:
         lo, hi = 0, n - 1
     return float(sorted_ns[lo]), float(sorted_ns[hi])

@@ -67,7 +67,9 @@ def timer_overhead_ns(repeat: int = 2000) -> float:
     return float(d[len(d) // 2])
 
 
-def warm_up(call: Callable[[Any], Any], arg: Any, policy: TimingPolicy, sync: Callable[[], None] | None) -> int:
+def warm_up(
+    call: Callable[[Any], Any], arg: Any, policy: TimingPolicy, sync: Callable[[], None] | None
+) -> int:
     """Untimed calls: at least warmup_calls and warmup_s seconds. Returns the count."""
     n = 0
     start = time.perf_counter()
@@ -80,7 +82,10 @@ def warm_up(call: Callable[[Any], Any], arg: Any, policy: TimingPolicy, sync: Ca
 
 
 def time_calls(
-    call: Callable[[Any], Any], arg: Any, policy: TimingPolicy, sync: Callable[[], None] | None = None
+    call: Callable[[Any], Any],
+    arg: Any,
+    policy: TimingPolicy,
+    sync: Callable[[], None] | None = None,
 ) -> tuple[list[int], str]:
     """Timed calls of ``call(arg)`` (and ``sync()`` inside the timed region when given).
 

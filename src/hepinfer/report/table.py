@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
-MARKS = {"identical": "identical", "within tolerance": "within tol", "different": "DIFFERENT",
-         "reference": "reference", "unknown": "unknown"}
+MARKS = {
+    "identical": "identical",
+    "within tolerance": "within tol",
+    "different": "DIFFERENT",
+    "reference": "reference",
+    "unknown": "unknown",
+}
 
 
 def fmt_ns(ns: float | None) -> str:
@@ -46,25 +52,53 @@ def speedups(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
         if r["status"] != "ok":
             out[r["record_id"]] = None
             continue
-        base = ref_median.get((k["model"], k["batch"], k["threads"])) or ref_median.get((k["model"], k["batch"]))
+        base = ref_median.get((k["model"], k["batch"], k["threads"])) or ref_median.get(
+            (k["model"], k["batch"])
+        )
         out[r["record_id"]] = base / r["stats"]["median_ns"] if base else None
     return out
 
 
 def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
     """Per-event median and p99, throughput, speed-up vs the reference, agreement."""
-    table = Table(title=title or None)
-    for col, justify in (("model", "left"), ("backend", "left"), ("batch", "right"), ("threads", "right"),
-                         ("per event", "right"), ("p99/event", "right"), ("events/s", "right"),
-                         ("speed-up", "right"), ("agreement", "left"), ("notes", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table = Table(title=escape(title) if title else None)
+    models = {r["key"]["model"] for r in records}
+    show_model = len(models) > 1
+    columns = [
+        "backend",
+        "batch",
+        "threads",
+        "per event",
+        "p99/event",
+        "events/s",
+        "speed-up",
+        "agreement",
+        "notes",
+    ]
+    for col in (["model"] if show_model else []) + columns:
+        table.add_column(
+            col, justify="left" if col in ("model", "backend", "agreement", "notes") else "right"
+        )
     ups = speedups(records)
     for r in records:
         k = r["key"]
-        cells = [k["model"], label(r), str(k["batch"]), str(k["threads"])]
+        # Model names, options and messages come from users' files: never read them as markup.
+        cells = ([escape(k["model"])] if show_model else []) + [
+            escape(label(r)),
+            str(k["batch"]),
+            str(k["threads"]),
+        ]
         if r["status"] != "ok":
             err = r["error"]
-            table.add_row(*cells, "-", "-", "-", "-", "-", f"[red]error[/red] ({err['phase']}): {err['message']}")
+            table.add_row(
+                *cells,
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                f"[red]error[/red] ({err['phase']}): {escape(err['message'])}",
+            )
             continue
         s = r["stats"]
         agreement = r.get("agreement") or {}
@@ -84,7 +118,7 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
             f"{s['throughput_eps']:.3g}",
             f"{up:.2f}x" if up else "-",
             verdict,
-            "; ".join(notes),
+            escape("; ".join(notes)),
         )
     return table
 

@@ -54,6 +54,8 @@ def read(path: Path) -> Iterator[dict[str, Any]]:
                 record = json.loads(raw)
             except json.JSONDecodeError:
                 if raw.endswith(b"\n"):
-                    raise ResultsError(f"{path}:{number} is not a JSON record; is this a hepinfer results file?") from None
+                    raise ResultsError(
+                        f"{path}:{number} is not a JSON record; is this a hepinfer results file?"
+                    ) from None
                 continue  # the last line of a writer killed mid-write
             yield migrate(record, f"{path}:{number}")

@@ -71,30 +71,38 @@ def plan(request: BenchRequest) -> Plan:
     spec = spec_of(ref)
     dims = spec.resolve_dims(request.dims)
     batches = list(request.batches) if request.batches else [spec.default_batch()]
-    for b in batches:
-        spec.check_batch(b)
+    for size in batches:
+        spec.check_batch(size)
     for t in request.threads:
         if t < 0:
             raise ConfigurationError(f"--threads {t}: use 1 or more (0 leaves the framework's default)")
     backends = [check_name(b) for b in request.backends]
     if not backends:
         raise ConfigurationError("no backend given: use --backend onnxruntime,pytorch")
-    for b in request.options:
-        if b not in backends:
-            raise ConfigurationError(f"--option {b}.…: backend {b} is not among --backend {','.join(backends)}")
+    for name in request.options:
+        if name not in backends:
+            raise ConfigurationError(
+                f"--option {name}.…: backend {name} is not among --backend {','.join(backends)}"
+            )
     reference = check_name(request.reference or default_reference(ref))
     variants = {b: _option_grid(b, request.options.get(b, {})) for b in backends}
-    common = {
-        "device": request.device,
-        "dims": dims,
-        "model_params": dict(ref.params),
-        "exporter": request.exporter,
-        "seed": request.seed,
-    }
     keys = []
-    for batch, b, threads in itertools.product(batches, backends, request.threads):
-        for o in variants[b]:
-            keys.append(Key(model=ref.label, backend=b, batch=batch, threads=threads, options=o, **common))
+    for batch, backend, threads in itertools.product(batches, backends, request.threads):
+        for o in variants[backend]:
+            keys.append(
+                Key(
+                    model=ref.label,
+                    backend=backend,
+                    batch=batch,
+                    threads=threads,
+                    options=o,
+                    device=request.device,
+                    dims=dims,
+                    model_params=dict(ref.params),
+                    exporter=request.exporter,
+                    seed=request.seed,
+                )
+            )
     # The reference's default configuration runs first at each batch, so agreement is known.
     keys.sort(key=lambda k: (batches.index(k.batch), k != reference_key(k, reference)))
     return Plan(ref=ref, spec=spec, reference=reference, keys=keys, dims=dims)
@@ -103,8 +111,16 @@ def plan(request: BenchRequest) -> Plan:
 def reference_key(key: Key, reference: str) -> Key:
     """The configuration whose outputs ``key``'s are compared with: the reference, 1 thread."""
     return Key(
-        model=key.model, backend=reference, batch=key.batch, threads=1, device=key.device,
-        options={}, dims=key.dims, model_params=key.model_params, exporter=key.exporter, seed=key.seed,
+        model=key.model,
+        backend=reference,
+        batch=key.batch,
+        threads=1,
+        device=key.device,
+        options={},
+        dims=key.dims,
+        model_params=key.model_params,
+        exporter=key.exporter,
+        seed=key.seed,
     )
 
 
@@ -190,6 +206,7 @@ def _record(key: Key, run_id: str, result: dict[str, Any], the_plan: Plan) -> di
         "outputs": [t.describe() for t in the_plan.spec.outputs],
         "batch_encodings": list(the_plan.spec.batch_encodings),
         "reference_backend": the_plan.reference,
+        "notes": list(the_plan.spec.notes),
     }
     if the_plan.ref.kind == "zoo":
         record["model"]["origin"] = entry(the_plan.ref.name).origin

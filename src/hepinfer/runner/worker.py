@@ -87,8 +87,12 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
     out["one_off"]["conversion"] = artifact.conversions
 
     phases.enter("load")
-    options = cls.Options.from_strings(cls.name, {k: str(v) for k, v in key["options"].items()},
-                                       threads=key["threads"], device=key["device"])
+    options = cls.Options.from_strings(
+        cls.name,
+        {k: str(v) for k, v in key["options"].items()},
+        threads=key["threads"],
+        device=key["device"],
+    )
     backend = cls()
     t0 = time.perf_counter()
     backend.load(artifact, options)
@@ -111,7 +115,7 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
         raise ModelInputError(f"{cls.name} rejected the inputs {_shapes(inputs)}: {first}") from err
     out["one_off"]["first_call_ns"] = time.perf_counter_ns() - t0
     outputs = backend.fetch(prepared, raw)
-    np.savez(job["outputs_path"], **outputs)
+    np.savez(job["outputs_path"], **outputs)  # type: ignore[arg-type]
     out["output_shapes"] = {k: list(v.shape) for k, v in outputs.items()}
 
     out["backend"] = {"settings": backend.settings()}

@@ -98,6 +98,8 @@ class ModelSpec:
     batch_encodings: tuple[str, ...] = field(default=())
     # True when the first output is a vector of class probabilities (argmax is meaningful).
     classifier: bool = False
+    # What a reader of the results should know about the model file (checker objections).
+    notes: tuple[str, ...] = ()
 
     def symbols(self) -> list[str]:
         """Every dynamic axis other than the batch, in first-seen order."""

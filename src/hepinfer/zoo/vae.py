@@ -29,8 +29,12 @@ class EventVAE(nn.Module):
         self.mu = nn.Linear(20, latent)
         self.logvar = nn.Linear(20, latent)
         self.decode_dense = nn.Sequential(
-            nn.Linear(latent, 20), nn.BatchNorm1d(20), nn.ReLU(),
-            nn.Linear(20, self.flat + 1), nn.BatchNorm1d(self.flat + 1), nn.ReLU(),
+            nn.Linear(latent, 20),
+            nn.BatchNorm1d(20),
+            nn.ReLU(),
+            nn.Linear(20, self.flat + 1),
+            nn.BatchNorm1d(self.flat + 1),
+            nn.ReLU(),
         )
         self.decoder = nn.Sequential(
             _block(nn.ConvTranspose2d(8, 16, (7, 1)), 16),
