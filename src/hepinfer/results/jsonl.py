@@ -43,9 +43,14 @@ def _ends_with_newline(path: Path) -> bool:
 
 
 def read(path: Path) -> Iterator[dict[str, Any]]:
-    """Every complete record, migrated to the current schema; a torn line is skipped."""
+    """Every complete record, migrated to the current schema.
+
+    A line that is not JSON can only be the torn write of a killed writer (appends never
+    tear otherwise), so it is skipped; a file in which no line is a record is refused.
+    """
     if not path.exists():
         raise ResultsError(f"no results file {path}")
+    good = bad = 0
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             if not raw.strip():
@@ -53,9 +58,13 @@ def read(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 record = json.loads(raw)
             except json.JSONDecodeError:
-                if raw.endswith(b"\n"):
-                    raise ResultsError(
-                        f"{path}:{number} is not a JSON record; is this a hepinfer results file?"
-                    ) from None
-                continue  # the last line of a writer killed mid-write
+                bad += 1
+                continue
+            if not isinstance(record, dict):
+                raise ResultsError(
+                    f"{path}:{number} is not a result record; is this a hepinfer results file?"
+                )
+            good += 1
             yield migrate(record, f"{path}:{number}")
+    if bad and not good:
+        raise ResultsError(f"{path} holds no JSON records; is this a hepinfer results file?")

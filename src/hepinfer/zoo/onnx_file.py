@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from hepinfer.errors import ModelError
 from hepinfer.zoo.spec import BATCH, Dim, ModelSpec, Role, TensorSpec
-
-# Symbols exporters write for a batch axis when it is the first one. Any symbol in the first
-# axis is taken as the batch; these names are also recognised elsewhere for the record.
-_BATCH_NAMES = re.compile(r"^(N|n|B|b|batch|batch_size|None|\?|-1|1|unk__\d+)$")
 
 
 def load_onnx(path: Path) -> Any:
@@ -58,18 +53,10 @@ def _first_line(err: BaseException) -> str:
     return text[0] if text else type(err).__name__
 
 
-def _dims(value_info: Any) -> list[int | str | None]:
-    """Each axis as a size, a symbol, or None when the file says nothing."""
+def _dims(value_info: Any) -> list[int | str]:
+    """Each axis as a size or a symbol; 0 where the file gives neither (unknown)."""
     shape = value_info.type.tensor_type.shape
-    out: list[int | str | None] = []
-    for d in shape.dim:
-        if d.HasField("dim_param"):
-            out.append(d.dim_param)
-        elif d.HasField("dim_value"):
-            out.append(d.dim_value)
-        else:
-            out.append(None)
-    return out
+    return [d.dim_param if d.HasField("dim_param") else d.dim_value for d in shape.dim]
 
 
 def _dtype(value_info: Any) -> str:
@@ -106,17 +93,17 @@ def spec_from_onnx(path: Path) -> ModelSpec:
         shape: list[Dim] = []
         for axis, d in enumerate(dims):
             if axis == 0 and len(dims) >= 2:
-                if d is None or d == 0 or isinstance(d, str):
+                if d == 0 or isinstance(d, str):
                     encodings.append(repr(d))
                     shape.append(BATCH)
                     continue
                 fixed.add(d)
-            if d is None or d == 0:
+            if d == 0:
                 raise ModelError(
                     f"{path.name}: input '{vi.name}' has an axis {axis} of unknown size; "
                     "re-export the model with named dynamic axes"
                 )
-            shape.append(d if isinstance(d, int) else _symbol(d))
+            shape.append(d)
         if len(dims) < 2:
             fixed.add(1)  # a rank-0/1 input is one event: the file runs only at batch 1
         inputs.append(TensorSpec(vi.name, tuple(shape), dtype, _role(vi.name, dtype)))
@@ -129,10 +116,10 @@ def spec_from_onnx(path: Path) -> ModelSpec:
         dims = _dims(vo)
         shape_o: list[Dim] = []
         for i, d in enumerate(dims):
-            if i == 0 and has_batch and (d is None or d == 0 or isinstance(d, str)):
+            if i == 0 and has_batch and (d == 0 or isinstance(d, str)):
                 shape_o.append(BATCH)
             else:
-                shape_o.append(d if isinstance(d, int) else _symbol(d))
+                shape_o.append(d if d != 0 else "?")
         outputs.append(TensorSpec(vo.name, tuple(shape_o), _dtype(vo)))
     classifier = any(n.op_type == "Softmax" for n in model.graph.node)
     note = checker_note(model)
@@ -145,7 +132,3 @@ def spec_from_onnx(path: Path) -> ModelSpec:
         classifier=classifier,
         notes=(note,) if note else (),
     )
-
-
-def _symbol(d: int | str | None) -> str:
-    return str(d) if d is not None else "?"

@@ -1,0 +1,41 @@
+"""Backends that misbehave on purpose, to test that the runner and agreement catch them.
+
+They wrap the real onnxruntime backend (no mock): each changes one thing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, ClassVar
+
+from hepinfer.backends.base import BackendOptions, ModelArtifact, Outputs, Prepared
+from hepinfer.backends.onnxruntime import OnnxRuntimeBackend
+
+
+class AbortInRun(OnnxRuntimeBackend):
+    """Dies with SIGABRT on its first inference call, as a crashing native library would."""
+
+    name: ClassVar[str] = "abort_in_run"
+
+    def run(self, prepared: Prepared) -> Any:
+        os.abort()
+
+
+class HangInLoad(OnnxRuntimeBackend):
+    """Never finishes loading."""
+
+    name: ClassVar[str] = "hang_in_load"
+
+    def load(self, model: ModelArtifact, options: BackendOptions) -> None:
+        while True:
+            time.sleep(1)
+
+
+class WrongOutputs(OnnxRuntimeBackend):
+    """Returns the right outputs plus 1e-3: fast, and wrong."""
+
+    name: ClassVar[str] = "wrong_outputs"
+
+    def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
+        return {k: v + 1e-3 for k, v in super().fetch(prepared, raw).items()}
