@@ -147,3 +147,13 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     jsonl.append(out, {"schema_version": SCHEMA_VERSION + 1})
     with pytest.raises(ResultsError, match="upgrade hepinfer"):
         list(jsonl.read(out))
+
+
+def test_both_exporters_agree_with_pytorch() -> None:
+    for exporter in ("legacy", "dynamo"):
+        records = run(_request(model="event_vae", batches=[3], exporter=exporter))
+        ort = next(r for r in records if r["key"]["backend"] == "onnxruntime")
+        assert ort["key"]["exporter"] == exporter
+        conversion = ort["one_off"]["conversion"]["torch_to_onnx"]
+        assert conversion["exporter"] == exporter and conversion["path"].endswith(".onnx")
+        assert ort["agreement"]["verdict"] in ("identical", "within tolerance"), ort["agreement"]

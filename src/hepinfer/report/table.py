@@ -108,6 +108,9 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
         notes = []
         if s.get("noisy"):
             notes.append("noisy (IQR/median > 10%)")
+        overhead = r["timing"].get("timer_overhead_ns") or 0.0
+        if overhead and s["median_ns"] < 50 * overhead:
+            notes.append(f"call within 50x of the timer's own cost ({overhead:.0f} ns)")
         if r["timing"].get("stop_reason") != "converged":
             notes.append(f"stopped: {r['timing'].get('stop_reason')}")
         up = ups.get(r["record_id"])
