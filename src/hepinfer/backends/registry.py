@@ -14,6 +14,10 @@ from hepinfer.errors import ConfigurationError
 BUILTIN: dict[str, str] = {
     "onnxruntime": "hepinfer.backends.onnxruntime:OnnxRuntimeBackend",
     "pytorch": "hepinfer.backends.pytorch:PyTorchBackend",
+    "pytorch-cuda": "hepinfer.backends.pytorch_cuda:PyTorchCudaBackend",
+    "onnxruntime-cuda": "hepinfer.backends.onnxruntime_gpu:OnnxRuntimeCudaBackend",
+    "onnxruntime-trt": "hepinfer.backends.onnxruntime_gpu:OnnxRuntimeTrtBackend",
+    "tensorrt": "hepinfer.backends.tensorrt:TensorRTBackend",
 }
 
 

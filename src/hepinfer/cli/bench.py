@@ -126,6 +126,10 @@ def run(ns: argparse.Namespace) -> int:
     # A pipe or file gets the whole table, not one squeezed to 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=200)
     console.print(bench_table(records, title=f"hepinfer bench: {the_plan.ref.label}"))
+    from hepinfer.report.crossover import crossover_lines  # GPU vs best CPU; silent without GPU records
+
+    for line in crossover_lines(records):
+        print(f"crossover: {line}")
     failed = sum(r["status"] != "ok" for r in records)
     print(f"{len(records)} records appended to {out}", file=sys.stderr)
     if failed:

@@ -35,6 +35,7 @@ def run(ns: argparse.Namespace) -> int:
     """Print the environment as tables, or JSON."""
     import numpy  # noqa: F401  (loads numpy's BLAS, so that it is listed)
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from hepinfer.measure.environment import environment
@@ -67,6 +68,6 @@ def run(ns: argparse.Namespace) -> int:
     table.add_column("version or reason")
     for name, st in status.items():
         colour = "green" if st["status"] == "available" else "red"
-        table.add_row(name, f"[{colour}]{st['status']}[/{colour}]", st.get("version") or st.get("reason", ""))
+        table.add_row(name, f"[{colour}]{st['status']}[/{colour}]", escape(st.get("version") or st.get("reason", "")))
     console.print(table)
     return 0

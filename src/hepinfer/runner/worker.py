@@ -129,6 +129,13 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
         out["samples_ns"] = samples
         out["timing"]["stop_reason"] = reason_stop
         out["timing"]["policy"] = policy.to_dict()
+        # Optional backend hook (GPU backends): untimed extras measured after timing, merged
+        # into the record's sections, e.g. timing.breakdown, memory.device, one_off times.
+        after = getattr(backend, "after_timing", None)
+        if callable(after):
+            phases.enter("after_timing")
+            for section, values in after(prepared).items():
+                out.setdefault(section, {}).update(values)
     mem["rss_after_run"] = _rss()
     mem["peak_rss"] = _peak_rss()
     phases.enter("environment")

@@ -1,0 +1,104 @@
+"""What the GPU backends share: whether an NVIDIA GPU is here, what to install, the breakdown.
+
+Nothing here imports a framework: ``hepinfer env`` asks every GPU backend why it cannot run,
+and on a machine without a GPU the answer must come from the file system and package
+metadata alone (a CUDA-less torch import costs seconds and says nothing more).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# The hepinfer extra that installs the GPU packages (see docs/gpu.md for onnxruntime-gpu,
+# which replaces onnxruntime instead of sitting beside it).
+GPU_EXTRA = "gpu"
+# torch's CPU wheels carry this local version; a CUDA build carries +cuXXX (or none on PyPI).
+_TORCH_CPU_TAG = "+cpu"
+
+
+def driver_reason() -> str | None:
+    """None when an NVIDIA driver is visible here, else why not (no framework imported)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
+    if Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi"):
+        return None
+    return "no NVIDIA GPU driver here (/proc/driver/nvidia is absent and nvidia-smi is not on PATH)"
+
+
+def missing_package_reason(packages: Iterable[str], extra: str = GPU_EXTRA) -> str | None:
+    """None when every package can be imported, else which is missing and the install command."""
+    for pkg in packages:
+        if importlib.util.find_spec(pkg) is None:
+            return f"{pkg} is not installed; install it with: pip install 'hepinfer[{extra}]'"
+    return None
+
+
+def torch_build_reason() -> str | None:
+    """Why the installed torch cannot drive a GPU, judged from its version tag alone."""
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None  # missing_package_reason says it
+    if version.endswith(_TORCH_CPU_TAG):
+        return (
+            f"torch {version} is a CPU-only build; install the CUDA build of the same version from "
+            "https://download.pytorch.org/whl/ (the cuXXX index matching the driver)"
+        )
+    return None
+
+
+def onnxruntime_build_reason() -> str | None:
+    """Why the installed onnxruntime has no CUDA/TensorRT providers, from package metadata."""
+    names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
+    if "onnxruntime-gpu" in names:
+        return None
+    if "onnxruntime" in names:
+        version = metadata.version("onnxruntime")
+        return (
+            f"onnxruntime {version} here is the CPU build; the CUDA and TensorRT providers are in "
+            f"onnxruntime-gpu, which replaces it: pip uninstall -y onnxruntime && "
+            f"pip install onnxruntime-gpu=={version}"
+        )
+    return "onnxruntime is not installed; install it with: pip install onnxruntime-gpu"
+
+
+def first_reason(*reasons: str | None) -> str | None:
+    """All the reasons that apply, joined; None when none does."""
+    found = [r for r in reasons if r]
+    return "; ".join(found) if found else None
+
+
+# The fields of a per-call breakdown, in the order a reader follows a call.
+BREAKDOWN_FIELDS = ("h2d_ns", "compute_ns", "d2h_ns", "device_ns", "enqueue_ns", "wall_ns")
+
+
+def summarize_breakdown(rows: Sequence[Mapping[str, float | None]], method: str, **notes: Any) -> dict[str, Any]:
+    """Medians of per-call phase times, and the host overhead the device phases leave over.
+
+    Each row is one call: ``h2d_ns``, ``compute_ns``, ``d2h_ns`` (device time, from CUDA
+    events, or host timers around synchronous steps), ``device_ns`` (first event to last,
+    None without events), ``enqueue_ns`` (host time to submit the work) and ``wall_ns``
+    (host time of the whole call, synchronised). ``host_overhead_ns`` is the median of
+    ``wall - device`` per call: launch latency, Python and framework bookkeeping, the wait
+    for the result; it is None where the device time is not known apart from the wall time.
+    """
+    if not rows:
+        raise ValueError("no calls to summarize")
+    out: dict[str, Any] = {"method": method, "calls": len(rows)}
+    for name in BREAKDOWN_FIELDS:
+        values = [float(v) for r in rows if (v := r.get(name)) is not None]
+        out[name] = statistics.median(values) if len(values) == len(rows) else None
+    overhead = [
+        float(w) - float(d) for r in rows if (w := r.get("wall_ns")) is not None and (d := r.get("device_ns")) is not None
+    ]
+    out["host_overhead_ns"] = statistics.median(overhead) if len(overhead) == len(rows) else None
+    out.update(notes)
+    return out
