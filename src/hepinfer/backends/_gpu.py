@@ -80,7 +80,9 @@ def first_reason(*reasons: str | None) -> str | None:
 BREAKDOWN_FIELDS = ("h2d_ns", "compute_ns", "d2h_ns", "device_ns", "enqueue_ns", "wall_ns")
 
 
-def summarize_breakdown(rows: Sequence[Mapping[str, float | None]], method: str, **notes: Any) -> dict[str, Any]:
+def summarize_breakdown(
+    rows: Sequence[Mapping[str, float | None]], method: str, **notes: Any
+) -> dict[str, Any]:
     """Medians of per-call phase times, and the host overhead the device phases leave over.
 
     Each row is one call: ``h2d_ns``, ``compute_ns``, ``d2h_ns`` (device time, from CUDA
@@ -97,7 +99,9 @@ def summarize_breakdown(rows: Sequence[Mapping[str, float | None]], method: str,
         values = [float(v) for r in rows if (v := r.get(name)) is not None]
         out[name] = statistics.median(values) if len(values) == len(rows) else None
     overhead = [
-        float(w) - float(d) for r in rows if (w := r.get("wall_ns")) is not None and (d := r.get("device_ns")) is not None
+        float(w) - float(d)
+        for r in rows
+        if (w := r.get("wall_ns")) is not None and (d := r.get("device_ns")) is not None
     ]
     out["host_overhead_ns"] = statistics.median(overhead) if len(overhead) == len(rows) else None
     out.update(notes)

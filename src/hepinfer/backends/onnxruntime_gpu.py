@@ -91,7 +91,8 @@ class OnnxRuntimeCudaBackend(Backend):
         import onnxruntime as ort
 
         if cls.provider not in ort.get_available_providers():
-            return f"onnxruntime {ort.__version__} lacks {cls.provider} (has {', '.join(ort.get_available_providers())})"
+            have = ", ".join(ort.get_available_providers())
+            return f"onnxruntime {ort.__version__} lacks {cls.provider} (it has {have})"
         return None
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
@@ -117,7 +118,9 @@ class OnnxRuntimeCudaBackend(Backend):
     def _session_options(self) -> Any:
         so = self._ort.SessionOptions()
         so.intra_op_num_threads = self.opts.threads
-        so.graph_optimization_level = getattr(self._ort.GraphOptimizationLevel, _LEVELS[self.opts.optimization])
+        so.graph_optimization_level = getattr(
+            self._ort.GraphOptimizationLevel, _LEVELS[self.opts.optimization]
+        )
         so.log_severity_level = 3
         return so
 
@@ -285,12 +288,18 @@ class OnnxRuntimeTrtBackend(OnnxRuntimeCudaBackend):
         lo, opt, hi = batch_profile(opts.profile, self._batch_of(shapes))
         profile = {
             which: ",".join(
-                f"{name}:{'x'.join(map(str, self._with_batch(name, shape, b)))}" for name, shape in shapes.items()
+                f"{name}:{'x'.join(map(str, self._with_batch(name, shape, b)))}"
+                for name, shape in shapes.items()
             )
             for which, b in (("min", lo), ("opt", opt), ("max", hi))
         }
         key = digest(
-            file_digest(self.path), opts.precision, profile, self._trt_version, self._ort.__version__, _gpu_name(opts.device_id)
+            file_digest(self.path),
+            opts.precision,
+            profile,
+            self._trt_version,
+            self._ort.__version__,
+            _gpu_name(opts.device_id),
         )
         cache = cache_dir() / "ort-trt" / key
         cache.mkdir(parents=True, exist_ok=True)
@@ -309,7 +318,11 @@ class OnnxRuntimeTrtBackend(OnnxRuntimeCudaBackend):
         }
         if opts.cuda_graph:
             trt["trt_cuda_graph_enable"] = True
-        return [("TensorrtExecutionProvider", trt), ("CUDAExecutionProvider", self._cuda_options()), "CPUExecutionProvider"]
+        return [
+            ("TensorrtExecutionProvider", trt),
+            ("CUDAExecutionProvider", self._cuda_options()),
+            "CPUExecutionProvider",
+        ]
 
     def _batch_of(self, shapes: Mapping[str, tuple[int, ...]]) -> int:
         for t in self.spec.inputs:

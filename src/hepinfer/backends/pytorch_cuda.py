@@ -69,7 +69,9 @@ class PyTorchCudaBackend(PyTorchBackend):
         import torch
 
         if not torch.cuda.is_available():
-            return f"torch {torch.__version__} finds no usable CUDA device (torch.cuda.is_available() is False)"
+            return (
+                f"torch {torch.__version__} finds no usable CUDA device (torch.cuda.is_available() is False)"
+            )
         return None
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
@@ -81,9 +83,10 @@ class PyTorchCudaBackend(PyTorchBackend):
         assert isinstance(options, PyTorchCudaOptions)
         if not torch.cuda.is_available():
             raise BackendUnavailable("pytorch-cuda: torch.cuda.is_available() is False in the worker")
-        if options.device_id >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        if options.device_id >= count:
             raise ConfigurationError(
-                f"--option pytorch-cuda.device_id={options.device_id}: only {torch.cuda.device_count()} GPU(s) here"
+                f"--option pytorch-cuda.device_id={options.device_id}: only {count} GPU(s) here"
             )
         self.copts = options
         self.spec = model.spec

@@ -68,6 +68,8 @@ def run(ns: argparse.Namespace) -> int:
     table.add_column("version or reason")
     for name, st in status.items():
         colour = "green" if st["status"] == "available" else "red"
-        table.add_row(name, f"[{colour}]{st['status']}[/{colour}]", escape(st.get("version") or st.get("reason", "")))
+        table.add_row(
+            name, f"[{colour}]{st['status']}[/{colour}]", escape(st.get("version") or st.get("reason", ""))
+        )
     console.print(table)
     return 0

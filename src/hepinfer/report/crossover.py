@@ -79,7 +79,9 @@ def _per_event(record: Record) -> tuple[float, float, float]:
     return s["per_event_median_ns"], s["ci_low_ns"] / b, s["ci_high_ns"] / b
 
 
-def crossovers(records: Sequence[Record], is_gpu: Callable[[Record], bool] = is_gpu_record) -> list[Crossover]:
+def crossovers(
+    records: Sequence[Record], is_gpu: Callable[[Record], bool] = is_gpu_record
+) -> list[Crossover]:
     """Every GPU configuration's crossover, per model; records with errors are left out."""
     ok = [r for r in records if r.get("status") == "ok" and r.get("stats")]
     out = []
