@@ -1,0 +1,252 @@
+"""GPU backends: availability reasons, the error path without a GPU, crossover, memory sampler.
+
+The tests marked ``gpu`` run the real backends on an NVIDIA GPU and skip elsewhere with the
+backend's own unavailable_reason(); the others run everywhere (they need no GPU).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import FAST_TIMING
+from hepinfer.backends import _gpu
+from hepinfer.backends.onnxruntime_gpu import OnnxRuntimeTrtOptions, batch_profile
+from hepinfer.backends.registry import backend_class
+from hepinfer.errors import ConfigurationError
+from hepinfer.measure.gpu_memory import PeakSampler
+from hepinfer.measure.stats import summarize
+from hepinfer.measure.timer import TimingPolicy
+from hepinfer.report.crossover import crossover_batch, crossover_lines, crossovers, is_gpu_record
+from hepinfer.results.schema import Key, new_record
+
+GPU_BACKENDS = ("pytorch-cuda", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt")
+NO_DRIVER = _gpu.driver_reason()
+
+
+# --- availability, without a GPU -----------------------------------------------------------
+
+
+def test_env_lists_gpu_backends_with_reasons() -> None:
+    from hepinfer.cli.env import backends_status
+
+    status = backends_status()
+    for name in GPU_BACKENDS:
+        cls = backend_class(name)
+        assert cls.devices == frozenset({"cuda"}) and cls.needs_sync
+        reason = cls.unavailable_reason()
+        assert status[name]["status"] == ("available" if reason is None else "unavailable")
+        if NO_DRIVER is not None:
+            assert status[name]["reason"].startswith(NO_DRIVER)
+
+
+def test_env_json_names_the_extra(capsys: pytest.CaptureFixture[str]) -> None:
+    from hepinfer.cli.main import main
+
+    assert main(["env", "--json"]) == 0
+    backends = json.loads(capsys.readouterr().out)["backends"]
+    trt = backends["tensorrt"]
+    if trt["status"] == "unavailable" and "tensorrt is not installed" in trt["reason"]:
+        assert "pip install 'hepinfer[gpu]'" in trt["reason"]
+
+
+def test_hidden_gpus_are_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    reason = _gpu.driver_reason()
+    assert reason is not None and "CUDA_VISIBLE_DEVICES" in reason
+    assert backend_class("pytorch-cuda").unavailable_reason() is not None
+
+
+def test_cpu_builds_are_named() -> None:
+    from importlib import metadata
+
+    if metadata.version("torch").endswith("+cpu"):
+        reason = _gpu.torch_build_reason()
+        assert reason is not None and "CPU-only" in reason
+    names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
+    if "onnxruntime-gpu" not in names:
+        reason = _gpu.onnxruntime_build_reason()
+        assert reason is not None and "onnxruntime-gpu" in reason
+
+
+def test_options_and_profiles() -> None:
+    opts = OnnxRuntimeTrtOptions.from_strings(
+        "onnxruntime-trt", {"precision": "fp16", "profile": "1:64:1024"}
+    )
+    assert opts.variant() == {"precision": "fp16", "profile": "1:64:1024"}
+    with pytest.raises(ConfigurationError, match="fp32, fp16"):
+        OnnxRuntimeTrtOptions.from_strings("onnxruntime-trt", {"precision": "int8"})
+    assert batch_profile("", 64) == (64, 64, 64)
+    assert batch_profile("1:64:1024", 1024) == (1, 64, 1024)
+    with pytest.raises(ConfigurationError, match="does not cover batch 2048"):
+        batch_profile("1:64:1024", 2048)
+    with pytest.raises(ConfigurationError, match="MIN:OPT:MAX"):
+        batch_profile("1,64", 1)
+    with pytest.raises(ConfigurationError, match="MIN <= OPT <= MAX"):
+        batch_profile("64:1:1024", 64)
+
+
+@pytest.mark.slow
+def test_bench_gpu_backend_unavailable_is_an_error_record(tmp_path: Path) -> None:
+    reason = backend_class("onnxruntime-cuda").unavailable_reason()
+    if reason is None:
+        pytest.skip("onnxruntime-cuda is available here; its error path is not reachable")
+    from hepinfer.cli.main import main
+
+    out = tmp_path / "res.jsonl"
+    code = main(
+        ["bench", "event_vae", "--backend", "pytorch,onnxruntime-cuda", "--batch", "1,2",
+         "--max-time", "0.3", "--min-calls", "5", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 1  # one configuration failed, and the command says so
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["key"]["backend"], r["key"]["batch"], r["status"]) for r in records] == [
+        ("pytorch", 1, "ok"),
+        ("onnxruntime-cuda", 1, "error"),
+        ("pytorch", 2, "ok"),
+        ("onnxruntime-cuda", 2, "error"),
+    ]
+    for r in records[1::2]:
+        assert r["error"]["phase"] == "import"
+        assert "\n" not in r["error"]["message"] and reason in r["error"]["message"]
+
+
+# --- breakdown and memory helpers ----------------------------------------------------------
+
+
+def test_breakdown_medians_and_overhead() -> None:
+    rows = [
+        {"h2d_ns": 10, "compute_ns": 100, "d2h_ns": 5, "device_ns": 115, "enqueue_ns": 30, "wall_ns": 150},
+        {"h2d_ns": 12, "compute_ns": 90, "d2h_ns": 6, "device_ns": 108, "enqueue_ns": 31, "wall_ns": 160},
+        {"h2d_ns": 11, "compute_ns": 95, "d2h_ns": 7, "device_ns": 113, "enqueue_ns": 29, "wall_ns": 140},
+    ]
+    b = _gpu.summarize_breakdown(rows, "cuda_events", io="host")
+    assert (b["h2d_ns"], b["compute_ns"], b["d2h_ns"], b["wall_ns"]) == (11, 95, 6, 150)
+    assert b["host_overhead_ns"] == 35  # medians of 35, 52, 27 per call
+    assert b["calls"] == 3 and b["method"] == "cuda_events" and b["io"] == "host"
+    timers = [{**r, "device_ns": None, "enqueue_ns": None} for r in rows]
+    b = _gpu.summarize_breakdown(timers, "host_timers")
+    assert b["host_overhead_ns"] is None and b["device_ns"] is None and b["compute_ns"] == 95
+    with pytest.raises(ValueError):
+        _gpu.summarize_breakdown([], "cuda_events")
+
+
+def test_peak_sampler_keeps_the_high_water_mark() -> None:
+    level = {"bytes": 3}
+    sampler = PeakSampler(lambda: level["bytes"], interval_s=0.001).start()
+    level["bytes"] = 10
+    sampler.sample()
+    level["bytes"] = 2
+    assert sampler.stop() == 10
+    assert sampler.first == 3 and sampler.samples >= 3
+    unknown = PeakSampler(lambda: None).start()
+    assert unknown.stop() is None
+
+
+# --- crossover, on synthetic records -------------------------------------------------------
+
+
+def _record(
+    backend: str, batch: int, per_call_ns: float, threads: int = 1, spread: float = 0.01
+) -> dict[str, Any]:
+    key = Key(model="m", backend=backend, batch=batch, threads=threads)
+    record = new_record(key, "run")
+    samples = [int(per_call_ns * (1 + spread * ((i % 11) - 5) / 5)) for i in range(101)]
+    record["samples_ns"] = samples
+    record["stats"] = summarize(samples, batch)
+    return record
+
+
+def _cpu_ns(batch: int) -> float:
+    return 10_000.0 * batch  # 10 us per event, no fixed cost
+
+
+def _gpu_ns(batch: int) -> float:
+    return 200_000.0 + 50.0 * batch  # 200 us launch and copies, 50 ns per event
+
+
+def test_crossover_from_the_first_winning_batch() -> None:
+    batches = (1, 16, 64, 1024)
+    records = [_record("onnxruntime", b, _cpu_ns(b)) for b in batches]
+    records += [_record("onnxruntime", b, _cpu_ns(b) * 0.6, threads=4) for b in batches]  # the best CPU
+    records += [_record("onnxruntime-cuda", b, _gpu_ns(b)) for b in batches]
+    (c,) = crossovers(records)
+    # Best CPU per call: 6, 96, 384, 6144 us; GPU: 200, 201, 203, 251 us.
+    assert [(v.batch, v.verdict) for v in c.verdicts] == [(1, "cpu"), (16, "cpu"), (64, "gpu"), (1024, "gpu")]
+    assert c.batch == 64
+    assert all(v.cpu_label == "onnxruntime x4t" for v in c.verdicts)
+    assert c.verdicts[-1].ratio == pytest.approx(6144 / 251.2, rel=0.02)
+    (line,) = crossover_lines(records)
+    assert "onnxruntime-cuda x1t beats the best CPU configuration from batch 64" in line
+
+
+def test_crossover_needs_every_larger_batch() -> None:
+    records = [_record("onnxruntime", b, _cpu_ns(b)) for b in (1, 16, 64)]
+    records.append(_record("tensorrt", 1, 5_000.0))  # wins at 1
+    records.append(_record("tensorrt", 16, 161_000.0, spread=0.05))  # overlaps the CPU's 160 us: a tie
+    records.append(_record("tensorrt", 64, 100_000.0))  # wins at 64
+    (c,) = crossovers(records)
+    assert [v.verdict for v in c.verdicts] == ["gpu", "tie", "gpu"]
+    assert c.batch == 64
+    never = [_record("onnxruntime", 1, 1_000.0), _record("pytorch-cuda", 1, 9_000.0)]
+    (c,) = crossovers(never)
+    assert c.batch is None and "never beats" in c.describe()
+
+
+def test_crossover_ignores_errors_and_cpu_only_runs() -> None:
+    cpu = [_record("onnxruntime", b, _cpu_ns(b)) for b in (1, 64)]
+    assert crossover_lines(cpu) == []
+    failed = _record("onnxruntime-cuda", 64, 1.0)
+    failed["status"] = "error"
+    assert crossover_lines([*cpu, failed]) == []
+    assert crossover_batch([]) is None
+    assert is_gpu_record(_record("tensorrt", 1, 1.0)) and not is_gpu_record(cpu[0])
+    assert not is_gpu_record(_record("tests_backends:Thing", 1, 1.0))
+
+
+# --- on a real GPU -------------------------------------------------------------------------
+
+
+def _skip_reason(name: str) -> str:
+    return backend_class(name).unavailable_reason() or ""
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("backend", "options"),
+    [
+        ("pytorch-cuda", {}),
+        ("pytorch-cuda", {"cuda_graph": ["true"]}),
+        ("onnxruntime-cuda", {}),
+        ("onnxruntime-trt", {"precision": ["fp16"]}),
+        ("tensorrt", {"profile": ["1:2:4"]}),
+    ],
+)
+def test_gpu_backend_end_to_end(backend: str, options: dict[str, list[str]]) -> None:
+    reason = _skip_reason(backend)
+    if reason:
+        pytest.skip(f"{backend} is unavailable here: {reason}")
+    from hepinfer.runner.bench import BenchRequest, run
+
+    request = BenchRequest(
+        model="higgs_model_dense",
+        backends=("pytorch", backend),
+        batches=(1, 4),
+        options={backend: options} if options else {},
+        policy=TimingPolicy(**FAST_TIMING),  # type: ignore[arg-type]
+    )
+    gpu = [r for r in run(request) if r["key"]["backend"] == backend]
+    assert [r["status"] for r in gpu] == ["ok", "ok"], [r.get("error") for r in gpu]
+    for r in gpu:
+        assert r["agreement"]["verdict"] in ("identical", "within tolerance")
+        b = r["timing"]["breakdown"]
+        assert b["calls"] > 0 and b["compute_ns"] > 0 and b["wall_ns"] >= b["compute_ns"]
+        assert r["memory"]["device"]
+        assert r["backend"]["settings"]["device"].startswith("cuda")
+    if backend == "tensorrt":
+        # One profile covers both batch sizes: the second configuration loads the cached engine.
+        assert [r["one_off"]["engine_cache_hit"] for r in gpu] == [False, True]
