@@ -14,6 +14,7 @@ import pytest
 
 from conftest import FAST_TIMING
 from hepinfer.backends import _gpu
+from hepinfer.backends.onnxruntime import OnnxRuntimeBackend
 from hepinfer.backends.onnxruntime_gpu import OnnxRuntimeTrtOptions, batch_profile
 from hepinfer.backends.registry import backend_class
 from hepinfer.errors import ConfigurationError
@@ -250,3 +251,61 @@ def test_gpu_backend_end_to_end(backend: str, options: dict[str, list[str]]) -> 
     if backend == "tensorrt":
         # One profile covers both batch sizes: the second configuration loads the cached engine.
         assert [r["one_off"]["engine_cache_hit"] for r in gpu] == [False, True]
+
+
+# --- the worker's after_timing hook, with a CPU backend ------------------------------------
+
+
+class HookedOnnxRuntime(OnnxRuntimeBackend):
+    """ONNX Runtime on CPU with an after_timing hook, as the GPU backends have."""
+
+    name = "hooked-onnxruntime"
+
+    def after_timing(self, prepared: Any) -> dict[str, dict[str, Any]]:
+        """A host-timer breakdown of real calls, merged by the worker into the record."""
+        import time
+
+        rows = []
+        for _ in range(5):
+            t0 = time.perf_counter_ns()
+            self.run(prepared)
+            t1 = time.perf_counter_ns()
+            rows.append({"h2d_ns": 0, "compute_ns": t1 - t0, "d2h_ns": 0, "wall_ns": t1 - t0})
+        return {
+            "timing": {"breakdown": _gpu.summarize_breakdown(rows, "host_timers")},
+            "memory": {"device": {"note": "cpu"}},
+            "one_off": {"engine_build_s": 0.0},
+        }
+
+
+@pytest.mark.slow
+def test_worker_merges_the_after_timing_hook(tmp_path: Path, test_backends: str) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from hepinfer.runner.bench import BenchRequest, run
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+    )
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    request = BenchRequest(
+        model=str(path),
+        backends=("onnxruntime", "test_gpu:HookedOnnxRuntime"),
+        batches=(2,),
+        policy=TimingPolicy(**FAST_TIMING),  # type: ignore[arg-type]
+    )
+    plain, hooked = run(request)
+    assert plain["status"] == hooked["status"] == "ok", hooked.get("error")
+    assert "breakdown" not in plain["timing"] and "device" not in plain["memory"]
+    b = hooked["timing"]["breakdown"]
+    assert b["method"] == "host_timers" and b["calls"] == 5 and b["compute_ns"] > 0
+    assert b["host_overhead_ns"] is None
+    assert hooked["timing"]["stop_reason"]  # the worker's own timing fields are kept
+    assert hooked["memory"]["device"] == {"note": "cpu"} and hooked["memory"]["peak_rss"]
+    assert hooked["one_off"]["engine_build_s"] == 0.0 and hooked["one_off"]["load_s"] > 0
+    assert hooked["agreement"]["verdict"] == "identical"

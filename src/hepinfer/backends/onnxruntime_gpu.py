@@ -101,12 +101,15 @@ class OnnxRuntimeCudaBackend(Backend):
         assert isinstance(options, OnnxRuntimeCudaOptions)
         self._ort = ort
         self.opts = options
+        self.one_off: dict[str, Any] = {}
         self.spec = model.spec
         self.path = model.onnx_path()
-        self.one_off: dict[str, Any] = {}
         # onnxruntime-gpu >= 1.21 can load CUDA/cuDNN from the nvidia-* wheels torch installs.
         if hasattr(ort, "preload_dlls"):
-            ort.preload_dlls()
+            try:
+                ort.preload_dlls()
+            except Exception as err:  # system CUDA libraries may still be found without it
+                self.one_off["preload_dlls"] = f"failed: {err}"
         from hepinfer.measure.gpu_memory import start_monitor
 
         self.monitor, self.monitor_reason = start_monitor(options.device_id)
@@ -366,7 +369,7 @@ def batch_profile(text: str, batch: int) -> tuple[int, int, int]:
 
 
 def _gpu_name(index: int) -> str:
-    """The GPU's name and driver, so that a cached engine is never used on another GPU."""
+    """The GPU's name, so that a cached engine is never used on another GPU model."""
     try:
         from hepinfer.measure.gpu_memory import NvmlMemory
 
