@@ -235,6 +235,9 @@ class PyTorchCudaBackend(PyTorchBackend):
             "compute_capability": f"{props.major}.{props.minor}",
             "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version(),
+            # TF32 changes fp32 results on Ampere and later; record what was allowed.
+            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
             "io": opts.io,
             "cuda_graph": opts.cuda_graph,
             "num_threads": torch.get_num_threads(),
