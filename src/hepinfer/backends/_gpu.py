@@ -57,11 +57,16 @@ def torch_build_reason() -> str | None:
 
 def onnxruntime_build_reason() -> str | None:
     """Why the installed onnxruntime has no CUDA/TensorRT providers, from package metadata."""
-    names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
-    if "onnxruntime-gpu" in names:
+    try:
+        metadata.version("onnxruntime-gpu")
         return None
-    if "onnxruntime" in names:
+    except metadata.PackageNotFoundError:
+        pass
+    try:
         version = metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:
+        version = None
+    if version is not None:
         return (
             f"onnxruntime {version} here is the CPU build; the CUDA and TensorRT providers are in "
             f"onnxruntime-gpu, which replaces it: pip uninstall -y onnxruntime && "
@@ -70,7 +75,7 @@ def onnxruntime_build_reason() -> str | None:
     return "onnxruntime is not installed; install it with: pip install onnxruntime-gpu"
 
 
-def first_reason(*reasons: str | None) -> str | None:
+def all_reasons(*reasons: str | None) -> str | None:
     """All the reasons that apply, joined; None when none does."""
     found = [r for r in reasons if r]
     return "; ".join(found) if found else None

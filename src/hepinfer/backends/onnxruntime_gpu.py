@@ -83,7 +83,7 @@ class OnnxRuntimeCudaBackend(Backend):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """No driver or the CPU build of onnxruntime (from metadata), then ORT's provider list."""
-        reason = _gpu.first_reason(
+        reason = _gpu.all_reasons(
             _gpu.driver_reason(), _gpu.missing_package_reason(cls.packages), _gpu.onnxruntime_build_reason()
         )
         if reason is not None:
@@ -268,7 +268,7 @@ class OnnxRuntimeTrtBackend(OnnxRuntimeCudaBackend):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """As the CUDA provider, and the TensorRT libraries (the tensorrt wheel) must be here."""
-        reason = _gpu.first_reason(
+        reason = _gpu.all_reasons(
             _gpu.driver_reason(),
             _gpu.missing_package_reason((*cls.packages, "tensorrt")),
             _gpu.onnxruntime_build_reason(),

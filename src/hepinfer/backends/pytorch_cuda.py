@@ -61,7 +61,7 @@ class PyTorchCudaBackend(PyTorchBackend):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """No driver, or a CPU-only torch: said without importing torch; then torch's own check."""
-        reason = _gpu.first_reason(
+        reason = _gpu.all_reasons(
             _gpu.driver_reason(), _gpu.missing_package_reason(cls.packages), _gpu.torch_build_reason()
         )
         if reason is not None:

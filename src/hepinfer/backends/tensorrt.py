@@ -70,7 +70,7 @@ class TensorRTBackend(Backend):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """No driver, no tensorrt, a CPU-only torch (metadata only); then torch's CUDA check."""
-        reason = _gpu.first_reason(
+        reason = _gpu.all_reasons(
             _gpu.driver_reason(), _gpu.missing_package_reason(cls.packages), _gpu.torch_build_reason()
         )
         if reason is not None:
