@@ -96,7 +96,7 @@ def plan(request: BenchRequest) -> Plan:
                     batch=batch,
                     threads=threads,
                     options=o,
-                    device=request.device,
+                    device=_device(backend, request.device),
                     dims=dims,
                     model_params=dict(ref.params),
                     exporter=request.exporter,
@@ -108,6 +108,12 @@ def plan(request: BenchRequest) -> Plan:
     return Plan(ref=ref, spec=spec, reference=reference, keys=keys, dims=dims)
 
 
+def _device(backend: str, requested: str) -> str:
+    """The device a configuration runs on: the request's, unless the backend has only others."""
+    devices = backend_class(backend).devices
+    return requested if requested in devices else sorted(devices)[0]
+
+
 def reference_key(key: Key, reference: str) -> Key:
     """The configuration whose outputs ``key``'s are compared with: the reference, 1 thread."""
     return Key(
@@ -115,7 +121,7 @@ def reference_key(key: Key, reference: str) -> Key:
         backend=reference,
         batch=key.batch,
         threads=1,
-        device=key.device,
+        device=_device(reference, "cpu"),
         options={},
         dims=key.dims,
         model_params=key.model_params,
