@@ -214,7 +214,7 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
         "NaN/Inf",
         "argmax flips",
     ):
-        agree.add_column(col)
+        agree.add_column(col, overflow="fold", no_wrap=col == "verdict")
     worst_lines = []
     for b in report["backends"]:
         if b.get("role") == "reference":
@@ -248,9 +248,9 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
     if worst_lines:
         agree.caption = "\n".join(worst_lines)
     repro = Table(title="reproducibility: bitwise equal? (worst difference)")
-    repro.add_column("backend")
+    repro.add_column("backend", overflow="fold")
     for _, head in REPRO_CHECKS:
-        repro.add_column(head)
+        repro.add_column(head, overflow="fold")
     notes: list[str] = []
     for b in report["backends"]:
         r = b.get("reproducibility", {})
@@ -289,7 +289,7 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
             "sel. flips @1% bkg",
             "NaN scores",
         ):
-            phys.add_column(col)
+            phys.add_column(col, overflow="fold")
         for b in report["backends"]:
             p = b.get("physics")
             if p is None:

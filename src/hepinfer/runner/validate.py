@@ -487,7 +487,10 @@ def _answer(summaries: list[tuple[str, dict[str, Any] | str]]) -> dict[str, Any]
     if not done:
         return {"answer": "n/a", "reason": errors[0][1] if errors else "nothing to compare"}
     bad = [(what, s) for what, s in done if s["verdict"] != "identical"]
-    out: dict[str, Any] = {"answer": "no" if bad else "yes", "compared": [w for w, _ in done]}
+    out: dict[str, Any] = {
+        "answer": "no" if bad else "yes",
+        "each": {w: "yes" if s["verdict"] == "identical" else "no" for w, s in done},
+    }
     if errors:
         out["errors"] = {w: e for w, e in errors}
     worst_abs, worst_ulp = 0.0, 0
