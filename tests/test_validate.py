@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import validate_backends as vb
 
+import validate_backends as vb
 from hepinfer.cli.main import main
 from hepinfer.runner import validate
 from hepinfer.zoo import entry, model_ref, spec_of
