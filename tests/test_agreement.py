@@ -165,7 +165,7 @@ def test_bench_table_marks_fast_but_different() -> None:
     ref = _ref()
     got = ref + np.float32(1.0)
     s = compare({"y": ref}, {"y": got})
-    assert "red" in flag(s, 2.0) and "red" not in flag(s, 0.5)
+    assert "✗!" in flag(s, 2.0) and "✗!" not in flag(s, 0.5) and "✗" in flag(s, 0.5)
     assert flag(compare({"y": ref}, {"y": ref}), 2.0) == "="
     assert "DIFFERENT" in agreement_cell(s)
 

@@ -115,8 +115,8 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
 
 
 FAST_BUT_DIFFERENT_CAPTION = (
-    "!: [red]✗[/red] faster than the reference but its answers differ beyond tolerance; "
-    "[yellow]✗[/yellow] differs; ≈ within tolerance; = identical"
+    "!: [bold red]✗![/bold red] faster than the reference but its answers differ beyond "
+    "tolerance; ✗ differs; ≈ within tolerance; = identical"
 )
 
 
@@ -125,7 +125,7 @@ def flag(agreement: dict[str, Any], speedup: float | None) -> str:
     verdict = agreement.get("verdict")
     if verdict == "different":
         return (
-            "[bold red]✗[/bold red]"
+            "[bold red]✗![/bold red]"
             if speedup is not None and speedup > 1.0
             else "[yellow]✗[/yellow]"
         )
