@@ -115,6 +115,9 @@ def test_nan_on_padded_events_is_caught_and_located(broken: dict[str, Any]) -> N
     assert b["sets"]["single"]["outputs"]["prob"]["nan"] == 2 * 16  # every event has one particle
     assert b["sets"]["padded"]["worst"]["event"] == 0
     assert b["physics"]["nonfinite_scores"] > 0
+    # Its own outputs are flagged per input set, whoever the reference is.
+    assert b["nonfinite"]["single"] == 2 * 16 and "padded" in b["nonfinite"]
+    assert broken["by"]["onnxruntime"]["nonfinite"] == {}
 
 
 @pytest.mark.slow

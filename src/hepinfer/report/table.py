@@ -215,9 +215,18 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
         "argmax flips",
     ):
         agree.add_column(col, overflow="fold", no_wrap=col == "verdict")
-    worst_lines = []
+    worst_lines: list[str] = []
     for b in report["backends"]:
+        own = sum(b.get("nonfinite", {}).values())
+        if own:
+            sets = ", ".join(f"{n}: {c}" for n, c in b["nonfinite"].items())
+            worst_lines.append(f"{b['backend']} outputs NaN/Inf ({sets})")
         if b.get("role") == "reference":
+            if b.get("verdict") == "error":
+                agree.add_row(b["backend"], "[red]error[/red] (reference)", "", "", "", "", "", "")
+                worst_lines.append(f"{b['backend']}: {b.get('error', '')}")
+            elif own:
+                agree.add_row(b["backend"], "reference", "", "", "", "", f"[red]{own}[/red]", "")
             continue
         if b.get("verdict") == "error":
             agree.add_row(b["backend"], "[red]error[/red]", "", "", "", "", "", "")
@@ -272,7 +281,7 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
         repro.add_row(label, *cells)
     if notes:
         repro.caption = "; ".join(notes)
-    tables = [agree, repro]
+    tables = [agree, repro] if agree.row_count else [repro]
     if any("physics" in b for b in report["backends"]):
         events = report.get("physics_events", {})
         phys = Table(

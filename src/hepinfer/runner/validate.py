@@ -561,6 +561,7 @@ def _report(
             report["backends"].append(entry)
             continue
         entry["settings"] = job.result.get("backend", {}).get("settings", {})
+        entry["nonfinite"] = _nonfinite(job, work)
         if b != reference and "agreement" in checks:
             entry.update(_agreement(ref_job, job, work, agree_sets, request, tol, argmax, out_axes))
         elif b == reference:
@@ -577,6 +578,21 @@ def _report(
             n: _n_events(by_set[n], spec) for n in ("background", "signal") if n in by_set
         }
     return report
+
+
+def _nonfinite(job: _Job, work: Path) -> dict[str, int]:
+    """NaN/Inf in a backend's own outputs per input set (the reference's included: a padded
+    event that makes any backend produce NaN is a bug whoever is the reference)."""
+    out = {}
+    for n in job.sets:
+        got = _load(job, work, n)
+        if isinstance(got, dict):
+            count = sum(
+                int(np.count_nonzero(~np.isfinite(v))) for v in got.values() if v.dtype.kind == "f"
+            )
+            if count:
+                out[n] = count
+    return out
 
 
 def _n_events(s: _Set, spec: ModelSpec) -> int:
