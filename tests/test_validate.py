@@ -211,3 +211,22 @@ def test_isa_caps_and_exporter_jobs() -> None:
     assert names["b0-isa0"].env == {"ATEN_CPU_CAPABILITY": "default"}
     assert names["b1-threads2"].threads == 2
     assert names["b0-main"].sets[:2] == ["realistic", "realistic_again"]
+
+
+def test_reference_runs_at_default_settings() -> None:
+    request = validate.ValidateRequest(
+        model="x.onnx",
+        backends=["onnxruntime", "pytorch"],
+        options={"onnxruntime": {"optimization": "disable"}},
+    )
+    assert validate.configs(request, "onnxruntime") == [
+        ("onnxruntime", {}),
+        ("onnxruntime", {"optimization": "disable"}),
+        ("pytorch", {}),
+    ]
+    plain = validate.ValidateRequest(model="x.onnx", backends=["onnxruntime"])
+    assert validate.configs(plain, "onnxruntime") == [("onnxruntime", {})]
+    assert (
+        validate.label("onnxruntime", {"optimization": "disable"})
+        == "onnxruntime[optimization=disable]"
+    )

@@ -250,7 +250,7 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
             f"{_outputs_max(sets, 'max_abs'):.3g}",
             f"{_outputs_max(sets, 'max_rel'):.3g}",
             f"{med:g}/{int(_outputs_max(sets, 'ulp_max'))}",
-            f"{within:.4%}",
+            f"{100 * within:.6g}%",
             f"[red]{nonfinite}[/red]" if nonfinite else "0",
             f"{max(flips):.3%}" if flips else "-",
         )

@@ -93,6 +93,7 @@ class _Job:
     exporter: str
     sets: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
 
     def outputs(self, workdir: Path, set_name: str) -> Path:
@@ -323,34 +324,83 @@ def _consumes_onnx(backend: str, ref: ModelRef) -> bool:
     return "onnx" in cls.formats and not ("torch" in cls.formats and ref.kind == "zoo")
 
 
+Config = tuple[str, dict[str, str]]
+
+
+def label(backend: str, options: Mapping[str, str]) -> str:
+    """Backend with its options, as tables show it: ``onnxruntime[optimization=disable]``."""
+    opts = ",".join(f"{k}={v}" for k, v in sorted(options.items()))
+    return f"{backend}[{opts}]" if opts else backend
+
+
+def configs(request: ValidateRequest, reference: str) -> list[Config]:
+    """The reference at default settings first, then each backend with its options.
+
+    A backend named like the reference is validated as a separate configuration only when
+    it has options (ONNX Runtime without graph optimisations against ONNX Runtime's default).
+    """
+    out: list[Config] = [(reference, {})]
+    for b in request.backends:
+        opts = dict(request.options.get(b, {}))
+        if b != reference or opts:
+            out.append((check_name(b), opts))
+    return out
+
+
 def plan_jobs(
     request: ValidateRequest, ref: ModelRef, reference: str, backends: list[str], sets: list[_Set]
 ) -> list[_Job]:
-    """The worker jobs: each backend's main job (every set), then its reproducibility jobs."""
+    """The worker jobs: each backend's main job (every set), then its reproducibility jobs.
+
+    ``backends`` is the list of backends besides the reference (options from the request).
+    """
+    return _plan(
+        request,
+        ref,
+        [(reference, {})] + [(b, dict(request.options.get(b, {}))) for b in backends],
+        sets,
+    )
+
+
+def _plan(
+    request: ValidateRequest, ref: ModelRef, configs: list[Config], sets: list[_Set]
+) -> list[_Job]:
     checks = set(request.checks)
     names = [s.name for s in sets]
     agree_sets: list[str] = [n for n in ("realistic", "padded") if n in names]
     jobs: list[_Job] = []
-    for i, b in enumerate([reference, *backends]):
+    for i, (b, opts) in enumerate(configs):
         tag = f"b{i}"
         main = list(names)
         if "repeat" in checks:
             # The same input twice in a row through one loaded model: must be bitwise equal.
             main.insert(main.index("realistic") + 1, "realistic_again")
-        jobs.append(_Job(f"{tag}-main", b, 1, request.exporter, main))
+        jobs.append(_Job(f"{tag}-main", b, 1, request.exporter, main, options=opts))
         if "rerun" in checks:
-            jobs.append(_Job(f"{tag}-rerun", b, 1, request.exporter, ["realistic"]))
+            jobs.append(_Job(f"{tag}-rerun", b, 1, request.exporter, ["realistic"], options=opts))
         if "threads" in checks:
             for t in request.threads:
                 if t != 1:
-                    jobs.append(_Job(f"{tag}-threads{t}", b, t, request.exporter, agree_sets))
+                    jobs.append(
+                        _Job(f"{tag}-threads{t}", b, t, request.exporter, agree_sets, options=opts)
+                    )
         if "exporter" in checks and ref.kind == "zoo" and _consumes_onnx(b, ref):
             other = "legacy" if request.exporter == "dynamo" else "dynamo"
-            jobs.append(_Job(f"{tag}-exporter-{other}", b, 1, other, agree_sets))
+            jobs.append(_Job(f"{tag}-exporter-{other}", b, 1, other, agree_sets, options=opts))
         if "isa" in checks:
             caps, _ = isa_caps(backend_class(b).name)
             for j, (_label, env) in enumerate(caps):
-                jobs.append(_Job(f"{tag}-isa{j}", b, 1, request.exporter, ["realistic"], env=env))
+                jobs.append(
+                    _Job(
+                        f"{tag}-isa{j}",
+                        b,
+                        1,
+                        request.exporter,
+                        ["realistic"],
+                        env=env,
+                        options=opts,
+                    )
+                )
     return jobs
 
 
@@ -372,15 +422,14 @@ def run(
     spec = spec_of(ref)
     dims = spec.resolve_dims(request.dims)
     reference = check_name(request.reference or ("pytorch" if ref.kind == "zoo" else "onnxruntime"))
-    backends = [check_name(b) for b in request.backends if b != reference]
-    if not backends and not request.backends:
+    if not request.backends:
         raise ConfigurationError("no backend given: use --backend onnxruntime")
+    confs = configs(request, reference)
     for b in request.options:
-        if b not in (reference, *backends):
+        if b not in request.backends:
             raise ConfigurationError(f"--option {b}.…: backend {b} is not among --backend")
-    for b in (reference, *backends):
-        cls = backend_class(b)
-        cls.Options.from_strings(b, dict(request.options.get(b, {})))  # fail before any worker
+    for b, opts in confs:
+        backend_class(b).Options.from_strings(b, opts)  # fail before any worker
     sets = input_sets(request, ref, spec, dims)
     own = workdir is None
     work = Path(tempfile.mkdtemp(prefix="hepinfer-validate-")) if workdir is None else workdir
@@ -389,7 +438,7 @@ def run(
         for s in sets:
             paths[s.name] = work / f"inputs.{s.name}.npz"
             np.savez(paths[s.name], **s.inputs)  # type: ignore[arg-type]
-        jobs = plan_jobs(request, ref, reference, backends, sets)
+        jobs = _plan(request, ref, confs, sets)
         by_name = {s.name: s for s in sets}
         in_axes = {t.name: t.batch_axis for t in spec.inputs}
         out_axes = {t.name: t.batch_axis for t in spec.outputs}
@@ -401,7 +450,7 @@ def run(
                 backend=job.backend,
                 batch=spec.default_batch(),
                 threads=job.threads,
-                options=dict(request.options.get(job.backend, {})),
+                options=dict(job.options),
                 dims=dict(dims),
                 model_params=dict(ref.params),
                 exporter=job.exporter,
@@ -425,7 +474,7 @@ def run(
                 ],
             }
             job.result = run_job(spec_job, work, job.name, request.timeout_s, env=job.env or None)
-        return _report(request, ref, spec, reference, backends, sets, jobs, work, tol)
+        return _report(request, ref, spec, reference, sets, jobs, work, tol)
     finally:
         if own and not keep_workdir:
             shutil.rmtree(work, ignore_errors=True)
@@ -526,7 +575,6 @@ def _report(
     ref: ModelRef,
     spec: ModelSpec,
     reference: str,
-    backends: list[str],
     sets: list[_Set],
     jobs: list[_Job],
     work: Path,
@@ -550,11 +598,16 @@ def _report(
         "argmax_outputs": argmax,
         "backends": [],
     }
-    main = {j.backend: j for j in jobs if j.name.endswith("-main")}
-    ref_job = main[reference]
-    for b in [reference, *backends]:
-        job = main[b]
-        entry: dict[str, Any] = {"backend": b, "role": "reference" if b == reference else "backend"}
+    mains = [j for j in jobs if j.name.endswith("-main")]
+    ref_job = mains[0]
+    for job in mains:
+        b = job.backend
+        is_ref = job is ref_job
+        entry: dict[str, Any] = {
+            "backend": label(b, job.options),
+            "options": job.options,
+            "role": "reference" if is_ref else "backend",
+        }
         if job.result.get("status") != "ok":
             err = job.result.get("error", {})
             entry.update(verdict="error", error=f"{err.get('message')} (phase {err.get('phase')})")
@@ -562,14 +615,14 @@ def _report(
             continue
         entry["settings"] = job.result.get("backend", {}).get("settings", {})
         entry["nonfinite"] = _nonfinite(job, work)
-        if b != reference and "agreement" in checks:
+        if not is_ref and "agreement" in checks:
             entry.update(_agreement(ref_job, job, work, agree_sets, request, tol, argmax, out_axes))
-        elif b == reference:
+        elif is_ref:
             entry["verdict"] = "reference"
         entry["reproducibility"] = _reproducibility(
             b, job, jobs, work, request, out_axes, set_names
         )
-        if "physics" in checks and b != reference and "background" in by_set:
+        if "physics" in checks and not is_ref and "background" in by_set:
             entry["physics"] = _physics(spec, ref_job, job, work, by_set, request)
         report["backends"].append(entry)
     if "physics" in checks and "background" in by_set:
