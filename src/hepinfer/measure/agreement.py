@@ -99,7 +99,9 @@ def compare_output(
     both = ref_finite & got_finite
     with np.errstate(invalid="ignore"):
         diff = np.where(both, np.abs(g - r), 0.0)
-    rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(r), np.finfo(np.float64).tiny))
+    # Relative to |ref|, floored at atol so that values near zero do not give huge ratios.
+    floor = tol.atol or np.finfo(np.float64).tiny
+    rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(r), floor))
     # Non-finite elements agree only where both are the same non-finite value.
     same_nonfinite = ~ref_finite & ((np.isnan(r) & np.isnan(g)) | (r == g))
     mismatch_nonfinite = ~both & ~same_nonfinite

@@ -780,6 +780,11 @@ def _reproducibility(
                 worst["event"] = int(worst["where"].split()[1])  # the event's index in the batch
         else:
             out["batch_invariance"] = {"answer": "n/a", "reason": "the model's batch size is fixed"}
+    if "exporter" in checks and not any(name.startswith("exporter") for name in mine):
+        out["exporter"] = {
+            "answer": "n/a",
+            "reason": "exporters compared only where a backend runs a zoo model's ONNX export",
+        }
     exporter_jobs = [j for name, j in mine.items() if name.startswith("exporter")]
     if "exporter" in checks and exporter_jobs:
         j = exporter_jobs[0]
