@@ -230,3 +230,45 @@ def test_reference_runs_at_default_settings() -> None:
         validate.label("onnxruntime", {"optimization": "disable"})
         == "onnxruntime[optimization=disable]"
     )
+
+
+def test_tables_show_option_labels_and_worst_element() -> None:
+    from rich.console import Console
+
+    from hepinfer.measure.agreement import compare
+    from hepinfer.report.table import validate_tables
+
+    ref = np.zeros((4, 3), np.float32)
+    got = ref.copy()
+    got[2, 1] = np.nan
+    summary = compare({"y": ref}, {"y": got})
+    report = {
+        "model": "m.onnx",
+        "reference": "onnxruntime",
+        "precision": "fp32",
+        "tolerance": {"rtol": 1e-4, "atol": 1e-5},
+        "backends": [
+            {
+                "backend": "onnxruntime",
+                "role": "reference",
+                "verdict": "reference",
+                "reproducibility": {"isa": {"answer": "n/a", "reason": validate.ORT_ISA_NOTE}},
+            },
+            {
+                "backend": "onnxruntime[optimization=disable]",
+                "role": "backend",
+                "verdict": "different",
+                "sets": {"padded": summary},
+                "worst": {"inputs": "padded", **summary["worst"]},
+                "nonfinite": {"padded": 1},
+                "reproducibility": {"repeat": {"answer": "yes", "max_abs": 0.0, "ulp_max": 0}},
+            },
+        ],
+    }
+    console = Console(record=True, width=250)
+    for t in validate_tables(report):
+        console.print(t)
+    text = console.export_text()
+    assert "onnxruntime[optimization=disable]" in text
+    assert "worst: padded y event 2 [1]: ref 0 got nan" in text
+    assert "MLAS_DYNAMIC_CPU_ARCH" in text

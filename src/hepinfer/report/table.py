@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 MARKS = {
@@ -220,20 +221,24 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
         own = sum(b.get("nonfinite", {}).values())
         if own:
             sets = ", ".join(f"{n}: {c}" for n, c in b["nonfinite"].items())
-            worst_lines.append(f"{b['backend']} outputs NaN/Inf ({sets})")
+            worst_lines.append(f"{escape(b['backend'])} outputs NaN/Inf ({sets})")
         if b.get("role") == "reference":
             if b.get("verdict") == "error":
-                agree.add_row(b["backend"], "[red]error[/red] (reference)", "", "", "", "", "", "")
-                worst_lines.append(f"{b['backend']}: {b.get('error', '')}")
+                agree.add_row(
+                    escape(b["backend"]), "[red]error[/red] (reference)", "", "", "", "", "", ""
+                )
+                worst_lines.append(f"{escape(b['backend'])}: {escape(str(b.get('error', '')))}")
             elif own:
-                agree.add_row(b["backend"], "reference", "", "", "", "", f"[red]{own}[/red]", "")
+                agree.add_row(
+                    escape(b["backend"]), "reference", "", "", "", "", f"[red]{own}[/red]", ""
+                )
             continue
         if b.get("verdict") == "error":
-            agree.add_row(b["backend"], "[red]error[/red]", "", "", "", "", "", "")
-            worst_lines.append(f"{b['backend']}: {b.get('error', '')}")
+            agree.add_row(escape(b["backend"]), "[red]error[/red]", "", "", "", "", "", "")
+            worst_lines.append(f"{escape(b['backend'])}: {escape(str(b.get('error', '')))}")
             continue
         if b.get("worst"):
-            worst_lines.append(f"{b['backend']} worst: {_loc(b['worst'])}")
+            worst_lines.append(f"{escape(b['backend'])} worst: {escape(_loc(b['worst']))}")
         sets = b.get("sets", {})
         outs = [o for s in sets.values() for o in s.get("outputs", {}).values()]
         within = min((o.get("fraction_within", 1.0) for o in outs), default=1.0)
@@ -245,7 +250,7 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
             verdict, verdict
         )
         agree.add_row(
-            b["backend"],
+            escape(b["backend"]),
             shown,
             f"{_outputs_max(sets, 'max_abs'):.3g}",
             f"{_outputs_max(sets, 'max_rel'):.3g}",
@@ -277,10 +282,10 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
                 notes.append(c["note"])
             if c["answer"] == "n/a" and c.get("reason") and c["reason"] not in notes:
                 notes.append(c["reason"])
-        label = b["backend"] + (" (reference)" if b.get("role") == "reference" else "")
+        label = escape(b["backend"]) + (" (reference)" if b.get("role") == "reference" else "")
         repro.add_row(label, *cells)
     if notes:
-        repro.caption = "; ".join(notes)
+        repro.caption = escape("; ".join(notes))
     tables = [agree, repro] if agree.row_count else [repro]
     if any("physics" in b for b in report["backends"]):
         events = report.get("physics_events", {})
@@ -304,10 +309,12 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
             if p is None:
                 continue
             if "error" in p:
-                phys.add_row(b["backend"], f"[red]{p['error']}[/red]", "", "", "", "", "", "")
+                phys.add_row(
+                    escape(b["backend"]), f"[red]{escape(p['error'])}[/red]", "", "", "", "", "", ""
+                )
                 continue
             phys.add_row(
-                b["backend"],
+                escape(b["backend"]),
                 f"{p['ks_signal']:.3g}",
                 f"{p['ks_background']:.3g}",
                 f"{p['auc_reference']:.5f}",
