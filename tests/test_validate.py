@@ -272,3 +272,37 @@ def test_tables_show_option_labels_and_worst_element() -> None:
     assert "onnxruntime[optimization=disable]" in text
     assert "worst: padded y event 2 [1]: ref 0 got nan" in text
     assert "MLAS_DYNAMIC_CPU_ARCH" in text
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
+def test_legacy_exporter_atan2_nan_on_padding_is_flagged(tmp_path: Path) -> None:
+    """The real bug: the legacy torch exporter writes atan2(0, 0) as NaN, and a padded particle
+    has px = py = 0. The NaN survives the mask (NaN * 0 = NaN) and poisons the whole event."""
+    torch = pytest.importorskip("torch")
+
+    class Phi(torch.nn.Module):
+        def forward(self, x: Any, mask: Any) -> Any:
+            phi = torch.atan2(x[..., 1], x[..., 0])
+            h = torch.stack([phi, x[..., 2]], -1) * mask[..., None]
+            return torch.softmax(h.sum(1), -1)
+
+    path = tmp_path / "phi_legacy.onnx"
+    axes = {"x": {0: "N", 1: "n_p"}, "mask": {0: "N", 1: "n_p"}, "prob": {0: "N"}}
+    torch.onnx.export(
+        Phi().eval(),
+        (torch.randn(2, 12, 3), torch.ones(2, 12)),
+        str(path),
+        dynamo=False,
+        input_names=["x", "mask"],
+        output_names=["prob"],
+        dynamic_axes=axes,
+        opset_version=17,
+    )
+    request = _request(path, backends=["onnxruntime"], checks=["agreement"], batch_sizes=(16,))
+    report = validate.run(request)
+    (ref,) = report["backends"]
+    assert ref["role"] == "reference"
+    # Every event of the single-particle set is padded: all of its outputs are NaN.
+    assert ref["nonfinite"]["single"] == 2 * request.padded_events
+    assert ref["nonfinite"]["padded"] > 0
