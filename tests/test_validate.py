@@ -162,6 +162,7 @@ def test_cli_run_to_run_and_isa_note(
     assert ref["reproducibility"]["repeat"]["answer"] == "yes"
     assert ref["reproducibility"]["isa"]["answer"] == "n/a"
     assert "MLAS_DYNAMIC_CPU_ARCH" in ref["reproducibility"]["isa"]["reason"]
+    assert ref["reproducibility"]["isa"]["instead"] == {"repeat": "yes", "rerun": "yes"}
     assert nan["verdict"] == "different"
     printed = " ".join(capsys.readouterr().out.split())  # the tables wrap at 80 columns
     assert "NanOnPaddedBackend worst: realistic prob event" in printed and "got nan" in printed

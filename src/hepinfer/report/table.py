@@ -277,6 +277,8 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
             text = _ANSWER.get(c["answer"], c["answer"])
             if c["answer"] == "no":
                 text += f" ({c.get('max_abs', 0):.2g}, {c.get('ulp_max', 0)} ULP)"
+            if c.get("instead"):
+                text += " (" + ", ".join(f"{k} {v}" for k, v in c["instead"].items()) + ")"
             cells.append(text)
             if c.get("note") and c["note"] not in notes:
                 notes.append(c["note"])

@@ -818,6 +818,10 @@ def _reproducibility(
             }
         else:
             out["isa"] = {"answer": "n/a", "reason": note}
+            # What can still be told without a switch: is it deterministic at all?
+            instead = {k: out[k]["answer"] for k in ("repeat", "rerun", "threads") if k in out}
+            if instead:
+                out["isa"]["instead"] = instead
     return out
 
 
