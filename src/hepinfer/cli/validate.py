@@ -135,6 +135,7 @@ def run(ns: argparse.Namespace) -> int:
     from hepinfer.runner import validate
 
     request = request_from(ns)
+    validate.check(request)  # bad input fails here, before the progress bar and any worker
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -407,13 +407,20 @@ def _plan(
 Progress = Callable[[int, int, str], None]
 
 
-def run(
-    request: ValidateRequest,
-    on_start: Progress | None = None,
-    keep_workdir: bool = False,
-    workdir: Path | None = None,
-) -> dict[str, Any]:
-    """Validate every backend of the request; returns the report (JSON-serialisable)."""
+@dataclass(frozen=True)
+class Checked:
+    """A request checked without starting a worker: the model, its spec and what runs."""
+
+    ref: ModelRef
+    spec: ModelSpec
+    dims: dict[str, int]
+    reference: str
+    configs: list[Config]
+    tol: Tolerance
+
+
+def check(request: ValidateRequest) -> Checked:
+    """Everything that can be checked before any worker starts; raises one clear error."""
     unknown = sorted(set(request.checks) - set(CHECKS))
     if unknown:
         raise ConfigurationError(f"--checks {unknown[0]}: choose from {', '.join(CHECKS)}")
@@ -430,6 +437,31 @@ def run(
             raise ConfigurationError(f"--option {b}.…: backend {b} is not among --backend")
     for b, opts in confs:
         backend_class(b).Options.from_strings(b, opts)  # fail before any worker
+    argmax_outputs(request, spec)  # a bad --argmax fails before any worker starts
+    for t in request.threads:
+        if t < 1:
+            raise ConfigurationError(
+                f"--threads {t}: thread counts compared with 1 must be 1 or more"
+            )
+    return Checked(ref, spec, dims, reference, confs, tol)
+
+
+def run(
+    request: ValidateRequest,
+    on_start: Progress | None = None,
+    keep_workdir: bool = False,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    """Validate every backend of the request; returns the report (JSON-serialisable)."""
+    checked = check(request)
+    ref, spec, dims, reference, confs, tol = (
+        checked.ref,
+        checked.spec,
+        checked.dims,
+        checked.reference,
+        checked.configs,
+        checked.tol,
+    )
     sets = input_sets(request, ref, spec, dims)
     own = workdir is None
     work = Path(tempfile.mkdtemp(prefix="hepinfer-validate-")) if workdir is None else workdir
