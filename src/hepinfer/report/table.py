@@ -286,6 +286,8 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
                 notes.append(c["reason"])
         label = escape(b["backend"]) + (" (reference)" if b.get("role") == "reference" else "")
         repro.add_row(label, *cells)
+    if report.get("physics_skipped"):
+        notes.append(f"physics parity skipped: {report['physics_skipped']}")
     if notes:
         repro.caption = escape("; ".join(notes))
     tables = [agree, repro] if agree.row_count else [repro]

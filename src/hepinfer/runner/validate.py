@@ -33,7 +33,7 @@ from hepinfer.measure.agreement import VERDICTS, Tolerance, compare, tolerance
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results.schema import Key
 from hepinfer.runner.launch import run_job
-from hepinfer.zoo import ModelRef, ModelSpec, build_inputs, model_ref, spec_of
+from hepinfer.zoo import ModelRef, ModelSpec, TensorSpec, build_inputs, model_ref, spec_of
 
 CHECKS = ("agreement", "repeat", "rerun", "threads", "batch", "exporter", "isa", "physics")
 
@@ -168,6 +168,21 @@ def _take(x: np.ndarray, axis: int | None, start: int, stop: int) -> np.ndarray:
 # --- input sets ----------------------------------------------------------------------------------
 
 
+def event_axis(spec: ModelSpec, t: TensorSpec) -> int | None:
+    """The axis indexing events: the batch axis, or axis 0 of a model whose file fixes the
+    batch size (rootbench's B1 files: [1, 100] is one event); None for a rank-1 tensor."""
+    if t.batch_axis is not None:
+        return t.batch_axis
+    if spec.fixed_batch is not None and len(t.shape) >= 2:
+        return 0
+    return None
+
+
+def event_axes(spec: ModelSpec, tensors: Sequence[TensorSpec]) -> dict[str, int | None]:
+    """event_axis of each tensor, by name."""
+    return {t.name: event_axis(spec, t) for t in tensors}
+
+
 def padded_axis(spec: ModelSpec, name: str) -> int | None:
     """The particle axis of an input: where padding lives.
 
@@ -190,16 +205,13 @@ def padded_axis(spec: ModelSpec, name: str) -> int | None:
         m_axis = padded_axis(spec, m.name)
         if m_axis is not None and isinstance(m.shape[m_axis], str):
             symbols.add(m.shape[m_axis])
+    ev = event_axis(spec, t)
     for axis, d in enumerate(t.shape):
-        if d in symbols and axis != t.batch_axis:
+        if d in symbols and axis != ev:
             return axis
     if masks or len(t.shape) < 3:
         return None
-    sizes = [
-        (d if isinstance(d, int) else 0, axis)
-        for axis, d in enumerate(t.shape)
-        if axis != t.batch_axis
-    ]
+    sizes = [(d if isinstance(d, int) else 0, axis) for axis, d in enumerate(t.shape) if axis != ev]
     # The longest axis, the first one on a tie; symbols without a size lose to fixed sizes.
     best = max(sizes, key=lambda s: (s[0], -s[1]))
     return best[1] if best[0] > 1 else None
@@ -213,7 +225,7 @@ def pad_events(
     for t in spec.inputs:
         x = np.array(inputs[t.name], copy=True)
         axis = padded_axis(spec, t.name)
-        if axis is not None and t.batch_axis == 0:
+        if axis is not None and event_axis(spec, t) == 0:
             idx = np.arange(x.shape[axis])
             pad = idx[None, :] >= keep[:, None]  # [batch, particles]
             view = np.moveaxis(x, axis, 1)
@@ -225,7 +237,7 @@ def pad_events(
 def _slice(
     spec: ModelSpec, inputs: Mapping[str, np.ndarray], start: int, stop: int
 ) -> dict[str, np.ndarray]:
-    axes = {t.name: t.batch_axis for t in spec.inputs}
+    axes = event_axes(spec, spec.inputs)
     return {k: _take(v, axes[k], start, stop) for k, v in inputs.items()}
 
 
@@ -262,7 +274,7 @@ def input_sets(
             for i in request.alone:
                 if i < big:
                     sets.append(_Set(f"alone{i}", _slice(spec, realistic, i, i + 1)))
-    if "physics" in checks and spec.has_batch_axis:
+    if "physics" in checks and all(v is not None for v in event_axes(spec, spec.inputs).values()):
         half = max(1, request.physics_events // 2)
         chunk = fixed or min(request.physics_chunk, half)
         background = (
@@ -472,8 +484,8 @@ def run(
             np.savez(paths[s.name], **s.inputs)  # type: ignore[arg-type]
         jobs = _plan(request, ref, confs, sets)
         by_name = {s.name: s for s in sets}
-        in_axes = {t.name: t.batch_axis for t in spec.inputs}
-        out_axes = {t.name: t.batch_axis for t in spec.outputs}
+        in_axes = event_axes(spec, spec.inputs)
+        out_axes = event_axes(spec, spec.outputs)
         for i, job in enumerate(jobs):
             if on_start is not None:
                 on_start(i, len(jobs), job.name)
@@ -614,7 +626,7 @@ def _report(
 ) -> dict[str, Any]:
     checks = set(request.checks)
     argmax = argmax_outputs(request, spec)
-    out_axes = {t.name: t.batch_axis for t in spec.outputs}
+    out_axes = event_axes(spec, spec.outputs)
     set_names = [s.name for s in sets]
     by_set = {s.name: s for s in sets}
     agree_sets = [n for n in set_names if n not in ("background", "signal")]
@@ -657,6 +669,8 @@ def _report(
         if "physics" in checks and not is_ref and "background" in by_set:
             entry["physics"] = _physics(spec, ref_job, job, work, by_set, request)
         report["backends"].append(entry)
+    if "physics" in checks and "background" not in by_set:
+        report["physics_skipped"] = "the model's inputs have no event axis (rank-1 inputs)"
     if "physics" in checks and "background" in by_set:
         report["physics_score"] = physics.score_kind(spec)
         report["physics_events"] = {
@@ -682,7 +696,7 @@ def _nonfinite(job: _Job, work: Path) -> dict[str, int]:
 
 def _n_events(s: _Set, spec: ModelSpec) -> int:
     t = spec.inputs[0]
-    return int(s.inputs[t.name].shape[t.batch_axis or 0])
+    return int(s.inputs[t.name].shape[event_axis(spec, t) or 0])
 
 
 def _agreement(
