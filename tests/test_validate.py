@@ -307,3 +307,47 @@ def test_legacy_exporter_atan2_nan_on_padding_is_flagged(tmp_path: Path) -> None
     # Every event of the single-particle set is padded: all of its outputs are NaN.
     assert ref["nonfinite"]["single"] == 2 * request.padded_events
     assert ref["nonfinite"]["padded"] > 0
+
+
+@pytest.mark.slow
+def test_worker_gets_env_and_runs_input_files(tiny: Path, tmp_path: Path) -> None:
+    from hepinfer.measure.timer import TimingPolicy
+    from hepinfer.results.schema import Key
+    from hepinfer.runner.launch import run_job
+
+    spec = spec_from_onnx(tiny)
+    ref = model_ref(str(tiny))
+    x = {"x": np.ones((5, 12, 3), np.float32), "mask": np.ones((5, 12), np.float32)}
+    np.savez(tmp_path / "in.npz", **x)
+    key = Key(
+        model="tiny",
+        backend="validate_backends:EnvShiftBackend",
+        batch=1,
+        threads=1,
+        dims={"n_p": 12},
+    )
+    entry = {
+        "name": "ones",
+        "inputs": str(tmp_path / "in.npz"),
+        "axes": {"x": 0, "mask": 0},
+        "out_axes": {"prob": 0},
+        "chunk": 2,
+    }
+    outs = {}
+    for shift in ("0", "0.5"):
+        job = {
+            "key": key.to_dict(),
+            "model_ref": ref.to_dict(),
+            "policy": TimingPolicy().to_dict(),
+            "measure": False,
+            "input_files": [{**entry, "outputs": str(tmp_path / f"o{shift}.npz")}],
+        }
+        result = run_job(job, tmp_path, f"job{shift}", 120, env={"HEPINFER_TEST_SHIFT": shift})
+        assert result["status"] == "ok", result.get("error")
+        assert result["input_files"] == [{"name": "ones", "status": "ok"}]
+        with np.load(tmp_path / f"o{shift}.npz") as f:
+            outs[shift] = f["prob"]
+    assert outs["0"].shape == (5, 2)  # three calls of at most 2 events, concatenated
+    np.testing.assert_allclose(outs["0.5"] - outs["0"], 0.5, rtol=1e-6)
+    np.testing.assert_allclose(outs["0"].sum(axis=1), 1.0, rtol=1e-6)
+    assert spec.inputs[0].name == "x"

@@ -108,3 +108,16 @@ def tiny_tagger(path: Path) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+class EnvShiftBackend(OnnxRuntimeBackend):
+    """Adds the float in $HEPINFER_TEST_SHIFT to every output (0 when unset): shows that a
+    worker sees the environment its job was started with."""
+
+    name: ClassVar[str] = "env_shift"
+
+    def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
+        import os
+
+        shift = np.float32(os.environ.get("HEPINFER_TEST_SHIFT", "0"))
+        return {k: (v + shift).astype(v.dtype) for k, v in super().fetch(prepared, raw).items()}
