@@ -351,3 +351,25 @@ def test_worker_gets_env_and_runs_input_files(tiny: Path, tmp_path: Path) -> Non
     np.testing.assert_allclose(outs["0.5"] - outs["0"], 0.5, rtol=1e-6)
     np.testing.assert_allclose(outs["0"].sum(axis=1), 1.0, rtol=1e-6)
     assert spec.inputs[0].name == "x"
+
+
+@pytest.mark.slow
+def test_pytorch_isa_cap_reaches_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ATEN_CPU_CAPABILITY=default makes torch dispatch to its portable kernels; the capped
+    worker reports that level, and the answer is compared with the uncapped run."""
+    pytest.importorskip("torch")
+    only_default = [("ATEN_CPU_CAPABILITY=default", {"ATEN_CPU_CAPABILITY": "default"})]
+    monkeypatch.setattr(
+        validate,
+        "isa_caps",
+        lambda name: (only_default, "capped") if name == "pytorch" else ([], "none"),
+    )
+    request = validate.ValidateRequest(
+        model="linear_event", backends=["pytorch"], checks=["isa"], batch_sizes=(16,), timeout_s=120
+    )
+    report = validate.run(request)
+    isa = report["backends"][0]["reproducibility"]["isa"]
+    assert isa["levels"] == {"ATEN_CPU_CAPABILITY=default": "DEFAULT"}
+    assert isa["answer"] in ("yes", "no") and set(isa["each"]) == {"ATEN_CPU_CAPABILITY=default"}
+    uncapped = report["backends"][0]["settings"]["cpu_capability"]
+    assert uncapped != "DEFAULT" or isa["answer"] == "yes"
