@@ -14,6 +14,7 @@ import pytest
 import validate_backends as vb
 from hepinfer.cli.main import main
 from hepinfer.runner import validate
+from hepinfer.runner.validate import analysis
 from hepinfer.zoo import entry, model_ref, spec_of
 from hepinfer.zoo.onnx_file import spec_from_onnx
 
@@ -359,11 +360,13 @@ def test_pytorch_isa_cap_reaches_the_worker(monkeypatch: pytest.MonkeyPatch) -> 
     worker reports that level, and the answer is compared with the uncapped run."""
     pytest.importorskip("torch")
     only_default = [("ATEN_CPU_CAPABILITY=default", {"ATEN_CPU_CAPABILITY": "default"})]
-    monkeypatch.setattr(
-        validate,
-        "isa_caps",
-        lambda name: (only_default, "capped") if name == "pytorch" else ([], "none"),
-    )
+
+    def caps(name: str) -> tuple[list[tuple[str, dict[str, str]]], str]:
+        return (only_default, "capped") if name == "pytorch" else ([], "none")
+
+    # Planned in the package, read back in the analysis: both see the one cap.
+    monkeypatch.setattr(validate, "isa_caps", caps)
+    monkeypatch.setattr(analysis, "isa_caps", caps)
     request = validate.ValidateRequest(
         model="linear_event", backends=["pytorch"], checks=["isa"], batch_sizes=(16,), timeout_s=120
     )
