@@ -61,7 +61,7 @@ def speedups(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
 
 def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
     """Per-event median and p99, throughput, speed-up vs the reference, agreement."""
-    table = Table(title=escape(title) if title else None)
+    table = Table(title=escape(title) if title else None, caption=FAST_BUT_DIFFERENT_CAPTION)
     models = {r["key"]["model"] for r in records}
     show_model = len(models) > 1
     columns = [
@@ -75,10 +75,9 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
         "agreement",
         "notes",
     ]
-    for col in (["model"] if show_model else []) + columns:
-        table.add_column(
-            col, justify="left" if col in ("model", "backend", "agreement", "notes") else "right"
-        )
+    for col in ["!", *(["model"] if show_model else []), *columns]:
+        left = col in ("model", "backend", "agreement", "notes")
+        table.add_column(col, justify="center" if col == "!" else "left" if left else "right")
     ups = speedups(records)
     for r in records:
         k = r["key"]
@@ -91,6 +90,7 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
         if r["status"] != "ok":
             err = r["error"]
             table.add_row(
+                "",
                 *cells,
                 "-",
                 "-",
@@ -102,9 +102,7 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
             continue
         s = r["stats"]
         agreement = r.get("agreement") or {}
-        verdict = MARKS.get(agreement.get("verdict", "unknown"), "?")
-        if verdict == "DIFFERENT":
-            verdict = f"[red]DIFFERENT[/red] (max abs {_worst_abs(agreement):.2g})"
+        verdict = agreement_cell(agreement)
         notes = []
         if s.get("noisy"):
             notes.append("noisy (IQR/median > 10%)")
@@ -115,6 +113,7 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
             notes.append(f"stopped: {r['timing'].get('stop_reason')}")
         up = ups.get(r["record_id"])
         table.add_row(
+            flag(agreement, up),
             *cells,
             fmt_ns(s["per_event_median_ns"]),
             fmt_ns(s["per_event_p99_ns"]),
@@ -126,5 +125,203 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
     return table
 
 
+FAST_BUT_DIFFERENT_CAPTION = (
+    "!: [bold red]✗![/bold red] faster than the reference but its answers differ beyond "
+    "tolerance; ✗ differs; ≈ within tolerance; = identical"
+)
+
+
+def flag(agreement: dict[str, Any], speedup: float | None) -> str:
+    """The at-a-glance marker: fast-but-different stands out in red."""
+    verdict = agreement.get("verdict")
+    if verdict == "different":
+        return "[bold red]✗![/bold red]" if speedup is not None and speedup > 1.0 else "[yellow]✗[/yellow]"
+    if verdict == "within tolerance":
+        return "≈"
+    if verdict in ("identical", "reference"):
+        return "="
+    return ""
+
+
+def agreement_cell(agreement: dict[str, Any]) -> str:
+    """Verdict with the size and place of the worst difference when it matters."""
+    verdict = agreement.get("verdict", "unknown")
+    text = MARKS.get(verdict, "?")
+    outputs = agreement.get("outputs", {}).values()
+    ulp = max((o.get("ulp_max", 0) for o in outputs), default=0)
+    nonfinite = sum(o.get("nan", 0) + o.get("inf", 0) for o in outputs)
+    if verdict == "within tolerance" and ulp:
+        return f"{text} ({ulp} ULP)"
+    if verdict != "different":
+        return text
+    parts = [f"max abs {_worst_abs(agreement):.2g}"]
+    if nonfinite:
+        parts.append(f"{nonfinite} NaN/Inf")
+    worst = agreement.get("worst") or {}
+    if worst.get("event") is not None:
+        parts.append(f"{worst['output']} event {worst['event']}")
+    return f"[red]DIFFERENT[/red] ({', '.join(parts)})"
+
+
 def _worst_abs(agreement: dict[str, Any]) -> float:
     return max((o.get("max_abs", float("inf")) for o in agreement.get("outputs", {}).values()), default=0.0)
+
+
+# --- validate ------------------------------------------------------------------------------------
+
+_ANSWER = {"yes": "[green]yes[/green]", "no": "[red]no[/red]", "n/a": "n/a"}
+REPRO_CHECKS = (
+    ("repeat", "same input twice"),
+    ("rerun", "2nd process"),
+    ("threads", "threads"),
+    ("batch_invariance", "batch invariance"),
+    ("exporter", "exporters"),
+    ("isa", "ISA caps"),
+)
+
+
+def _loc(worst: dict[str, Any]) -> str:
+    if not worst:
+        return ""
+    if worst.get("reason"):
+        return f"{worst.get('inputs', '')} {worst.get('output', '')}: {worst['reason']}".strip()
+    where = [worst.get("inputs") or worst.get("where") or "", str(worst.get("output", ""))]
+    if worst.get("event") is not None:
+        where.append(f"event {worst['event']}")
+    if worst.get("index"):
+        where.append(f"[{','.join(map(str, worst['index']))}]")
+    text = " ".join(w for w in where if w)
+    if "ref" in worst:
+        text += f": ref {worst['ref']:.6g} got {worst['got']:.6g}"
+    return text
+
+
+def _outputs_max(sets: dict[str, Any], field: str) -> float:
+    return max((o.get(field, 0) for s in sets.values() for o in s.get("outputs", {}).values()), default=0)
+
+
+def validate_tables(report: dict[str, Any]) -> list[Table]:
+    """Agreement, reproducibility and physics parity tables of a validate report."""
+    tol = report["tolerance"]
+    agree = Table(
+        title=f"hepinfer validate: {report['model']} vs {report['reference']} "
+        f"({report['precision']}: rtol {tol['rtol']:g}, atol {tol['atol']:g})"
+    )
+    for col in (
+        "backend",
+        "verdict",
+        "max abs",
+        "max rel",
+        "ULP med/max",
+        "within tol",
+        "NaN/Inf",
+        "argmax flips",
+    ):
+        agree.add_column(col, overflow="fold", no_wrap=col == "verdict")
+    worst_lines: list[str] = []
+    for b in report["backends"]:
+        own = sum(b.get("nonfinite", {}).values())
+        if own:
+            sets = ", ".join(f"{n}: {c}" for n, c in b["nonfinite"].items())
+            worst_lines.append(f"{escape(b['backend'])} outputs NaN/Inf ({sets})")
+        if b.get("role") == "reference":
+            if b.get("verdict") == "error":
+                agree.add_row(escape(b["backend"]), "[red]error[/red] (reference)", "", "", "", "", "", "")
+                worst_lines.append(f"{escape(b['backend'])}: {escape(str(b.get('error', '')))}")
+            elif own:
+                agree.add_row(escape(b["backend"]), "reference", "", "", "", "", f"[red]{own}[/red]", "")
+            continue
+        if b.get("verdict") == "error":
+            agree.add_row(escape(b["backend"]), "[red]error[/red]", "", "", "", "", "", "")
+            worst_lines.append(f"{escape(b['backend'])}: {escape(str(b.get('error', '')))}")
+            continue
+        if b.get("worst"):
+            worst_lines.append(f"{escape(b['backend'])} worst: {escape(_loc(b['worst']))}")
+        sets = b.get("sets", {})
+        outs = [o for s in sets.values() for o in s.get("outputs", {}).values()]
+        within = min((o.get("fraction_within", 1.0) for o in outs), default=1.0)
+        med = max((o.get("ulp_median", 0.0) for o in outs), default=0.0)
+        flips = [o["argmax_flips"] for o in outs if "argmax_flips" in o]
+        nonfinite = sum(o.get("nan", 0) + o.get("inf", 0) for o in outs)
+        verdict = b.get("verdict", "unknown")
+        shown = {"different": "[red]different[/red]", "identical": "[green]identical[/green]"}.get(
+            verdict, verdict
+        )
+        agree.add_row(
+            escape(b["backend"]),
+            shown,
+            f"{_outputs_max(sets, 'max_abs'):.3g}",
+            f"{_outputs_max(sets, 'max_rel'):.3g}",
+            f"{med:g}/{int(_outputs_max(sets, 'ulp_max'))}",
+            f"{100 * within:.6g}%",
+            f"[red]{nonfinite}[/red]" if nonfinite else "0",
+            f"{max(flips):.3%}" if flips else "-",
+        )
+    if worst_lines:
+        agree.caption = "\n".join(worst_lines)
+    repro = Table(title="reproducibility: bitwise equal? (worst difference)")
+    repro.add_column("backend", overflow="fold")
+    for _, head in REPRO_CHECKS:
+        repro.add_column(head, overflow="fold")
+    notes: list[str] = []
+    for b in report["backends"]:
+        r = b.get("reproducibility", {})
+        cells = []
+        for key, _ in REPRO_CHECKS:
+            c = r.get(key)
+            if c is None:
+                cells.append("-")
+                continue
+            text = _ANSWER.get(c["answer"], c["answer"])
+            if c["answer"] == "no":
+                text += f" ({c.get('max_abs', 0):.2g}, {c.get('ulp_max', 0)} ULP)"
+            if c.get("instead"):
+                text += " (" + ", ".join(f"{k} {v}" for k, v in c["instead"].items()) + ")"
+            cells.append(text)
+            if c.get("note") and c["note"] not in notes:
+                notes.append(c["note"])
+            if c["answer"] == "n/a" and c.get("reason") and c["reason"] not in notes:
+                notes.append(c["reason"])
+        label = escape(b["backend"]) + (" (reference)" if b.get("role") == "reference" else "")
+        repro.add_row(label, *cells)
+    if report.get("physics_skipped"):
+        notes.append(f"physics parity skipped: {report['physics_skipped']}")
+    if notes:
+        repro.caption = escape("; ".join(notes))
+    tables = [agree, repro] if agree.row_count else [repro]
+    if any("physics" in b for b in report["backends"]):
+        events = report.get("physics_events", {})
+        phys = Table(
+            title=f"physics parity: score = {report.get('physics_score')}; "
+            f"{events.get('signal', 0)} signal + {events.get('background', 0)} background events"
+        )
+        for col in (
+            "backend",
+            "KS sig",
+            "KS bkg",
+            "AUC ref",
+            "AUC",
+            "ΔAUC",
+            "sel. flips @1% bkg",
+            "NaN scores",
+        ):
+            phys.add_column(col, overflow="fold")
+        for b in report["backends"]:
+            p = b.get("physics")
+            if p is None:
+                continue
+            if "error" in p:
+                phys.add_row(escape(b["backend"]), f"[red]{escape(p['error'])}[/red]", "", "", "", "", "", "")
+                continue
+            phys.add_row(
+                escape(b["backend"]),
+                f"{p['ks_signal']:.3g}",
+                f"{p['ks_background']:.3g}",
+                f"{p['auc_reference']:.5f}",
+                f"{p['auc']:.5f}",
+                f"{p['auc_difference']:+.2g}",
+                f"{p['selection_flips']} ({p['selection_flip_fraction']:.3%})",
+                str(p["nonfinite_scores"]),
+            )
+        tables.append(phys)
+    return tables

@@ -176,7 +176,7 @@ def run(
             if not measure:
                 continue
             record = _record(key, run_id, result, the_plan)
-            record["agreement"] = _agreement(key, ref_key, npz, outputs, result)
+            record["agreement"] = _agreement(key, ref_key, npz, outputs, result, the_plan.spec)
             if out is not None:
                 jsonl.append(out, record)
             records.append(record)
@@ -233,7 +233,12 @@ def request_confidence(result: dict[str, Any]) -> float:
 
 
 def _agreement(
-    key: Key, ref_key: Key, npz: Path, outputs: Mapping[Key, Path | str], result: dict[str, Any]
+    key: Key,
+    ref_key: Key,
+    npz: Path,
+    outputs: Mapping[Key, Path | str],
+    result: dict[str, Any],
+    spec: ModelSpec,
 ) -> dict[str, Any] | None:
     if result["status"] != "ok":
         return None
@@ -244,4 +249,7 @@ def _agreement(
     if not isinstance(ref, Path):
         return {**base, "verdict": "unknown", "reason": f"the reference failed: {ref}"}
     with np.load(ref) as r, np.load(npz) as g:
-        return {**base, **compare(dict(r), dict(g))}
+        # A classifier's first output is its class probabilities: count argmax flips there.
+        argmax = [spec.outputs[0].name] if spec.classifier and spec.outputs else []
+        axes = {t.name: t.batch_axis for t in spec.outputs}
+        return {**base, **compare(dict(r), dict(g), argmax=argmax, batch_axes=axes)}

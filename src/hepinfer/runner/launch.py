@@ -20,8 +20,17 @@ _SIGNAL_HINTS = {
 }
 
 
-def run_job(job: dict[str, Any], workdir: Path, name: str, timeout_s: float) -> dict[str, Any]:
+def run_job(
+    job: dict[str, Any],
+    workdir: Path,
+    name: str,
+    timeout_s: float,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Run one job in a fresh interpreter. Never raises for what happens inside the worker.
+
+    ``env`` adds variables to the worker's environment (ISA caps such as ATEN_CPU_CAPABILITY
+    must be set before the framework loads).
 
     Returns the worker's result, or an error result naming the signal, the timeout and the
     phase it died in, with the tail of its output.
@@ -40,6 +49,7 @@ def run_job(job: dict[str, Any], workdir: Path, name: str, timeout_s: float) -> 
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: a timeout kills all it started
+            env={**os.environ, **env} if env else None,
         )
         try:
             rc = proc.wait(timeout=timeout_s)

@@ -119,6 +119,12 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
     out["output_shapes"] = {k: list(v.shape) for k, v in outputs.items()}
 
     out["backend"] = {"settings": backend.settings()}
+    if job.get("input_files"):
+        # Validation: more input sets through the same loaded backend, outputs per set.
+        from hepinfer.runner.validate import run_input_files
+
+        phases.enter("input_files")
+        out["input_files"] = run_input_files(backend, job["input_files"])
     if job.get("measure", True):
         policy = TimingPolicy(**job["policy"])
         phases.enter("warmup")

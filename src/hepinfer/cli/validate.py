@@ -1,0 +1,152 @@
+"""``hepinfer validate MODEL_OR_PATH``: are each backend's answers the reference's answers?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hepinfer.cli import args as parse
+from hepinfer.errors import ConfigurationError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the validate command."""
+    from hepinfer.runner.validate import CHECKS
+
+    p.add_argument("model", metavar="MODEL_OR_PATH", help="a zoo name (see 'hepinfer zoo') or an .onnx file")
+    p.add_argument("--backend", default="onnxruntime", help="comma-separated backends (default: %(default)s)")
+    p.add_argument(
+        "--reference",
+        help="backend the others are compared with (default: pytorch for zoo models, onnxruntime for files)",
+    )
+    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
+    p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. R=39")
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="BACKEND.KEY=V",
+        help="backend option, one value (e.g. onnxruntime.optimization=disable)",
+    )
+    p.add_argument(
+        "--exporter",
+        choices=("dynamo", "legacy"),
+        default="dynamo",
+        help="torch ONNX exporter for zoo models (default: %(default)s)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16"),
+        default="fp32",
+        help="compute precision whose default tolerance applies (default: %(default)s)",
+    )
+    p.add_argument("--rtol", type=float, help="relative tolerance (overrides the precision's default)")
+    p.add_argument("--atol", type=float, help="absolute tolerance (overrides the precision's default)")
+    p.add_argument(
+        "--checks",
+        default=",".join(CHECKS),
+        help="comma-separated checks to run (default: all: %(default)s)",
+    )
+    p.add_argument(
+        "--threads", default="4", help="thread counts compared with 1 thread (default: %(default)s)"
+    )
+    p.add_argument(
+        "--batch-sizes",
+        default="16,256",
+        help="an event alone vs inside batches of these sizes (default: %(default)s)",
+    )
+    p.add_argument(
+        "--physics-events",
+        type=int,
+        default=10_000,
+        help="signal + background events for physics parity (default: %(default)s)",
+    )
+    p.add_argument(
+        "--argmax",
+        help="comma-separated classifier outputs whose argmax flips are counted "
+        "(default: class-vector outputs of a softmax model)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the input builder (default: %(default)s)")
+    p.add_argument("--out", help="write the full report as JSON to this file")
+    p.add_argument("--timeout", type=float, default=900.0, help="per-worker timeout, s")
+
+
+def request_from(ns: argparse.Namespace) -> Any:
+    """The ValidateRequest the arguments describe."""
+    from hepinfer.runner.validate import ValidateRequest
+
+    if ns.timeout <= 0:
+        raise ConfigurationError(f"--timeout {ns.timeout}: must be positive")
+    if ns.physics_events < 100:
+        raise ConfigurationError(f"--physics-events {ns.physics_events}: use 100 or more (10000 by default)")
+    options: dict[str, dict[str, str]] = {}
+    for b, kv in parse.options(ns.option).items():
+        for k, values in kv.items():
+            if len(values) != 1:
+                raise ConfigurationError(f"--option {b}.{k}: validate takes one value per option")
+            options.setdefault(b, {})[k] = values[0]
+    sizes = parse.int_list(ns.batch_sizes, "--batch-sizes")
+    if any(s < 2 for s in sizes):
+        raise ConfigurationError(f"--batch-sizes {ns.batch_sizes}: batch sizes must be 2 or more")
+    return ValidateRequest(
+        model=ns.model,
+        backends=[b.strip() for b in ns.backend.split(",") if b.strip()],
+        reference=ns.reference,
+        dims=parse.dims(ns.dim),
+        params=parse.pairs(ns.param, "--param"),
+        options=options,
+        exporter=ns.exporter,
+        seed=ns.seed,
+        precision=ns.precision,
+        rtol=ns.rtol,
+        atol=ns.atol,
+        checks=[c.strip() for c in ns.checks.split(",") if c.strip()],
+        threads=parse.int_list(ns.threads, "--threads"),
+        batch_sizes=sizes,
+        physics_events=ns.physics_events,
+        argmax=[a.strip() for a in ns.argmax.split(",")] if ns.argmax else None,
+        timeout_s=ns.timeout,
+    )
+
+
+def run(ns: argparse.Namespace) -> int:
+    """Validate, print the tables; exit 1 when a backend differs or fails."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hepinfer.report.table import validate_tables
+    from hepinfer.runner import validate
+
+    request = request_from(ns)
+    validate.check(request)  # bad input fails here, before the progress bar and any worker
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("building inputs", total=None)
+
+        def on_start(i: int, n: int, name: str) -> None:
+            progress.update(task, completed=i, total=n, description=f"worker {name}")
+
+        report = validate.run(request, on_start=on_start)
+    console = Console()
+    for table in validate_tables(report):
+        console.print(table)
+    if ns.out:
+        Path(ns.out).write_text(json.dumps(report, indent=1, default=str))
+        print(f"report written to {ns.out}", file=sys.stderr)
+    bad = [b["backend"] for b in report["backends"] if b.get("verdict") in ("different", "error")]
+    if bad:
+        print(
+            f"hepinfer: {', '.join(bad)} disagree with the reference {report['reference']} "
+            "or failed (see the tables)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

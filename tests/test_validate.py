@@ -1,0 +1,378 @@
+"""hepinfer validate end to end: broken backends in worker processes are caught and located."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import validate_backends as vb
+from hepinfer.cli.main import main
+from hepinfer.runner import validate
+from hepinfer.runner.validate import analysis
+from hepinfer.zoo import entry, model_ref, spec_of
+from hepinfer.zoo.onnx_file import spec_from_onnx
+
+TESTS = Path(__file__).resolve().parent
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The tiny tagger, with tests/ on the workers' PYTHONPATH so they find the backends."""
+    path = vb.tiny_tagger(tmp_path_factory.mktemp("model") / "tiny_tagger.onnx")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(
+            "PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+        )
+        yield path
+
+
+def _request(model: Path, **kw: Any) -> validate.ValidateRequest:
+    base: dict[str, Any] = dict(
+        model=str(model),
+        dims={"n_p": 12},
+        batch_sizes=(16, 64),
+        alone=(0, 5),
+        padded_events=16,
+        physics_events=600,
+        physics_chunk=100,
+        timeout_s=120,
+    )
+    base.update(kw)
+    return validate.ValidateRequest(**base)
+
+
+@pytest.fixture(scope="module")
+def broken(tiny: Path) -> dict[str, Any]:
+    """One validation of the three broken backends and a healthy one (5 worker processes)."""
+    request = _request(
+        tiny,
+        backends=[
+            "onnxruntime",
+            "validate_backends:PerturbBackend",
+            "validate_backends:NanOnPaddedBackend",
+            "validate_backends:BatchVariantBackend",
+        ],
+        checks=["agreement", "repeat", "batch", "physics"],
+    )
+    report = validate.run(request)
+    report["request"] = request
+    report["by"] = {b["backend"].rpartition(":")[2]: b for b in report["backends"]}
+    return report
+
+
+@pytest.mark.slow
+def test_healthy_backend_is_identical(broken: dict[str, Any]) -> None:
+    ref = broken["by"]["onnxruntime"]
+    assert ref["role"] == "reference" and ref["verdict"] == "reference"
+    assert ref["reproducibility"]["repeat"]["answer"] == "yes"
+    assert ref["reproducibility"]["batch_invariance"]["answer"] == "yes"
+    # --backend onnxruntime equals the reference, so it is validated once, as the reference.
+    assert [b["backend"] for b in broken["backends"]].count("onnxruntime") == 1
+    assert set(ref.get("sets", {})) == set()
+
+
+@pytest.mark.slow
+def test_one_ulp_perturbation_is_caught_and_located(broken: dict[str, Any]) -> None:
+    b = broken["by"]["PerturbBackend"]
+    assert b["verdict"] == "within tolerance"
+    assert b["worst"]["output"] == "prob"
+    assert (b["worst"]["event"], b["worst"]["index"]) == (vb.PERTURBED_EVENT, [vb.PERTURBED_INDEX])
+    assert b["worst"]["got"] == float(
+        np.nextafter(np.float32(b["worst"]["ref"]), np.float32(np.inf))
+    )
+    for name, s in b["sets"].items():
+        o = s["outputs"]["prob"]
+        if name == "batch1" or name.startswith("alone"):  # one event: event 3 is not there
+            assert s["verdict"] == "identical"
+        else:
+            assert (s["verdict"], o["ulp_max"], o["nan"]) == ("within tolerance", 1, 0), name
+    p = b["physics"]
+    assert p["selection_flips"] <= 1 and abs(p["auc_difference"]) < 1e-3
+    assert p["events"] == 600
+
+
+@pytest.mark.slow
+def test_nan_on_padded_events_is_caught_and_located(broken: dict[str, Any]) -> None:
+    b = broken["by"]["NanOnPaddedBackend"]
+    assert b["verdict"] == "different"
+    assert b["worst"]["got"] != b["worst"]["got"]  # NaN
+    request = broken["request"]
+    ref = model_ref(request.model)
+    spec = spec_of(ref)
+    sets = {s.name: s for s in validate.input_sets(request, ref, spec, dict(request.dims))}
+    for name in ("padded", "single", "realistic"):
+        few = sets[name].inputs["mask"].sum(axis=-1) <= vb.NAN_AT_MOST
+        o = b["sets"][name]["outputs"]["prob"]
+        assert o["nan"] == 2 * int(few.sum()), name
+        if few.any():
+            assert b["sets"][name]["worst"]["event"] == int(np.argmax(few)), name
+    assert b["sets"]["single"]["outputs"]["prob"]["nan"] == 2 * 16  # every event has one particle
+    assert b["sets"]["padded"]["worst"]["event"] == 0
+    assert b["physics"]["nonfinite_scores"] > 0
+    # Its own outputs are flagged per input set, whoever the reference is.
+    assert b["nonfinite"]["single"] == 2 * 16 and "padded" in b["nonfinite"]
+    assert broken["by"]["onnxruntime"]["nonfinite"] == {}
+
+
+@pytest.mark.slow
+def test_batch_variance_is_caught_and_located(broken: dict[str, Any]) -> None:
+    b = broken["by"]["BatchVariantBackend"]
+    inv = b["reproducibility"]["batch_invariance"]
+    assert inv["answer"] == "no"
+    assert inv["worst"]["where"].endswith("in batch64")  # the largest batch shifts most
+    assert inv["max_abs"] == pytest.approx(vb.BATCH_SHIFT * 63, rel=1e-3)
+    assert b["verdict"] == "different"
+    assert b["sets"]["batch1"]["verdict"] == "identical"
+    assert b["sets"]["realistic"]["verdict"] == "different"
+    # Same input twice still gives the same (wrong) answer: run-to-run is not the bug here.
+    assert b["reproducibility"]["repeat"]["answer"] == "yes"
+
+
+@pytest.mark.slow
+def test_cli_run_to_run_and_isa_note(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.json"
+    code = main(
+        [
+            "validate",
+            str(tiny),
+            "--dim",
+            "n_p=12",
+            "--backend",
+            "validate_backends:NanOnPaddedBackend",
+            "--checks",
+            "agreement,repeat,rerun,isa",
+            "--batch-sizes",
+            "16",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 1  # a backend differs
+    report = json.loads(out.read_text())
+    ref, nan = report["backends"]
+    assert ref["reproducibility"]["rerun"]["answer"] == "yes"
+    assert ref["reproducibility"]["repeat"]["answer"] == "yes"
+    assert ref["reproducibility"]["isa"]["answer"] == "n/a"
+    assert "MLAS_DYNAMIC_CPU_ARCH" in ref["reproducibility"]["isa"]["reason"]
+    assert ref["reproducibility"]["isa"]["instead"] == {"repeat": "yes", "rerun": "yes"}
+    assert nan["verdict"] == "different"
+    printed = " ".join(capsys.readouterr().out.split())  # the tables wrap at 80 columns
+    assert "NanOnPaddedBackend worst: realistic prob event" in printed and "got nan" in printed
+
+
+# --- planning, no workers ------------------------------------------------------------------------
+
+
+def test_padded_axes_of_real_layouts() -> None:
+    vae = entry("event_vae").spec({"R": 32})
+    assert validate.padded_axis(vae, "objects") == 2 and validate.padded_axis(vae, "met") is None
+    if not SHARED.exists():
+        pytest.skip(f"real models not found at {SHARED}")
+    pn = spec_from_onnx(SHARED / "cms" / "ParticleNetAK4_CHS_V01.onnx")
+    assert validate.padded_axis(pn, "pf_points") == 2
+    assert validate.padded_axis(pn, "pf_mask") == 2
+    dj = spec_from_onnx(SHARED / "cms" / "DeepJet_Run3_122X.onnx")
+    assert validate.padded_axis(dj, "input_2") == 1 and validate.padded_axis(dj, "input_1") is None
+
+
+def test_pad_events_zeroes_padding_and_masks() -> None:
+    vae = entry("event_vae").spec({"R": 32})
+    ref = model_ref("event_vae")
+    from hepinfer.zoo import build_inputs
+
+    x = build_inputs(ref, vae, 4, {}, 0)
+    padded = validate.pad_events(vae, x, np.array([1, 2, 3, 1]))
+    rows_real = np.abs(padded["objects"][:, 0]).sum(axis=-1) > 0
+    assert (rows_real.sum(axis=1) <= [1, 2, 3, 1]).all()
+    assert not rows_real[:, 3:].any()
+    np.testing.assert_array_equal(padded["met"], x["met"])
+
+
+def test_isa_caps_and_exporter_jobs() -> None:
+    caps, note = validate.isa_caps("pytorch")
+    envs = [env for _, env in caps]
+    assert {"ATEN_CPU_CAPABILITY": "default"} in envs and {"ONEDNN_MAX_CPU_ISA": "SSE41"} in envs
+    assert "ATEN_CPU_CAPABILITY" in note
+    assert validate.isa_caps("onnxruntime")[0] == []
+    request = validate.ValidateRequest(model="event_vae", backends=["onnxruntime"], threads=(2,))
+    ref = model_ref("event_vae")
+    sets = [validate._Set("realistic", {}), validate._Set("padded", {})]
+    jobs = validate.plan_jobs(request, ref, "pytorch", ["onnxruntime"], sets)
+    names = {j.name: j for j in jobs}
+    assert names["b1-exporter-legacy"].exporter == "legacy"  # onnxruntime runs the export
+    assert "b0-exporter-legacy" not in names  # pytorch runs the module itself
+    assert names["b0-isa0"].env == {"ATEN_CPU_CAPABILITY": "default"}
+    assert names["b1-threads2"].threads == 2
+    assert names["b0-main"].sets[:2] == ["realistic", "realistic_again"]
+
+
+def test_reference_runs_at_default_settings() -> None:
+    request = validate.ValidateRequest(
+        model="x.onnx",
+        backends=["onnxruntime", "pytorch"],
+        options={"onnxruntime": {"optimization": "disable"}},
+    )
+    assert validate.configs(request, "onnxruntime") == [
+        ("onnxruntime", {}),
+        ("onnxruntime", {"optimization": "disable"}),
+        ("pytorch", {}),
+    ]
+    plain = validate.ValidateRequest(model="x.onnx", backends=["onnxruntime"])
+    assert validate.configs(plain, "onnxruntime") == [("onnxruntime", {})]
+    assert (
+        validate.label("onnxruntime", {"optimization": "disable"})
+        == "onnxruntime[optimization=disable]"
+    )
+
+
+def test_tables_show_option_labels_and_worst_element() -> None:
+    from rich.console import Console
+
+    from hepinfer.measure.agreement import compare
+    from hepinfer.report.table import validate_tables
+
+    ref = np.zeros((4, 3), np.float32)
+    got = ref.copy()
+    got[2, 1] = np.nan
+    summary = compare({"y": ref}, {"y": got})
+    report = {
+        "model": "m.onnx",
+        "reference": "onnxruntime",
+        "precision": "fp32",
+        "tolerance": {"rtol": 1e-4, "atol": 1e-5},
+        "backends": [
+            {
+                "backend": "onnxruntime",
+                "role": "reference",
+                "verdict": "reference",
+                "reproducibility": {"isa": {"answer": "n/a", "reason": validate.ORT_ISA_NOTE}},
+            },
+            {
+                "backend": "onnxruntime[optimization=disable]",
+                "role": "backend",
+                "verdict": "different",
+                "sets": {"padded": summary},
+                "worst": {"inputs": "padded", **summary["worst"]},
+                "nonfinite": {"padded": 1},
+                "reproducibility": {"repeat": {"answer": "yes", "max_abs": 0.0, "ulp_max": 0}},
+            },
+        ],
+    }
+    console = Console(record=True, width=250)
+    for t in validate_tables(report):
+        console.print(t)
+    text = console.export_text()
+    assert "onnxruntime[optimization=disable]" in text
+    assert "worst: padded y event 2 [1]: ref 0 got nan" in text
+    assert "MLAS_DYNAMIC_CPU_ARCH" in text
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
+def test_legacy_exporter_atan2_nan_on_padding_is_flagged(tmp_path: Path) -> None:
+    """The real bug: the legacy torch exporter writes atan2(0, 0) as NaN, and a padded particle
+    has px = py = 0. The NaN survives the mask (NaN * 0 = NaN) and poisons the whole event."""
+    torch = pytest.importorskip("torch")
+
+    class Phi(torch.nn.Module):
+        def forward(self, x: Any, mask: Any) -> Any:
+            phi = torch.atan2(x[..., 1], x[..., 0])
+            h = torch.stack([phi, x[..., 2]], -1) * mask[..., None]
+            return torch.softmax(h.sum(1), -1)
+
+    path = tmp_path / "phi_legacy.onnx"
+    axes = {"x": {0: "N", 1: "n_p"}, "mask": {0: "N", 1: "n_p"}, "prob": {0: "N"}}
+    torch.onnx.export(
+        Phi().eval(),
+        (torch.randn(2, 12, 3), torch.ones(2, 12)),
+        str(path),
+        dynamo=False,
+        input_names=["x", "mask"],
+        output_names=["prob"],
+        dynamic_axes=axes,
+        opset_version=17,
+    )
+    request = _request(path, backends=["onnxruntime"], checks=["agreement"], batch_sizes=(16,))
+    report = validate.run(request)
+    (ref,) = report["backends"]
+    assert ref["role"] == "reference"
+    # Every event of the single-particle set is padded: all of its outputs are NaN.
+    assert ref["nonfinite"]["single"] == 2 * request.padded_events
+    assert ref["nonfinite"]["padded"] > 0
+
+
+@pytest.mark.slow
+def test_worker_gets_env_and_runs_input_files(tiny: Path, tmp_path: Path) -> None:
+    from hepinfer.measure.timer import TimingPolicy
+    from hepinfer.results.schema import Key
+    from hepinfer.runner.launch import run_job
+
+    spec = spec_from_onnx(tiny)
+    ref = model_ref(str(tiny))
+    x = {"x": np.ones((5, 12, 3), np.float32), "mask": np.ones((5, 12), np.float32)}
+    np.savez(tmp_path / "in.npz", **x)
+    key = Key(
+        model="tiny",
+        backend="validate_backends:EnvShiftBackend",
+        batch=1,
+        threads=1,
+        dims={"n_p": 12},
+    )
+    entry = {
+        "name": "ones",
+        "inputs": str(tmp_path / "in.npz"),
+        "axes": {"x": 0, "mask": 0},
+        "out_axes": {"prob": 0},
+        "chunk": 2,
+    }
+    outs = {}
+    for shift in ("0", "0.5"):
+        job = {
+            "key": key.to_dict(),
+            "model_ref": ref.to_dict(),
+            "policy": TimingPolicy().to_dict(),
+            "measure": False,
+            "input_files": [{**entry, "outputs": str(tmp_path / f"o{shift}.npz")}],
+        }
+        result = run_job(job, tmp_path, f"job{shift}", 120, env={"HEPINFER_TEST_SHIFT": shift})
+        assert result["status"] == "ok", result.get("error")
+        assert result["input_files"] == [{"name": "ones", "status": "ok"}]
+        with np.load(tmp_path / f"o{shift}.npz") as f:
+            outs[shift] = f["prob"]
+    assert outs["0"].shape == (5, 2)  # three calls of at most 2 events, concatenated
+    np.testing.assert_allclose(outs["0.5"] - outs["0"], 0.5, rtol=1e-6)
+    np.testing.assert_allclose(outs["0"].sum(axis=1), 1.0, rtol=1e-6)
+    assert spec.inputs[0].name == "x"
+
+
+@pytest.mark.slow
+def test_pytorch_isa_cap_reaches_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ATEN_CPU_CAPABILITY=default makes torch dispatch to its portable kernels; the capped
+    worker reports that level, and the answer is compared with the uncapped run."""
+    pytest.importorskip("torch")
+    only_default = [("ATEN_CPU_CAPABILITY=default", {"ATEN_CPU_CAPABILITY": "default"})]
+
+    def caps(name: str) -> tuple[list[tuple[str, dict[str, str]]], str]:
+        return (only_default, "capped") if name == "pytorch" else ([], "none")
+
+    # Planned in the package, read back in the analysis: both see the one cap.
+    monkeypatch.setattr(validate, "isa_caps", caps)
+    monkeypatch.setattr(analysis, "isa_caps", caps)
+    request = validate.ValidateRequest(
+        model="linear_event", backends=["pytorch"], checks=["isa"], batch_sizes=(16,), timeout_s=120
+    )
+    report = validate.run(request)
+    isa = report["backends"][0]["reproducibility"]["isa"]
+    assert isa["levels"] == {"ATEN_CPU_CAPABILITY=default": "DEFAULT"}
+    assert isa["answer"] in ("yes", "no") and set(isa["each"]) == {"ATEN_CPU_CAPABILITY=default"}
+    uncapped = report["backends"][0]["settings"]["cpu_capability"]
+    assert uncapped != "DEFAULT" or isa["answer"] == "yes"
