@@ -12,6 +12,9 @@ COMMANDS = {
     "env": "what this machine and each backend can do",
     "zoo": "the built-in models, their parameters and inputs",
     "bench": "measure a model on backends over batch sizes and threads",
+    "sweep": "run a resumable grid of benchmarks from a YAML file, locally or on Dask",
+    "report": "an HTML/Markdown/CSV report with plots from a results file",
+    "compare": "compare two results files configuration by configuration",
 }
 
 
