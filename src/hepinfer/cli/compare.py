@@ -34,4 +34,12 @@ def run(ns: argparse.Namespace) -> int:
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(compare_table(result, title=f"{ns.b} vs {ns.a}"))
+    for what, items in (("only in A", result.only_a), ("only in B", result.only_b)):
+        if items:
+            shown = "; ".join(items[:5]) + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
+            console.print(f"{len(items)} configuration(s) {what}: {shown}")
+    counts = {v: sum(r["verdict"] == v for r in result.rows) for v in ("faster", "slower")}
+    console.print(f"B is faster in {counts['faster']}, slower in {counts['slower']}, "
+                  f"not significantly different in {len(result.rows) - sum(counts.values())} "
+                  f"of {len(result.rows)} configurations")
     return 0
