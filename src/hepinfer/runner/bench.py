@@ -187,20 +187,6 @@ def _with_reference_jobs(the_plan: Plan) -> list[tuple[Key, bool]]:
     return jobs
 
 
-def _skipping(jobs: list[tuple[Key, bool]], reference: str, skip: Callable[[Key], bool]) -> list[tuple[Key, bool]]:
-    """The jobs without the skipped keys; a skipped reference that others need runs unmeasured."""
-    left = [(k, m) for k, m in jobs if not (m and skip(k))]
-    needed = {reference_key(k, reference) for k, m in left if m}
-    out: list[tuple[Key, bool]] = []
-    for key, measure in jobs:
-        if measure and skip(key):
-            if key in needed:
-                out.append((key, False))
-        elif measure or key in needed:
-            out.append((key, measure))
-    return out
-
-
 def _record(key: Key, run_id: str, result: dict[str, Any], the_plan: Plan) -> dict[str, Any]:
     from hepinfer.measure.stats import summarize
 
@@ -243,3 +229,19 @@ def _agreement(
         return {**base, "verdict": "unknown", "reason": f"the reference failed: {ref}"}
     with np.load(ref) as r, np.load(npz) as g:
         return {**base, **compare(dict(r), dict(g))}
+
+
+def _skipping(
+    jobs: list[tuple[Key, bool]], reference: str, skip: Callable[[Key], bool]
+) -> list[tuple[Key, bool]]:
+    """The jobs without the skipped keys; a skipped reference that others need runs unmeasured."""
+    left = [(k, m) for k, m in jobs if not (m and skip(k))]
+    needed = {reference_key(k, reference) for k, m in left if m}
+    out: list[tuple[Key, bool]] = []
+    for key, measure in jobs:
+        if measure and skip(key):
+            if key in needed:
+                out.append((key, False))
+        elif measure or key in needed:
+            out.append((key, measure))
+    return out

@@ -150,8 +150,8 @@ def _build(data: dict[str, Any], path: Path, root: Any, overrides: Mapping[str, 
     sweep = Sweep(name=str(data.get("name") or path.stem), source=path,
                   out=Path(data["out"]) if data.get("out") else None)
     for i, item in enumerate(data["models"]):
-        model = {"name": item} if isinstance(item, str) else dict(item)
-        grid = {k: model.get(k, data.get(k)) for k in _GRID_KEYS}
+        model: dict[str, Any] = {"name": item} if isinstance(item, str) else dict(item)
+        grid: dict[str, Any] = {k: model.get(k, data.get(k)) for k in _GRID_KEYS}
         for device in grid["devices"] or ["cpu"]:
             request = bench.BenchRequest(
                 model=model["name"],
