@@ -76,7 +76,9 @@ def test_files_doubled_samples_are_slower_everywhere(tmp_path: Path) -> None:
     assert all(row["verdict"] == SAME and row["ratio"] == 1.0 for row in same.rows)
 
 
-def test_different_machine_or_versions_refused_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_different_machine_or_versions_refused_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     def elsewhere(r: dict[str, Any]) -> None:
         r["environment"]["host"] = "other-node"
         if "onnxruntime" in r["environment"]["versions"]:
@@ -86,7 +88,9 @@ def test_different_machine_or_versions_refused_unless_forced(tmp_path: Path, cap
     with pytest.raises(ConfigurationError) as err:
         compare_files(FIXTURE, other)
     message = str(err.value)
-    assert "other-node" in message and "onnxruntime" in message and "0.0.1" in message and "--force" in message
+    assert (
+        "other-node" in message and "onnxruntime" in message and "0.0.1" in message and "--force" in message
+    )
     assert main(["compare", str(FIXTURE), str(other)]) == 1
     assert "--force" in capsys.readouterr().err
     forced = compare_files(FIXTURE, other, force=True)

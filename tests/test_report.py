@@ -26,7 +26,9 @@ def records() -> list[dict[str, Any]]:
     return data.load([FIXTURE])
 
 
-def test_load_keeps_the_latest_record_per_configuration(tmp_path: Path, records: list[dict[str, Any]]) -> None:
+def test_load_keeps_the_latest_record_per_configuration(
+    tmp_path: Path, records: list[dict[str, Any]]
+) -> None:
     assert len(records) == 12
     twice = tmp_path / "twice.jsonl"
     lines = FIXTURE.read_text().splitlines()
@@ -63,13 +65,17 @@ def test_html_is_self_contained_with_every_plot(tmp_path: Path, records: list[di
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == len(KINDS) * len(models)
     assert all(len(b64) > 1000 for _, b64 in images)
-    for title in ("Per-event latency vs batch size", "Speed-up vs the reference framework",
-                  "Throughput vs threads", "Memory vs batch size"):
+    for title in (
+        "Per-event latency vs batch size",
+        "Speed-up vs the reference framework",
+        "Throughput vs threads",
+        "Memory vs batch size",
+    ):
         assert page.count(f'alt="{title}"') == len(models)
     for section in ("Recommendation", "Agreement with the reference", "One-off costs", "Environment"):
         assert section in page
     host = records[0]["environment"]["host"]
-    assert f"<td class=\"l\">{host}</td>" in page
+    assert f'<td class="l">{host}</td>' in page
     # nothing to fetch from the network: no external URL in any src or href
     assert not re.search(r'(src|href)="(https?:)?//', page)
 

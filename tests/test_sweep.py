@@ -43,9 +43,12 @@ def error_line(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_config_expands_to_the_grid(tmp_path: Path) -> None:
-    path = write(tmp_path, "models:\n  - linear_event\n  - name: higgs_model_dense\n    batches: [1, 4]\n"
-                           "    threads: [1]\nbackends: [onnxruntime, pytorch]\nbatches: [2]\nthreads: [1, 2]\n"
-                           "options:\n  onnxruntime: {iobinding: [false, true]}\n" + TIMING)
+    path = write(
+        tmp_path,
+        "models:\n  - linear_event\n  - name: higgs_model_dense\n    batches: [1, 4]\n"
+        "    threads: [1]\nbackends: [onnxruntime, pytorch]\nbatches: [2]\nthreads: [1, 2]\n"
+        "options:\n  onnxruntime: {iobinding: [false, true]}\n" + TIMING,
+    )
     sweep = runner.load(path)
     keys = sweep.keys
     # linear_event: batch 2 x threads 2 x (ort 2 options + pytorch 1) = 6; higgs: 2 batches x 1 x 3 = 6
@@ -97,14 +100,19 @@ def test_skipping_keeps_a_needed_reference_unmeasured() -> None:
     left = bench._skipping(jobs, the_plan.reference, lambda k: k in done)
     # ORT still needs the pytorch outputs at each batch: they run, but are not measured again.
     assert [(k.backend, k.batch, m) for k, m in left] == [
-        ("pytorch", 1, False), ("onnxruntime", 1, True), ("pytorch", 2, False), ("onnxruntime", 2, True)
+        ("pytorch", 1, False),
+        ("onnxruntime", 1, True),
+        ("pytorch", 2, False),
+        ("onnxruntime", 2, True),
     ]
     all_done = set(the_plan.keys)
     assert bench._skipping(jobs, the_plan.reference, lambda k: k in all_done) == []
 
 
 def test_run_refuses_to_mix_without_resume(tmp_path: Path) -> None:
-    sweep = runner.load(write(tmp_path, "models: [linear_event]\nbackends: [onnxruntime, pytorch]\n" + TIMING))
+    sweep = runner.load(
+        write(tmp_path, "models: [linear_event]\nbackends: [onnxruntime, pytorch]\n" + TIMING)
+    )
     out = tmp_path / "out.jsonl"
     record = {"schema_version": 1, "kind": "bench", "status": "ok", "key": sweep.keys[0].to_dict()}
     out.write_text(json.dumps(record) + "\n")
@@ -159,17 +167,25 @@ def test_sigkill_then_resume_gives_one_record_per_configuration(tmp_path: Path) 
 @pytest.mark.slow
 def test_dask_local_cluster_retries_a_lost_worker(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
-    config = write(tmp_path, "name: dask-test\nmodels: [linear_event]\nbackends: [onnxruntime, pytorch]\n"
-                             + TIMING)
+    config = write(
+        tmp_path, "name: dask-test\nmodels: [linear_event]\nbackends: [onnxruntime, pytorch]\n" + TIMING
+    )
     sweep = runner.load(config)
     out = tmp_path / "dask.jsonl"
     os.environ["PYTHONPATH"] = f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     killed: list[str] = []
     with (
-        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                 resources={runner.RESOURCE: 1}, dashboard_address=None) as cluster,
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            resources={runner.RESOURCE: 1},
+            dashboard_address=None,
+        ) as cluster,
         distributed.Client(cluster) as client,
     ):
+
         def kill_busy_worker() -> None:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -202,8 +218,9 @@ def test_dask_local_cluster_retries_a_lost_worker(tmp_path: Path) -> None:
 def test_dask_without_resource_says_how_to_start_workers() -> None:
     distributed = pytest.importorskip("distributed")
     with (
-        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                 dashboard_address=None) as cluster,
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
         distributed.Client(cluster) as client,
         pytest.raises(ConfigurationError, match="--resources benchmark=1"),
     ):

@@ -10,12 +10,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the compare command."""
     p.add_argument("a", metavar="A.jsonl", help="the baseline results")
     p.add_argument("b", metavar="B.jsonl", help="the results compared with the baseline")
-    p.add_argument("--force", action="store_true",
-                   help="compare records from different machines or library versions anyway")
-    p.add_argument("--alpha", type=float, default=0.01,
-                   help="significance level of the Mann-Whitney U test (default: %(default)s)")
-    p.add_argument("--min-change", type=float, default=0.02,
-                   help="smallest relative change of the median called a change (default: %(default)s)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="compare records from different machines or library versions anyway",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.01,
+        help="significance level of the Mann-Whitney U test (default: %(default)s)",
+    )
+    p.add_argument(
+        "--min-change",
+        type=float,
+        default=0.02,
+        help="smallest relative change of the median called a change (default: %(default)s)",
+    )
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -39,7 +50,9 @@ def run(ns: argparse.Namespace) -> int:
             shown = "; ".join(items[:5]) + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
             console.print(f"{len(items)} configuration(s) {what}: {shown}")
     counts = {v: sum(r["verdict"] == v for r in result.rows) for v in ("faster", "slower")}
-    console.print(f"B is faster in {counts['faster']}, slower in {counts['slower']}, "
-                  f"not significantly different in {len(result.rows) - sum(counts.values())} "
-                  f"of {len(result.rows)} configurations")
+    console.print(
+        f"B is faster in {counts['faster']}, slower in {counts['slower']}, "
+        f"not significantly different in {len(result.rows) - sum(counts.values())} "
+        f"of {len(result.rows)} configurations"
+    )
     return 0

@@ -9,7 +9,9 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the report command."""
-    p.add_argument("results", nargs="+", metavar="RESULTS.jsonl", help="results files (records of all are merged)")
+    p.add_argument(
+        "results", nargs="+", metavar="RESULTS.jsonl", help="results files (records of all are merged)"
+    )
     p.add_argument("--html", help="write one self-contained HTML page (plots embedded)")
     p.add_argument("--md", help="write a Markdown report (plots linked from --plots DIR when given)")
     p.add_argument("--csv", help="write one CSV row per configuration")

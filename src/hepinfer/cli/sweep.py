@@ -10,24 +10,42 @@ from typing import Any
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the sweep command."""
-    p.add_argument("config", metavar="CONFIG.yaml",
-                   help="the grid (see docs/sweeps.md and hepinfer/schemas/sweep.schema.json)")
+    p.add_argument(
+        "config",
+        metavar="CONFIG.yaml",
+        help="the grid (see docs/sweeps.md and hepinfer/schemas/sweep.schema.json)",
+    )
     p.add_argument("--out", help="JSON Lines results file (default: the config's 'out', else CONFIG.jsonl)")
-    p.add_argument("--resume", action="store_true",
-                   help="skip the configurations the results file already holds")
-    p.add_argument("--retry-errors", action="store_true",
-                   help="with --resume, run again the configurations whose last record is an error")
-    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
-                   help="run on this Dask scheduler; its workers need '--resources benchmark=1'")
+    p.add_argument(
+        "--resume", action="store_true", help="skip the configurations the results file already holds"
+    )
+    p.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="with --resume, run again the configurations whose last record is an error",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        help="run on this Dask scheduler; its workers need '--resources benchmark=1'",
+    )
     p.add_argument("--max-time", type=float, help="override timing.max_time_s of the config")
-    p.add_argument("--dry-run", action="store_true", help="check the config, list the configurations, run nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="check the config, list the configurations, run nothing"
+    )
 
 
 def run(ns: argparse.Namespace) -> int:
     """Load and check the configuration, then run it with a progress bar and ETA."""
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from hepinfer.errors import ConfigurationError
     from hepinfer.results.schema import Key
@@ -51,26 +69,41 @@ def run(ns: argparse.Namespace) -> int:
         err_console.print(f"resuming: {len(done)} of {len(keys)} configurations already in {out}")
     failed = 0
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=err_console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
     ) as progress:
         task = progress.add_task("starting", total=len(keys), completed=len(done))
 
         def on_start(key: Key) -> None:
-            progress.update(task, description=f"{key.model} {key.label()} batch {key.batch} "
-                                              f"threads {key.threads}")
+            progress.update(
+                task, description=f"{key.model} {key.label()} batch {key.batch} threads {key.threads}"
+            )
 
         def on_record(record: dict[str, Any]) -> None:
             nonlocal failed
             failed += record["status"] != "ok"
             progress.advance(task)
 
-        records = runner.run(the_sweep, out, resume=ns.resume, retry_errors=ns.retry_errors,
-                             scheduler=ns.scheduler, on_start=on_start, on_record=on_record)
+        records = runner.run(
+            the_sweep,
+            out,
+            resume=ns.resume,
+            retry_errors=ns.retry_errors,
+            scheduler=ns.scheduler,
+            on_start=on_start,
+            on_record=on_record,
+        )
     print(f"{len(records)} records appended to {out} ({len(done)} skipped as done)", file=sys.stderr)
     if failed:
-        print(f"hepinfer: {failed} of {len(records)} configurations failed; "
-              f"'hepinfer report {out}' lists why", file=sys.stderr)
+        print(
+            f"hepinfer: {failed} of {len(records)} configurations failed; 'hepinfer report {out}' lists why",
+            file=sys.stderr,
+        )
         return 1
     return 0

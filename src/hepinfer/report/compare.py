@@ -25,8 +25,9 @@ FASTER, SLOWER, SAME = "faster", "slower", "no significant change"
 _IGNORED_VERSIONS = ("hepinfer",)
 
 
-def compare_samples(a: Sequence[float], b: Sequence[float], alpha: float = 0.01,
-                    min_change: float = 0.02) -> dict[str, Any]:
+def compare_samples(
+    a: Sequence[float], b: Sequence[float], alpha: float = 0.01, min_change: float = 0.02
+) -> dict[str, Any]:
     """Ratio of medians (B/A), two-sided Mann-Whitney U p-value, and the verdict for B."""
     import numpy as np
     from scipy.stats import mannwhitneyu
@@ -71,8 +72,13 @@ def _describe(key: dict[str, Any]) -> str:
     return f"{key['model']} {label({'key': key})} batch {key['batch']} threads {key['threads']}"
 
 
-def compare_records(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], force: bool = False,
-                    alpha: float = 0.01, min_change: float = 0.02) -> Comparison:
+def compare_records(
+    a: Sequence[dict[str, Any]],
+    b: Sequence[dict[str, Any]],
+    force: bool = False,
+    alpha: float = 0.01,
+    min_change: float = 0.02,
+) -> Comparison:
     """Pair the records by key and compare each pair; refuse incomparable ones unless forced."""
     by_a = {data.key_id(r): r for r in data.ok(a)}
     by_b = {data.key_id(r): r for r in data.ok(b)}
@@ -81,8 +87,10 @@ def compare_records(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], fo
     result.only_b = [_describe(by_b[k]["key"]) for k in by_b if k not in by_a]
     common = [k for k in by_a if k in by_b]
     if not common:
-        raise ConfigurationError("the two files have no configuration in common (same model, backend, "
-                                 "options, batch, threads, dims): nothing to compare")
+        raise ConfigurationError(
+            "the two files have no configuration in common (same model, backend, "
+            "options, batch, threads, dims): nothing to compare"
+        )
     differ: dict[str, None] = {}
     for k in common:
         for d in differences(by_a[k], by_b[k]):
@@ -98,15 +106,23 @@ def compare_records(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], fo
         ra, rb = by_a[k], by_b[k]
         row = compare_samples(ra["samples_ns"], rb["samples_ns"], alpha, min_change)
         batch = ra["key"]["batch"]
-        row.update({"key": ra["key"], "configuration": _describe(ra["key"]),
-                    "per_event_a_ns": row["median_a_ns"] / batch, "per_event_b_ns": row["median_b_ns"] / batch,
-                    "n_a": len(ra["samples_ns"]), "n_b": len(rb["samples_ns"])})
+        row.update(
+            {
+                "key": ra["key"],
+                "configuration": _describe(ra["key"]),
+                "per_event_a_ns": row["median_a_ns"] / batch,
+                "per_event_b_ns": row["median_b_ns"] / batch,
+                "n_a": len(ra["samples_ns"]),
+                "n_b": len(rb["samples_ns"]),
+            }
+        )
         result.rows.append(row)
     return result
 
 
-def compare_files(a: Path, b: Path, force: bool = False, alpha: float = 0.01,
-                  min_change: float = 0.02) -> Comparison:
+def compare_files(
+    a: Path, b: Path, force: bool = False, alpha: float = 0.01, min_change: float = 0.02
+) -> Comparison:
     """compare_records on the latest record per configuration of each file."""
     return compare_records(data.load([a]), data.load([b]), force, alpha, min_change)
 
@@ -114,13 +130,25 @@ def compare_files(a: Path, b: Path, force: bool = False, alpha: float = 0.01,
 def compare_table(result: Comparison, title: str = "") -> Table:
     """The comparison as a rich table, changes coloured."""
     table = Table(title=title or None)
-    for col, justify in (("configuration", "left"), ("A per event", "right"), ("B per event", "right"),
-                         ("B/A", "right"), ("p-value", "right"), ("verdict", "left")):
+    for col, justify in (
+        ("configuration", "left"),
+        ("A per event", "right"),
+        ("B per event", "right"),
+        ("B/A", "right"),
+        ("p-value", "right"),
+        ("verdict", "left"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     colour = {FASTER: "green", SLOWER: "red"}
     for row in result.rows:
         v = row["verdict"]
         shown = f"[{colour[v]}]{v}[/{colour[v]}]" if v in colour else v
-        table.add_row(row["configuration"], fmt_ns(row["per_event_a_ns"]), fmt_ns(row["per_event_b_ns"]),
-                      f"{row['ratio']:.3f}", f"{row['p_value']:.2g}", shown)
+        table.add_row(
+            row["configuration"],
+            fmt_ns(row["per_event_a_ns"]),
+            fmt_ns(row["per_event_b_ns"]),
+            f"{row['ratio']:.3f}",
+            f"{row['p_value']:.2g}",
+            shown,
+        )
     return table

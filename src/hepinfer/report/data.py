@@ -91,9 +91,13 @@ def memory_mib(record: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     if isinstance(mem.get("peak_rss"), int | float):
         out["peak"] = mem["peak_rss"] / MiB
-    if isinstance(mem.get("rss_after_load"), int | float) and isinstance(mem.get("rss_after_import"), int | float):
+    if isinstance(mem.get("rss_after_load"), int | float) and isinstance(
+        mem.get("rss_after_import"), int | float
+    ):
         out["load"] = (mem["rss_after_load"] - mem["rss_after_import"]) / MiB
-    if isinstance(mem.get("rss_after_run"), int | float) and isinstance(mem.get("rss_after_load"), int | float):
+    if isinstance(mem.get("rss_after_run"), int | float) and isinstance(
+        mem.get("rss_after_load"), int | float
+    ):
         out["run"] = (mem["rss_after_run"] - mem["rss_after_load"]) / MiB
     minimum = theoretical_min_bytes(record)
     if minimum is not None:
@@ -184,14 +188,24 @@ def rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in records:
         k = r["key"]
         row: dict[str, Any] = {
-            "model": model_name(r), "backend": k["backend"],
+            "model": model_name(r),
+            "backend": k["backend"],
             "options": ";".join(f"{n}={v}" for n, v in sorted(k.get("options", {}).items())),
-            "device": k.get("device", "cpu"), "batch": k["batch"], "threads": k["threads"],
+            "device": k.get("device", "cpu"),
+            "batch": k["batch"],
+            "threads": k["threads"],
             "status": r.get("status"),
         }
         s = r.get("stats") or {}
-        for name in ("median_ns", "ci_low_ns", "ci_high_ns", "p99_ns", "per_event_median_ns",
-                     "throughput_eps", "n"):
+        for name in (
+            "median_ns",
+            "ci_low_ns",
+            "ci_high_ns",
+            "p99_ns",
+            "per_event_median_ns",
+            "throughput_eps",
+            "n",
+        ):
             row[name] = s.get(name)
         row["speedup"] = ups.get(r["record_id"])
         row["agreement"] = verdict(r) if r.get("status") == "ok" else ""

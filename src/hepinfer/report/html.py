@@ -35,16 +35,19 @@ def e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], left: int = 1,
-           classes: Sequence[str] | None = None) -> str:
+def _table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], left: int = 1, classes: Sequence[str] | None = None
+) -> str:
     """An HTML table; cells are escaped; the first ``left`` columns are left-aligned."""
-    head = "".join(f'<th class="l">{e(h)}</th>' if i < left else f"<th>{e(h)}</th>"
-                   for i, h in enumerate(headers))
+    head = "".join(
+        f'<th class="l">{e(h)}</th>' if i < left else f"<th>{e(h)}</th>" for i, h in enumerate(headers)
+    )
     body = []
     for n, row in enumerate(rows):
         cls = f' class="{e(classes[n])}"' if classes and classes[n] else ""
-        cells = "".join(f'<td class="l">{e(c)}</td>' if i < left else f"<td>{e(c)}</td>"
-                        for i, c in enumerate(row))
+        cells = "".join(
+            f'<td class="l">{e(c)}</td>' if i < left else f"<td>{e(c)}</td>" for i, c in enumerate(row)
+        )
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -53,11 +56,15 @@ def _describe(r: dict[str, Any] | None) -> str:
     if r is None:
         return "none (no configuration measured that agrees with the reference)"
     k, s = r["key"], r["stats"]
-    return (f"{data.config_label(r)} at batch {k['batch']}, {k['threads']} thread(s): "
-            f"{fmt_ns(s['per_event_median_ns'])} per event, {s['throughput_eps']:.3g} events/s")
+    return (
+        f"{data.config_label(r)} at batch {k['batch']}, {k['threads']} thread(s): "
+        f"{fmt_ns(s['per_event_median_ns'])} per event, {s['throughput_eps']:.3g} events/s"
+    )
 
 
-def model_section(model: str, records: Sequence[dict[str, Any]], plots: Sequence[tuple[str, str, Any]]) -> str:
+def model_section(
+    model: str, records: Sequence[dict[str, Any]], plots: Sequence[tuple[str, str, Any]]
+) -> str:
     """The part of the page about one model."""
     from hepinfer.report.plots import to_base64_png
 
@@ -65,30 +72,50 @@ def model_section(model: str, records: Sequence[dict[str, Any]], plots: Sequence
     first = next((r for r in records if r.get("model")), None)
     if first is not None:
         m = first["model"]
-        parts.append(f"<p><small>inputs: {e('; '.join(m.get('inputs', [])))} &middot; outputs: "
-                     f"{e('; '.join(m.get('outputs', [])))} &middot; reference: "
-                     f"{e(m.get('reference_backend'))}</small></p>")
+        parts.append(
+            f"<p><small>inputs: {e('; '.join(m.get('inputs', [])))} &middot; outputs: "
+            f"{e('; '.join(m.get('outputs', [])))} &middot; reference: "
+            f"{e(m.get('reference_backend'))}</small></p>"
+        )
     rec = data.recommend(records)
-    parts.append('<div class="rec"><b>Recommendation</b><br>'
-                 f"lowest latency at batch 1, single thread: {e(_describe(rec['latency']))}<br>"
-                 f"highest throughput: {e(_describe(rec['throughput']))}<br>"
-                 "<small>only configurations whose outputs agree with the reference are considered</small>"
-                 "</div>")
+    parts.append(
+        '<div class="rec"><b>Recommendation</b><br>'
+        f"lowest latency at batch 1, single thread: {e(_describe(rec['latency']))}<br>"
+        f"highest throughput: {e(_describe(rec['throughput']))}<br>"
+        "<small>only configurations whose outputs agree with the reference are considered</small>"
+        "</div>"
+    )
     if plots:
-        figs = "".join(f'<figure><img alt="{e(title)}" src="data:image/png;base64,{to_base64_png(fig)}">'
-                       f"<figcaption>{e(title)}</figcaption></figure>" for _, title, fig in plots)
+        figs = "".join(
+            f'<figure><img alt="{e(title)}" src="data:image/png;base64,{to_base64_png(fig)}">'
+            f"<figcaption>{e(title)}</figcaption></figure>"
+            for _, title, fig in plots
+        )
         parts.append(f'<div class="plots">{figs}</div>')
     parts.append("<h3>Results</h3>" + results_table(records))
     parts.append("<h3>Agreement with the reference</h3>" + agreement_table(records))
     parts.append("<h3>One-off costs</h3>" + one_off_table(records))
     errors = [r for r in records if r.get("status") != "ok"]
     if errors:
-        rows = [[data.config_label(r), r["key"]["batch"], r["key"]["threads"],
-                 (r.get("error") or {}).get("phase", "?"), (r.get("error") or {}).get("message", "?")]
-                for r in errors]
-        parts.append("<h3>Failed configurations</h3>"
-                     + _table(["configuration", "batch", "threads", "phase", "error"], rows, left=1,
-                              classes=["err"] * len(rows)))
+        rows = [
+            [
+                data.config_label(r),
+                r["key"]["batch"],
+                r["key"]["threads"],
+                (r.get("error") or {}).get("phase", "?"),
+                (r.get("error") or {}).get("message", "?"),
+            ]
+            for r in errors
+        ]
+        parts.append(
+            "<h3>Failed configurations</h3>"
+            + _table(
+                ["configuration", "batch", "threads", "phase", "error"],
+                rows,
+                left=1,
+                classes=["err"] * len(rows),
+            )
+        )
     return "\n".join(parts)
 
 
@@ -105,16 +132,40 @@ def results_table(records: Sequence[dict[str, Any]]) -> str:
             notes.append("noisy")
         if (r.get("timing") or {}).get("stop_reason") not in (None, "converged"):
             notes.append(f"stopped: {r['timing']['stop_reason']}")
-        rows.append([
-            data.config_label(r), k["batch"], k["threads"], fmt_ns(s["per_event_median_ns"]),
-            f"{fmt_ns(s['ci_low_ns'] / k['batch'])} – {fmt_ns(s['ci_high_ns'] / k['batch'])}",
-            fmt_ns(s["per_event_p99_ns"]), f"{s['throughput_eps']:.3g}",
-            f"{up:.2f}x" if up else "-", f"{mem['peak']:.0f}" if "peak" in mem else "-",
-            data.verdict(r), ", ".join(notes),
-        ])
+        rows.append(
+            [
+                data.config_label(r),
+                k["batch"],
+                k["threads"],
+                fmt_ns(s["per_event_median_ns"]),
+                f"{fmt_ns(s['ci_low_ns'] / k['batch'])} – {fmt_ns(s['ci_high_ns'] / k['batch'])}",
+                fmt_ns(s["per_event_p99_ns"]),
+                f"{s['throughput_eps']:.3g}",
+                f"{up:.2f}x" if up else "-",
+                f"{mem['peak']:.0f}" if "peak" in mem else "-",
+                data.verdict(r),
+                ", ".join(notes),
+            ]
+        )
         classes.append("bad" if data.verdict(r) == "different" else "")
-    return _table(["configuration", "batch", "threads", "per event", "CI per event", "p99/event",
-                   "events/s", "speed-up", "peak RSS MiB", "agreement", "notes"], rows, left=1, classes=classes)
+    return _table(
+        [
+            "configuration",
+            "batch",
+            "threads",
+            "per event",
+            "CI per event",
+            "p99/event",
+            "events/s",
+            "speed-up",
+            "peak RSS MiB",
+            "agreement",
+            "notes",
+        ],
+        rows,
+        left=1,
+        classes=classes,
+    )
 
 
 def agreement_table(records: Sequence[dict[str, Any]]) -> str:
@@ -128,12 +179,25 @@ def agreement_table(records: Sequence[dict[str, Any]]) -> str:
         flag = ""
         if v == "different":
             flag = "FAST BUT DIFFERENT" if up and up > 1 else "DIFFERENT"
-        rows.append([data.config_label(r), r["key"]["batch"], r["key"]["threads"], v,
-                     f"{worst:.3g}" if worst is not None else "-",
-                     (r.get("agreement") or {}).get("reason", ""), f"{up:.2f}x" if up else "-", flag])
+        rows.append(
+            [
+                data.config_label(r),
+                r["key"]["batch"],
+                r["key"]["threads"],
+                v,
+                f"{worst:.3g}" if worst is not None else "-",
+                (r.get("agreement") or {}).get("reason", ""),
+                f"{up:.2f}x" if up else "-",
+                flag,
+            ]
+        )
         classes.append("bad" if v == "different" else "")
-    return _table(["configuration", "batch", "threads", "verdict", "max |diff|", "reason", "speed-up", "flag"],
-                  rows, left=1, classes=classes)
+    return _table(
+        ["configuration", "batch", "threads", "verdict", "max |diff|", "reason", "speed-up", "flag"],
+        rows,
+        left=1,
+        classes=classes,
+    )
 
 
 def one_off_table(records: Sequence[dict[str, Any]]) -> str:
@@ -147,12 +211,34 @@ def one_off_table(records: Sequence[dict[str, Any]]) -> str:
         o = data.one_off(r)
         conv = s(o["conversion_s"]) + (" (cached)" if o["conversion_cached"] else "")
         mem = data.memory_mib(r)
-        rows.append([data.config_label(r), r["key"]["batch"], r["key"]["threads"], s(o["import_s"]), conv,
-                     s(o["load_s"]), s(o["first_call_s"]),
-                     f"{mem['load']:.1f}" if "load" in mem else "-",
-                     f"{mem['theoretical_min']:.2f}" if "theoretical_min" in mem else "-"])
-    return _table(["configuration", "batch", "threads", "import", "conversion", "load", "first call",
-                   "load RSS MiB", "theoretical min MiB"], rows, left=1)
+        rows.append(
+            [
+                data.config_label(r),
+                r["key"]["batch"],
+                r["key"]["threads"],
+                s(o["import_s"]),
+                conv,
+                s(o["load_s"]),
+                s(o["first_call_s"]),
+                f"{mem['load']:.1f}" if "load" in mem else "-",
+                f"{mem['theoretical_min']:.2f}" if "theoretical_min" in mem else "-",
+            ]
+        )
+    return _table(
+        [
+            "configuration",
+            "batch",
+            "threads",
+            "import",
+            "conversion",
+            "load",
+            "first call",
+            "load RSS MiB",
+            "theoretical min MiB",
+        ],
+        rows,
+        left=1,
+    )
 
 
 def environment_section(records: Sequence[dict[str, Any]]) -> str:
@@ -186,10 +272,13 @@ def render(records: Sequence[dict[str, Any]], sources: Sequence[str] = ()) -> st
     for model, rs in groups.items():
         body.append(model_section(model, rs, all_plots.get(model, [])))
     body.append(environment_section(records))
-    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-            f"<title>hepinfer report</title><style>{CSS}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>hepinfer report</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
 
 
 def write(records: Sequence[dict[str, Any]], path: Path, sources: Sequence[str] = ()) -> Path:

@@ -29,14 +29,18 @@ def render(records: Sequence[dict[str, Any]], plots_dir: Path | None = None, bas
     for model, rs in data.by_model(records).items():
         lines += [f"## {_cell(model)}", ""]
         rec = data.recommend(rs)
-        for what, r in (("lowest latency at batch 1, 1 thread", rec["latency"]),
-                        ("highest throughput", rec["throughput"])):
+        for what, r in (
+            ("lowest latency at batch 1, 1 thread", rec["latency"]),
+            ("highest throughput", rec["throughput"]),
+        ):
             if r is None:
                 lines.append(f"- **{what}**: none agrees with the reference")
             else:
-                lines.append(f"- **{what}**: {_cell(data.config_label(r))} at batch {r['key']['batch']}, "
-                             f"{r['key']['threads']} thread(s): {fmt_ns(r['stats']['per_event_median_ns'])}"
-                             f" per event, {r['stats']['throughput_eps']:.3g} events/s")
+                lines.append(
+                    f"- **{what}**: {_cell(data.config_label(r))} at batch {r['key']['batch']}, "
+                    f"{r['key']['threads']} thread(s): {fmt_ns(r['stats']['per_event_median_ns'])}"
+                    f" per event, {r['stats']['throughput_eps']:.3g} events/s"
+                )
         lines.append("")
         if plots_dir is not None:
             from hepinfer.report.plots import PLOT_KINDS, TITLES
@@ -51,22 +55,46 @@ def render(records: Sequence[dict[str, Any]], plots_dir: Path | None = None, bas
         for r in rs:
             k = r["key"]
             if r.get("status") != "ok":
-                table_rows.append([data.config_label(r), k["batch"], k["threads"], "-", "-", "-", "-",
-                                   f"error: {(r.get('error') or {}).get('message', '?')}"])
+                table_rows.append(
+                    [
+                        data.config_label(r),
+                        k["batch"],
+                        k["threads"],
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        f"error: {(r.get('error') or {}).get('message', '?')}",
+                    ]
+                )
                 continue
             s = r["stats"]
             up = ups.get(r["record_id"])
             v = data.verdict(r)
-            table_rows.append([data.config_label(r), k["batch"], k["threads"], fmt_ns(s["per_event_median_ns"]),
-                               f"{s['throughput_eps']:.3g}", f"{up:.2f}x" if up else "-",
-                               f"**{v}**" if v == "different" else v, ""])
-        lines += _table(["configuration", "batch", "threads", "per event", "events/s", "speed-up",
-                         "agreement", "notes"], table_rows)
+            table_rows.append(
+                [
+                    data.config_label(r),
+                    k["batch"],
+                    k["threads"],
+                    fmt_ns(s["per_event_median_ns"]),
+                    f"{s['throughput_eps']:.3g}",
+                    f"{up:.2f}x" if up else "-",
+                    f"**{v}**" if v == "different" else v,
+                    "",
+                ]
+            )
+        lines += _table(
+            ["configuration", "batch", "threads", "per event", "events/s", "speed-up", "agreement", "notes"],
+            table_rows,
+        )
         lines.append("")
     lines += ["## Environment", ""]
     for env in data.environments(records):
-        lines += _table(["", ""], [[k, env[k]] for k in ("host", "os", "python", "cpu", "cores", "memory")]
-                        + [[f"version: {n}", v] for n, v in sorted(env["versions"].items())])
+        lines += _table(
+            ["", ""],
+            [[k, env[k]] for k in ("host", "os", "python", "cpu", "cores", "memory")]
+            + [[f"version: {n}", v] for n, v in sorted(env["versions"].items())],
+        )
         lines.append("")
     return "\n".join(lines)
 

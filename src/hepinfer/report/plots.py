@@ -129,7 +129,9 @@ def throughput(records: Sequence[dict[str, Any]], model: str) -> Any | None:
     fig, ax = _figure()
     for name, rs in sorted(series.items()):
         rs = sorted(rs, key=lambda r: r["key"]["threads"])
-        ax.plot([r["key"]["threads"] for r in rs], [r["stats"]["throughput_eps"] for r in rs], "o-", label=name)
+        ax.plot(
+            [r["key"]["threads"] for r in rs], [r["stats"]["throughput_eps"] for r in rs], "o-", label=name
+        )
     ax.set_yscale("log")
     threads = sorted({r["key"]["threads"] for r in data.ok(records)})
     ax.set_xticks(threads)
@@ -150,8 +152,13 @@ def memory(records: Sequence[dict[str, Any]], model: str) -> Any | None:
             drawn = True
             low = [(b, m["theoretical_min"]) for b, m in pts if "theoretical_min" in m]
             if low:
-                ax.plot([b for b, _ in low], [v for _, v in low], "--", color=line.get_color(),
-                        label=f"{name} theoretical minimum")
+                ax.plot(
+                    [b for b, _ in low],
+                    [v for _, v in low],
+                    "--",
+                    color=line.get_color(),
+                    label=f"{name} theoretical minimum",
+                )
     if not drawn:
         return None
     _batch_axis(ax, records)

@@ -147,8 +147,11 @@ def _build(data: dict[str, Any], path: Path, root: Any, overrides: Mapping[str, 
         policy = TimingPolicy(**{**data.get("timing", {}), **overrides})
     except ConfigurationError as err:
         raise ConfigurationError(f"{path}:{_line(root, ['timing'])}: timing: {err}") from None
-    sweep = Sweep(name=str(data.get("name") or path.stem), source=path,
-                  out=Path(data["out"]) if data.get("out") else None)
+    sweep = Sweep(
+        name=str(data.get("name") or path.stem),
+        source=path,
+        out=Path(data["out"]) if data.get("out") else None,
+    )
     for i, item in enumerate(data["models"]):
         model: dict[str, Any] = {"name": item} if isinstance(item, str) else dict(item)
         grid: dict[str, Any] = {k: model.get(k, data.get(k)) for k in _GRID_KEYS}
@@ -176,8 +179,11 @@ def _build(data: dict[str, Any], path: Path, root: Any, overrides: Mapping[str, 
                 ) from None
             batches = sorted({k.batch for k in the_plan.keys}, key=[k.batch for k in the_plan.keys].index)
             for b in batches:
-                sweep.groups.append(Group(request=replace(request, batches=[b]),
-                                          keys=[k for k in the_plan.keys if k.batch == b]))
+                sweep.groups.append(
+                    Group(
+                        request=replace(request, batches=[b]), keys=[k for k in the_plan.keys if k.batch == b]
+                    )
+                )
     return sweep
 
 
@@ -222,8 +228,13 @@ OnStart = Callable[[Key], None]
 OnRecord = Callable[[dict[str, Any]], None]
 
 
-def run_group(request: bench.BenchRequest, skip: Iterable[Key], sweep_name: str,
-              on_start: OnStart | None = None, on_record: OnRecord | None = None) -> list[dict[str, Any]]:
+def run_group(
+    request: bench.BenchRequest,
+    skip: Iterable[Key],
+    sweep_name: str,
+    on_start: OnStart | None = None,
+    on_record: OnRecord | None = None,
+) -> list[dict[str, Any]]:
     """Measure one group, skipping ``skip``; runs locally or as a Dask task."""
     skipped = set(skip)
     worker = None
@@ -243,13 +254,18 @@ def run_group(request: bench.BenchRequest, skip: Iterable[Key], sweep_name: str,
         if on_record is not None:
             on_record(record)
 
-    return bench.run(request, out=None, on_start=started, on_record=finished,
-                     skip=lambda k: k in skipped)
+    return bench.run(request, out=None, on_start=started, on_record=finished, skip=lambda k: k in skipped)
 
 
-def run(sweep: Sweep, out: Path, resume: bool = False, retry_errors: bool = False,
-        scheduler: str | None = None, on_start: OnStart | None = None,
-        on_record: OnRecord | None = None) -> list[dict[str, Any]]:
+def run(
+    sweep: Sweep,
+    out: Path,
+    resume: bool = False,
+    retry_errors: bool = False,
+    scheduler: str | None = None,
+    on_start: OnStart | None = None,
+    on_record: OnRecord | None = None,
+) -> list[dict[str, Any]]:
     """Run every configuration not yet in ``out`` (when resuming); records appended as they come."""
     done = done_keys(out, retry_errors) if resume else set()
     if not resume and out.exists() and done_keys(out) & set(sweep.keys):
@@ -273,8 +289,14 @@ def run(sweep: Sweep, out: Path, resume: bool = False, retry_errors: bool = Fals
     return records
 
 
-def _run_dask(groups: list[Group], done: set[Key], sweep_name: str, scheduler: Any,
-              on_start: OnStart | None, keep: OnRecord) -> None:
+def _run_dask(
+    groups: list[Group],
+    done: set[Key],
+    sweep_name: str,
+    scheduler: Any,
+    on_start: OnStart | None,
+    keep: OnRecord,
+) -> None:
     """Submit each group as a task holding one ``benchmark`` resource; keep records as tasks end.
 
     A worker lost mid-task makes the scheduler run the task again elsewhere (up to
@@ -293,8 +315,15 @@ def _run_dask(groups: list[Group], done: set[Key], sweep_name: str, scheduler: A
         futures = {}
         for group in groups:
             skip = [k for k in group.keys if k in done]
-            fut = client.submit(run_group, group.request, skip, sweep_name, key=_task_name(group),
-                                resources={RESOURCE: 1}, pure=False)
+            fut = client.submit(
+                run_group,
+                group.request,
+                skip,
+                sweep_name,
+                key=_task_name(group),
+                resources={RESOURCE: 1},
+                pure=False,
+            )
             futures[fut] = group
             if on_start is not None:
                 on_start(next(k for k in group.keys if k not in done))
@@ -341,7 +370,13 @@ def _failed(key: Key, group: Group, err: BaseException) -> dict[str, Any]:
     record = new_record(key, "dask")
     record["status"] = "error"
     message = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    record["error"] = {"type": type(err).__name__, "message": f"Dask task failed: {message}",
-                       "phase": "dask", "traceback": ""}
-    record["model"] = {"ref": {"kind": "?", "name": group.request.model, "params": dict(group.request.params)}}
+    record["error"] = {
+        "type": type(err).__name__,
+        "message": f"Dask task failed: {message}",
+        "phase": "dask",
+        "traceback": "",
+    }
+    record["model"] = {
+        "ref": {"kind": "?", "name": group.request.model, "params": dict(group.request.params)}
+    }
     return record
