@@ -165,14 +165,15 @@ def test_sigkill_then_resume_gives_one_record_per_configuration(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_retries_a_lost_worker(tmp_path: Path) -> None:
+def test_dask_local_cluster_retries_a_lost_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     distributed = pytest.importorskip("distributed")
     config = write(
         tmp_path, "name: dask-test\nmodels: [linear_event]\nbackends: [onnxruntime, pytorch]\n" + TIMING
     )
     sweep = runner.load(config)
     out = tmp_path / "dask.jsonl"
-    os.environ["PYTHONPATH"] = f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    # the Dask workers and their benchmark processes import this checkout's hepinfer
+    monkeypatch.setenv("PYTHONPATH", f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     killed: list[str] = []
     with (
         distributed.LocalCluster(
@@ -225,3 +226,19 @@ def test_dask_without_resource_says_how_to_start_workers() -> None:
         pytest.raises(ConfigurationError, match="--resources benchmark=1"),
     ):
         runner._wait_for_resource(client, timeout_s=0.5)
+
+
+def test_demo_config_keeps_usable_cpu_backends(tmp_path: Path) -> None:
+    from hepinfer import demo
+
+    keep, dropped = demo.usable_cpu_backends(["pytorch", "onnxruntime", "no_such_backend"])
+    assert keep == ["pytorch", "onnxruntime"] and "no_such_backend" in dropped
+    grid = demo.config(Path(__file__).resolve().parents[1] / "benchmarks" / "demo.yaml")
+    assert {"pytorch", "onnxruntime"} <= set(grid["backends"])
+    path = tmp_path / "demo.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(grid))
+    keys = runner.load(path).keys
+    assert {k.model for k in keys} >= {"linear_event", "higgs_model_dense"}
+    assert {k.batch for k in keys} == {1, 16, 256}

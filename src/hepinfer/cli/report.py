@@ -28,12 +28,15 @@ def run(ns: argparse.Namespace) -> int:
         raise ConfigurationError("nothing to write: give --html FILE, --md FILE, --csv FILE or --plots DIR")
     records = load([Path(p) for p in ns.results])
     written = []
-    if ns.plots:
-        from hepinfer.report.plots import save_all
+    figs = None
+    if ns.plots or ns.html:
+        from hepinfer.report.plots import figures, save_all
 
-        written += [str(p) for p in save_all(records, Path(ns.plots))]
+        figs = figures(records)  # drawn once for the files and the page
+    if ns.plots:
+        written += [str(p) for p in save_all(records, Path(ns.plots), figs)]
     if ns.html:
-        html.write(records, Path(ns.html), sources=ns.results)
+        html.write(records, Path(ns.html), sources=ns.results, figs=figs)
         written.append(ns.html)
     if ns.md:
         markdown.write(records, Path(ns.md), plots_dir=Path(ns.plots) if ns.plots else None)

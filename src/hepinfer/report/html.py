@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hepinfer.report import data
+from hepinfer.report.plots import Plot
 from hepinfer.report.table import fmt_ns
 
 CSS = """
@@ -253,11 +254,19 @@ def environment_section(records: Sequence[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def render(records: Sequence[dict[str, Any]], sources: Sequence[str] = ()) -> str:
-    """The whole page as a string."""
-    from hepinfer.report.plots import figures
+def render(
+    records: Sequence[dict[str, Any]], sources: Sequence[str] = (), figs: dict[str, list[Plot]] | None = None
+) -> str:
+    """The whole page as a string (``figs``: the plots when already drawn)."""
+    from hepinfer.report.plots import figures, style
 
-    all_plots = figures(records)
+    with style():
+        return _render(records, sources, figs if figs is not None else figures(records))
+
+
+def _render(
+    records: Sequence[dict[str, Any]], sources: Sequence[str], all_plots: dict[str, list[Plot]]
+) -> str:
     groups = data.by_model(records)
     failed = sum(r.get("status") != "ok" for r in records)
     toc = " &middot; ".join(f'<a href="#{e(data.safe_id(m))}">{e(m)}</a>' for m in groups)
@@ -281,10 +290,15 @@ def render(records: Sequence[dict[str, Any]], sources: Sequence[str] = ()) -> st
     )
 
 
-def write(records: Sequence[dict[str, Any]], path: Path, sources: Sequence[str] = ()) -> Path:
+def write(
+    records: Sequence[dict[str, Any]],
+    path: Path,
+    sources: Sequence[str] = (),
+    figs: dict[str, list[Plot]] | None = None,
+) -> Path:
     """Write the page (atomically) and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render(records, sources), encoding="utf-8")
+    tmp.write_text(render(records, sources, figs), encoding="utf-8")
     tmp.replace(path)
     return path

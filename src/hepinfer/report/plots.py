@@ -26,7 +26,8 @@ TITLES = {
 Plot = tuple[str, str, Any]  # (file-safe name, title, matplotlib Figure)
 
 
-def _style() -> Any:
+def style() -> Any:
+    """The HEP (mplhep ROOT) style as a context manager; selects matplotlib's Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -171,7 +172,7 @@ def figures(records: Sequence[dict[str, Any]]) -> dict[str, list[Plot]]:
     """Every plot of every model, by model section."""
     makers = {"latency": latency, "speedup": speedup, "throughput": throughput, "memory": memory}
     out: dict[str, list[Plot]] = {}
-    with _style():
+    with style():
         for model, rs in data.by_model(records).items():
             plots = []
             for kind in PLOT_KINDS:
@@ -189,12 +190,14 @@ def to_base64_png(fig: Any, dpi: int = 90) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def save_all(records: Sequence[dict[str, Any]], directory: Path) -> list[Path]:
-    """Every plot as PNG and PDF in ``directory``; returns the paths written."""
+def save_all(
+    records: Sequence[dict[str, Any]], directory: Path, figs: dict[str, list[Plot]] | None = None
+) -> list[Path]:
+    """Every plot as PNG and PDF in ``directory`` (``figs`` when already drawn); returns the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    with _style():
-        for plots in figures(records).values():
+    with style():
+        for plots in (figs if figs is not None else figures(records)).values():
             for name, _title, fig in plots:
                 for ext in ("png", "pdf"):
                     path = directory / f"{name}.{ext}"

@@ -331,12 +331,10 @@ def _run_dask(
             group = futures[fut]
             try:
                 results = fut.result()
-            except HepinferError:
-                raise
             except Exception as err:  # a task that failed every retry: say which, keep going
                 for key in group.keys:
                     if key not in done:
-                        keep(_failed(key, group, err))
+                        keep(_annotate(_failed(key, group, err), sweep_name))
                 continue
             for record in results:
                 keep(record)
