@@ -90,15 +90,24 @@ def run(ns: argparse.Namespace) -> int:
             failed += record["status"] != "ok"
             progress.advance(task)
 
-        records = runner.run(
-            the_sweep,
-            out,
-            resume=ns.resume,
-            retry_errors=ns.retry_errors,
-            scheduler=ns.scheduler,
-            on_start=on_start,
-            on_record=on_record,
-        )
+        try:
+            records = runner.run(
+                the_sweep,
+                out,
+                resume=ns.resume,
+                retry_errors=ns.retry_errors,
+                scheduler=ns.scheduler,
+                on_start=on_start,
+                on_record=on_record,
+            )
+        except KeyboardInterrupt:
+            progress.stop()
+            print(
+                f"hepinfer: interrupted; the records in {out} are complete: "
+                f"'hepinfer sweep {ns.config} --out {out} --resume' goes on",
+                file=sys.stderr,
+            )
+            return 130
     print(f"{len(records)} records appended to {out} ({len(done)} skipped as done)", file=sys.stderr)
     if failed:
         print(
