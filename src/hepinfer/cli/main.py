@@ -13,6 +13,9 @@ COMMANDS = {
     "zoo": "the built-in models, their parameters and inputs",
     "bench": "measure a model on backends over batch sizes and threads",
     "validate": "each backend's answers vs the reference: agreement, reproducibility, physics",
+    "sweep": "run a resumable grid of benchmarks from a YAML file, locally or on Dask",
+    "report": "an HTML/Markdown/CSV report with plots from a results file",
+    "compare": "compare two results files configuration by configuration",
 }
 
 

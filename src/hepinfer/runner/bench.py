@@ -150,8 +150,13 @@ def run(
     on_start: Progress | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
     keep_workdir: bool = False,
+    skip: Callable[[Key], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """Measure every configuration of the request; append each record to ``out`` when given."""
+    """Measure every configuration of the request; append each record to ``out`` when given.
+
+    ``skip(key)`` true leaves a configuration out (a resumed sweep's done keys); a skipped
+    reference still runs, unmeasured, where a configuration left to run needs its outputs.
+    """
     the_plan = plan(request)
     run_id = uuid.uuid4().hex[:12]
     workdir = Path(tempfile.mkdtemp(prefix="hepinfer-"))
@@ -159,6 +164,8 @@ def run(
     outputs: dict[Key, Path | str] = {}  # reference outputs, or why there are none
     try:
         jobs = _with_reference_jobs(the_plan)
+        if skip is not None:
+            jobs = _skipping(jobs, the_plan.reference, skip)
         for i, (key, measure) in enumerate(jobs):
             if on_start is not None and measure:
                 on_start(sum(m for _, m in jobs[:i]), len(the_plan.keys), key)
@@ -253,3 +260,19 @@ def _agreement(
         argmax = [spec.outputs[0].name] if spec.classifier and spec.outputs else []
         axes = {t.name: t.batch_axis for t in spec.outputs}
         return {**base, **compare(dict(r), dict(g), argmax=argmax, batch_axes=axes)}
+
+
+def _skipping(
+    jobs: list[tuple[Key, bool]], reference: str, skip: Callable[[Key], bool]
+) -> list[tuple[Key, bool]]:
+    """The jobs without the skipped keys; a skipped reference that others need runs unmeasured."""
+    left = [(k, m) for k, m in jobs if not (m and skip(k))]
+    needed = {reference_key(k, reference) for k, m in left if m}
+    out: list[tuple[Key, bool]] = []
+    for key, measure in jobs:
+        if measure and skip(key):
+            if key in needed:
+                out.append((key, False))
+        elif measure or key in needed:
+            out.append((key, measure))
+    return out

@@ -1,0 +1,220 @@
+"""Records as a report sees them: the latest per configuration, grouped per model, summarised.
+
+Every figure, table and recommendation of the reports comes from these functions, which read
+result records only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hepinfer.errors import ResultsError
+from hepinfer.report.table import label, speedups
+from hepinfer.results import jsonl
+
+MiB = 1024.0 * 1024.0
+GOOD_VERDICTS = ("reference", "identical", "within tolerance")
+
+
+def key_id(record: dict[str, Any]) -> str:
+    """The configuration's identity as a canonical string (equal keys, equal strings)."""
+    return json.dumps(record["key"], sort_keys=True, default=str)
+
+
+def load(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Bench records of the files, the latest per configuration, in first-seen order."""
+    latest: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        for record in jsonl.read(path):
+            if record.get("kind", "bench") == "bench" and isinstance(record.get("key"), dict):
+                latest[key_id(record)] = record  # later lines win; dict keeps first-seen order
+    if not latest:
+        raise ResultsError(f"no bench records in {', '.join(map(str, paths))}")
+    return list(latest.values())
+
+
+def model_name(record: dict[str, Any]) -> str:
+    """The model as a report section names it: its label, with non-default dims."""
+    key = record["key"]
+    dims = ",".join(f"{k}={v}" for k, v in sorted((key.get("dims") or {}).items()))
+    return f"{key['model']} ({dims})" if dims else str(key["model"])
+
+
+def by_model(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Records per model section, in first-seen order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault(model_name(r), []).append(r)
+    return out
+
+
+def ok(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records that measured something."""
+    return [r for r in records if r.get("status") == "ok" and r.get("stats")]
+
+
+def config_label(record: dict[str, Any], with_device: bool = False) -> str:
+    """Backend with options, and the device when asked: ``onnxruntime[iobinding=True]@cuda``."""
+    text = label(record)
+    device = record["key"].get("device", "cpu")
+    return f"{text}@{device}" if with_device or device != "cpu" else text
+
+
+def verdict(record: dict[str, Any]) -> str:
+    """The agreement verdict ('unknown' when none was computed)."""
+    return str((record.get("agreement") or {}).get("verdict", "unknown"))
+
+
+def agrees(record: dict[str, Any]) -> bool:
+    """Whether the outputs are the reference's, identical or within tolerance."""
+    return verdict(record) in GOOD_VERDICTS
+
+
+def worst_abs(record: dict[str, Any]) -> float | None:
+    """Largest absolute difference from the reference over the outputs, when known."""
+    outputs = (record.get("agreement") or {}).get("outputs") or {}
+    values = [o["max_abs"] for o in outputs.values() if isinstance(o.get("max_abs"), int | float)]
+    return max(values) if values else None
+
+
+def speedup_of(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """Speed-up vs the reference (native framework) at the same batch and threads, by record id."""
+    return speedups(list(records))
+
+
+def memory_mib(record: dict[str, Any]) -> dict[str, float]:
+    """Peak RSS, the model's load and run increments, and the theoretical minimum, in MiB."""
+    mem = record.get("memory") or {}
+    out: dict[str, float] = {}
+    if isinstance(mem.get("peak_rss"), int | float):
+        out["peak"] = mem["peak_rss"] / MiB
+    if isinstance(mem.get("rss_after_load"), int | float) and isinstance(
+        mem.get("rss_after_import"), int | float
+    ):
+        out["load"] = (mem["rss_after_load"] - mem["rss_after_import"]) / MiB
+    if isinstance(mem.get("rss_after_run"), int | float) and isinstance(
+        mem.get("rss_after_load"), int | float
+    ):
+        out["run"] = (mem["rss_after_run"] - mem["rss_after_load"]) / MiB
+    minimum = theoretical_min_bytes(record)
+    if minimum is not None:
+        out["theoretical_min"] = minimum / MiB
+    return out
+
+
+def theoretical_min_bytes(record: dict[str, Any]) -> float | None:
+    """The theoretical minimum memory where a memory measurement recorded one."""
+    mem = record.get("memory") or {}
+    for name, value in mem.items():
+        if "theoretical" in name and isinstance(value, int | float):
+            return float(value)
+        if "theoretical" in name and isinstance(value, dict):
+            for k in ("total_bytes", "bytes", "total"):
+                if isinstance(value.get(k), int | float):
+                    return float(value[k])
+    return None
+
+
+def one_off(record: dict[str, Any]) -> dict[str, float | None]:
+    """Import, conversion, load and first-call times in seconds."""
+    o = record.get("one_off") or {}
+    conversion = 0.0
+    cached = True
+    for step in (o.get("conversion") or {}).values():
+        if isinstance(step, dict):
+            conversion += float(step.get("seconds") or 0.0)
+            cached = cached and bool(step.get("cached"))
+    first = o.get("first_call_ns")
+    return {
+        "import_s": o.get("import_s"),
+        "conversion_s": conversion if o.get("conversion") else None,
+        "conversion_cached": cached if o.get("conversion") else None,
+        "load_s": o.get("load_s"),
+        "first_call_s": first / 1e9 if isinstance(first, int | float) else None,
+    }
+
+
+def recommend(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """The fastest agreeing configuration at batch 1 single-thread, and the highest throughput.
+
+    Configurations whose outputs differ from the reference are never recommended.
+    """
+    good = [r for r in ok(records) if agrees(r)]
+    latency = [r for r in good if r["key"]["batch"] == 1 and r["key"]["threads"] == 1]
+    return {
+        "latency": min(latency, key=lambda r: r["stats"]["median_ns"], default=None),
+        "throughput": max(good, key=lambda r: r["stats"]["throughput_eps"], default=None),
+    }
+
+
+def environments(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct machines and library versions the records ran on."""
+    seen: dict[str, dict[str, Any]] = {}
+    for r in records:
+        env = r.get("environment") or {}
+        if not env:
+            continue
+        cpu = env.get("cpu") or {}
+        summary = {
+            "host": env.get("host"),
+            "os": env.get("os"),
+            "python": env.get("python"),
+            "cpu": cpu.get("model"),
+            "isa": " ".join(cpu.get("isa") or []),
+            "cores": f"{cpu.get('usable_cores')} usable / {cpu.get('logical_cores')} logical",
+            "memory": f"{(cpu.get('memory_bytes') or 0) / MiB / 1024:.1f} GiB",
+            "thread_env": " ".join(f"{k}={v}" for k, v in (env.get("thread_env") or {}).items()) or "-",
+        }
+        ident = json.dumps(summary, sort_keys=True, default=str)
+        entry = seen.setdefault(ident, {**summary, "versions": {}})
+        entry["versions"].update(env.get("versions") or {})
+    return list(seen.values())
+
+
+def safe_id(text: str) -> str:
+    """An HTML id / file-name-safe form of a model name."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
+
+
+def rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One flat row per configuration: the CSV and Markdown tables."""
+    ups = speedup_of(records)
+    out = []
+    for r in records:
+        k = r["key"]
+        row: dict[str, Any] = {
+            "model": model_name(r),
+            "backend": k["backend"],
+            "options": ";".join(f"{n}={v}" for n, v in sorted(k.get("options", {}).items())),
+            "device": k.get("device", "cpu"),
+            "batch": k["batch"],
+            "threads": k["threads"],
+            "status": r.get("status"),
+        }
+        s = r.get("stats") or {}
+        for name in (
+            "median_ns",
+            "ci_low_ns",
+            "ci_high_ns",
+            "p99_ns",
+            "per_event_median_ns",
+            "throughput_eps",
+            "n",
+        ):
+            row[name] = s.get(name)
+        row["speedup"] = ups.get(r["record_id"])
+        row["agreement"] = verdict(r) if r.get("status") == "ok" else ""
+        row["max_abs_diff"] = worst_abs(r)
+        mem = memory_mib(r)
+        row["peak_rss_mib"] = mem.get("peak")
+        row["theoretical_min_mib"] = mem.get("theoretical_min")
+        row.update(one_off(r))
+        row["host"] = (r.get("sweep") or {}).get("host") or (r.get("environment") or {}).get("host")
+        row["error"] = (r.get("error") or {}).get("message", "")
+        out.append(row)
+    return out

@@ -1,0 +1,123 @@
+"""The report as Markdown (tables, plots linked) and as CSV (one row per configuration)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hepinfer.report import data
+from hepinfer.report.table import fmt_ns
+
+
+def _cell(value: Any) -> str:
+    """A Markdown table cell: pipes and newlines would break the table."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def render(records: Sequence[dict[str, Any]], plots_dir: Path | None = None, base: Path | None = None) -> str:
+    """The Markdown text; plot images are linked from ``plots_dir`` when given."""
+    lines = ["# hepinfer report", "", f"{len(records)} configurations.", ""]
+    ups = data.speedup_of(records)
+    for model, rs in data.by_model(records).items():
+        lines += [f"## {_cell(model)}", ""]
+        rec = data.recommend(rs)
+        for what, r in (
+            ("lowest latency at batch 1, 1 thread", rec["latency"]),
+            ("highest throughput", rec["throughput"]),
+        ):
+            if r is None:
+                lines.append(f"- **{what}**: none agrees with the reference")
+            else:
+                lines.append(
+                    f"- **{what}**: {_cell(data.config_label(r))} at batch {r['key']['batch']}, "
+                    f"{r['key']['threads']} thread(s): {fmt_ns(r['stats']['per_event_median_ns'])}"
+                    f" per event, {r['stats']['throughput_eps']:.3g} events/s"
+                )
+        lines.append("")
+        if plots_dir is not None:
+            from hepinfer.report.plots import PLOT_KINDS, TITLES
+
+            for kind in PLOT_KINDS:
+                png = plots_dir / f"{data.safe_id(model)}_{kind}.png"
+                if png.exists():
+                    link = png if base is None else Path(_relative(png, base))
+                    lines.append(f"![{TITLES[kind]}]({link.as_posix()})")
+            lines.append("")
+        table_rows = []
+        for r in rs:
+            k = r["key"]
+            if r.get("status") != "ok":
+                table_rows.append(
+                    [
+                        data.config_label(r),
+                        k["batch"],
+                        k["threads"],
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        f"error: {(r.get('error') or {}).get('message', '?')}",
+                    ]
+                )
+                continue
+            s = r["stats"]
+            up = ups.get(r["record_id"])
+            v = data.verdict(r)
+            table_rows.append(
+                [
+                    data.config_label(r),
+                    k["batch"],
+                    k["threads"],
+                    fmt_ns(s["per_event_median_ns"]),
+                    f"{s['throughput_eps']:.3g}",
+                    f"{up:.2f}x" if up else "-",
+                    f"**{v}**" if v == "different" else v,
+                    "",
+                ]
+            )
+        lines += _table(
+            ["configuration", "batch", "threads", "per event", "events/s", "speed-up", "agreement", "notes"],
+            table_rows,
+        )
+        lines.append("")
+    lines += ["## Environment", ""]
+    for env in data.environments(records):
+        lines += _table(
+            ["", ""],
+            [[k, env[k]] for k in ("host", "os", "python", "cpu", "cores", "memory")]
+            + [[f"version: {n}", v] for n, v in sorted(env["versions"].items())],
+        )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _relative(path: Path, base: Path) -> str:
+    import os
+
+    return os.path.relpath(path.resolve(), base.resolve())
+
+
+def write(records: Sequence[dict[str, Any]], path: Path, plots_dir: Path | None = None) -> Path:
+    """Write the Markdown report (plot links relative to it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(records, plots_dir, base=path.parent), encoding="utf-8")
+    return path
+
+
+def write_csv(records: Sequence[dict[str, Any]], path: Path) -> Path:
+    """One row per configuration with its statistics, speed-up, agreement, memory and one-off costs."""
+    rows = data.rows(records)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["model"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -1,0 +1,380 @@
+"""A sweep: a grid of bench requests read from a YAML file, resumable, local or on Dask.
+
+The configuration is checked against ``hepinfer/schemas/sweep.schema.json`` (errors name the
+key and its line), then every model's request is planned (so a bad name or batch fails before
+anything runs). The work is cut into *groups*, one per model, device and batch size: a group
+holds its reference configuration, so it can run anywhere and still compute agreement.
+Locally the groups run one after the other in this process; with a Dask scheduler each
+group is a task that needs the worker resource ``benchmark=1``, so a worker measures one thing
+at a time. Records are appended whole as soon as they exist; ``resume`` skips every key the
+results file already holds.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hepinfer.errors import ConfigurationError, HepinferError, ResultsError
+from hepinfer.measure.timer import TimingPolicy
+from hepinfer.results import jsonl
+from hepinfer.results.schema import Key
+from hepinfer.runner import bench
+
+# Dask worker resource a benchmark task holds: start workers with ``--resources benchmark=1``.
+RESOURCE = "benchmark"
+_GRID_KEYS = ("backends", "batches", "threads", "devices", "options", "dims", "exporter", "seed")
+
+
+def schema() -> dict[str, Any]:
+    """The published JSON Schema of a sweep configuration."""
+    text = resources.files("hepinfer").joinpath("schemas/sweep.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@dataclass
+class Group:
+    """One model at one device and batch size: the unit of work, with its reference inside."""
+
+    request: bench.BenchRequest
+    keys: list[Key]
+
+    def label(self) -> str:
+        """``event_vae batch 16 on cpu``."""
+        k = self.keys[0]
+        return f"{k.model} batch {k.batch} on {k.device}"
+
+
+@dataclass
+class Sweep:
+    """A checked configuration: its name, output file and the groups in running order."""
+
+    name: str
+    source: Path
+    out: Path | None
+    groups: list[Group] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[Key]:
+        """Every configuration of the sweep."""
+        return [k for g in self.groups for k in g.keys]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and checking the configuration
+
+
+def load(path: Path, policy_overrides: Mapping[str, Any] | None = None) -> Sweep:
+    """Read, validate and plan a sweep configuration; one-line ConfigurationError when bad."""
+    import yaml
+
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigurationError(f"cannot read sweep configuration {path}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigurationError(f"{where}: not valid YAML: {problem}") from None
+    check(data, path, root)
+    return _build(data, path, root, policy_overrides or {})
+
+
+def check(data: Any, path: Path, root: Any = None) -> None:
+    """Validate against the schema; the error names the key, its line and what is wrong."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return
+    where = list(error.absolute_path)
+    what = error.message
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(str(k) for k in error.instance if k not in allowed)
+        if extra:
+            where = [*where, extra[0]]
+            what = f"unknown key (allowed: {', '.join(sorted(allowed))})"
+    elif error.validator == "required":
+        what = error.message.replace(" is a required property", " is required")
+    if len(what) > 200:
+        what = what[:197] + "..."
+    raise ConfigurationError(f"{path}:{_line(root, where)}: {_dotted(where) or 'top level'}: {what}")
+
+
+def _dotted(parts: Sequence[Any]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _line(root: Any, parts: Sequence[Any]) -> int:
+    """1-based line of the YAML node at ``parts`` (the key's line for a mapping entry)."""
+    import yaml
+
+    node, line = root, (root.start_mark.line + 1 if root is not None else 1)
+    for part in parts:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    node, line = v, k.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _build(data: dict[str, Any], path: Path, root: Any, overrides: Mapping[str, Any]) -> Sweep:
+    try:
+        policy = TimingPolicy(**{**data.get("timing", {}), **overrides})
+    except ConfigurationError as err:
+        raise ConfigurationError(f"{path}:{_line(root, ['timing'])}: timing: {err}") from None
+    sweep = Sweep(
+        name=str(data.get("name") or path.stem),
+        source=path,
+        out=Path(data["out"]) if data.get("out") else None,
+    )
+    for i, item in enumerate(data["models"]):
+        model: dict[str, Any] = {"name": item} if isinstance(item, str) else dict(item)
+        grid: dict[str, Any] = {k: model.get(k, data.get(k)) for k in _GRID_KEYS}
+        for device in grid["devices"] or ["cpu"]:
+            request = bench.BenchRequest(
+                model=model["name"],
+                backends=grid["backends"] or ["onnxruntime", "pytorch"],
+                batches=grid["batches"],
+                threads=grid["threads"] or [1],
+                dims=grid["dims"] or {},
+                params=model.get("params") or {},
+                options=_options(grid["options"] or {}),
+                exporter=grid["exporter"] or "dynamo",
+                seed=grid["seed"] or 0,
+                policy=policy,
+                reference=model.get("reference"),
+                timeout_s=float(data.get("timeout_s", 900.0)),
+                device=device,
+            )
+            try:
+                the_plan = bench.plan(request)
+            except HepinferError as err:
+                raise ConfigurationError(
+                    f"{path}:{_line(root, ['models', i])}: models[{i}] ({model['name']}): {err}"
+                ) from None
+            batches = sorted({k.batch for k in the_plan.keys}, key=[k.batch for k in the_plan.keys].index)
+            for b in batches:
+                sweep.groups.append(
+                    Group(
+                        request=replace(request, batches=[b]), keys=[k for k in the_plan.keys if k.batch == b]
+                    )
+                )
+    return sweep
+
+
+def _options(options: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """YAML option values (scalars or lists, any type) as the strings BackendOptions parses."""
+
+    def text(v: Any) -> str:
+        return str(v).lower() if isinstance(v, bool) else str(v)
+
+    return {
+        b: {k: [text(x) for x in (v if isinstance(v, list) else [v])] for k, v in opts.items()}
+        for b, opts in options.items()
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# What is done
+
+
+def done_keys(out: Path, retry_errors: bool = False) -> set[Key]:
+    """Keys the results file already holds (with ``retry_errors``, only those that succeeded)."""
+    if not out.exists():
+        return set()
+    latest: dict[Key, str] = {}
+    for record in jsonl.read(out):
+        try:
+            latest[Key.from_dict(record["key"])] = record.get("status", "ok")
+        except (KeyError, TypeError):
+            continue
+    return {k for k, status in latest.items() if status == "ok" or not retry_errors}
+
+
+def _annotate(record: dict[str, Any], sweep_name: str, worker: str | None = None) -> dict[str, Any]:
+    record["sweep"] = {"name": sweep_name, "host": socket.gethostname(), "worker": worker}
+    return record
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+OnStart = Callable[[Key], None]
+OnRecord = Callable[[dict[str, Any]], None]
+
+
+def run_group(
+    request: bench.BenchRequest,
+    skip: Iterable[Key],
+    sweep_name: str,
+    on_start: OnStart | None = None,
+    on_record: OnRecord | None = None,
+) -> list[dict[str, Any]]:
+    """Measure one group, skipping ``skip``; runs locally or as a Dask task."""
+    skipped = set(skip)
+    worker = None
+    try:  # inside a Dask task, name the worker that measured
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        pass
+
+    def started(i: int, n: int, key: Key) -> None:
+        if on_start is not None:
+            on_start(key)
+
+    def finished(record: dict[str, Any]) -> None:
+        _annotate(record, sweep_name, worker)
+        if on_record is not None:
+            on_record(record)
+
+    return bench.run(request, out=None, on_start=started, on_record=finished, skip=lambda k: k in skipped)
+
+
+def run(
+    sweep: Sweep,
+    out: Path,
+    resume: bool = False,
+    retry_errors: bool = False,
+    scheduler: str | None = None,
+    on_start: OnStart | None = None,
+    on_record: OnRecord | None = None,
+) -> list[dict[str, Any]]:
+    """Run every configuration not yet in ``out`` (when resuming); records appended as they come."""
+    done = done_keys(out, retry_errors) if resume else set()
+    if not resume and out.exists() and done_keys(out) & set(sweep.keys):
+        raise ResultsError(
+            f"{out} already holds records of this sweep: add --resume to skip them, or choose another --out"
+        )
+    todo = [g for g in sweep.groups if any(k not in done for k in g.keys)]
+    records: list[dict[str, Any]] = []
+
+    def keep(record: dict[str, Any]) -> None:
+        jsonl.append(out, record)
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+
+    if scheduler is None:
+        for group in todo:
+            run_group(group.request, done, sweep.name, on_start, keep)
+    else:
+        _run_dask(todo, done, sweep.name, scheduler, on_start, keep)
+    return records
+
+
+def _run_dask(
+    groups: list[Group],
+    done: set[Key],
+    sweep_name: str,
+    scheduler: Any,
+    on_start: OnStart | None,
+    keep: OnRecord,
+) -> None:
+    """Submit each group as a task holding one ``benchmark`` resource; keep records as tasks end.
+
+    A worker lost mid-task makes the scheduler run the task again elsewhere (up to
+    ``distributed.scheduler.allowed-failures`` times); records reach the file only from
+    finished tasks, so a lost task leaves no partial group behind.
+    """
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ConfigurationError(
+            "--scheduler needs dask.distributed: pip install 'hepinfer[sweep]'"
+        ) from None
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler, timeout="30s")
+    try:
+        _wait_for_resource(client)
+        futures = {}
+        for group in groups:
+            skip = [k for k in group.keys if k in done]
+            fut = client.submit(
+                run_group,
+                group.request,
+                skip,
+                sweep_name,
+                key=_task_name(group),
+                resources={RESOURCE: 1},
+                pure=False,
+            )
+            futures[fut] = group
+            if on_start is not None:
+                on_start(next(k for k in group.keys if k not in done))
+        for fut in as_completed(futures):
+            group = futures[fut]
+            try:
+                results = fut.result()
+            except Exception as err:  # a task that failed every retry: say which, keep going
+                for key in group.keys:
+                    if key not in done:
+                        keep(_annotate(_failed(key, group, err), sweep_name))
+                continue
+            for record in results:
+                keep(record)
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def _task_name(group: Group) -> str:
+    k = group.keys[0]
+    return f"hepinfer-{k.model}-{k.device}-b{k.batch}-{time.time_ns()}"
+
+
+def _wait_for_resource(client: Any, timeout_s: float = 60.0) -> None:
+    """Fail clearly when no worker offers the ``benchmark`` resource (tasks would wait forever)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        if any(w.get("resources", {}).get(RESOURCE, 0) >= 1 for w in workers.values()):
+            return
+        time.sleep(0.5)
+    raise ConfigurationError(
+        f"no Dask worker offers the resource '{RESOURCE}': start workers with "
+        f"'dask worker SCHEDULER --nthreads 1 --resources {RESOURCE}=1'"
+    )
+
+
+def _failed(key: Key, group: Group, err: BaseException) -> dict[str, Any]:
+    from hepinfer.results.schema import new_record
+
+    record = new_record(key, "dask")
+    record["status"] = "error"
+    message = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    record["error"] = {
+        "type": type(err).__name__,
+        "message": f"Dask task failed: {message}",
+        "phase": "dask",
+        "traceback": "",
+    }
+    record["model"] = {
+        "ref": {"kind": "?", "name": group.request.model, "params": dict(group.request.params)}
+    }
+    return record
