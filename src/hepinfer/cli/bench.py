@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rel-ci", type=float, default=0.01,
                    help="stop when the median's 95%% CI is within +-this fraction (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
+    p.add_argument("--memray", action="store_true",
+                   help="heap profile of the inference calls with memray: peak heap, allocations by "
+                        "native library, an HTML flame graph in OUT-memray/ (slower)")
 
 
 def request_from(ns: argparse.Namespace) -> object:
@@ -54,6 +57,7 @@ def request_from(ns: argparse.Namespace) -> object:
         policy=TimingPolicy(max_time_s=ns.max_time, min_calls=ns.min_calls, rel_ci=ns.rel_ci),
         reference=ns.reference,
         timeout_s=ns.timeout,
+        memray_dir=str(Path(ns.out).resolve().with_name(Path(ns.out).stem + "-memray")) if ns.memray else None,
     )
 
 
