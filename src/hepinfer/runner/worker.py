@@ -137,7 +137,13 @@ def main(argv: list[str]) -> int:
     job = json.loads(job_path.read_text())
     phases = _Phases(Path(job["result_path"]).with_suffix(".phase"))
     try:
-        result: dict[str, Any] = {"status": "ok", **execute(job, phases)}
+        if job.get("task") == "memory":  # hepinfer memory: batches, sessions vs threads
+            from hepinfer.runner.memory import execute_memory
+
+            body = execute_memory(job, phases)
+        else:
+            body = execute(job, phases)
+        result: dict[str, Any] = {"status": "ok", **body}
     except Exception as err:
         from hepinfer.errors import HepinferError
 
