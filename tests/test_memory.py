@@ -74,7 +74,11 @@ def test_views_share_their_input_buffer_and_dims_are_substituted():
         "Constant", [], ["s"], value=numpy_helper.from_array(np.array([-1], np.int64), "s")
     )
     model = _model(
-        [shape, helper.make_node("Reshape", ["x", "s"], ["r"]), helper.make_node("Neg", ["r"], ["y"])],
+        [
+            shape,
+            helper.make_node("Reshape", ["x", "s"], ["r"]),
+            helper.make_node("Neg", ["r"], ["y"]),
+        ],
         [helper.make_tensor_value_info("x", F, ["N", "n_pf"])],
         [helper.make_tensor_value_info("y", F, ["M"])],
     )
@@ -120,7 +124,10 @@ def test_memory_probe_phases_are_ordered_and_deltas_non_negative():
 
 
 def test_library_attribution_of_stacks():
-    torch_stack = [("operator new(unsigned long)", "<unknown>", 0), ("at::empty_cpu", "<unknown>", 0)]
+    torch_stack = [
+        ("operator new(unsigned long)", "<unknown>", 0),
+        ("at::empty_cpu", "<unknown>", 0),
+    ]
     assert library_of(torch_stack, []) == "torch"
     stripped = [("malloc", "<unknown>", 0), ("<unknown>", "<unknown>", 0)]
     py = [("run", "/v/lib/python3.11/site-packages/onnxruntime/capi/session.py", 200)]
@@ -133,3 +140,131 @@ def test_fmt_bytes():
     assert fmt_bytes(512) == "512 B"
     assert fmt_bytes(3 * 2**20) == "3 MiB"
     assert fmt_bytes(-(2**30)) == "-1 GiB"
+
+
+def _save(model, path: Path) -> Path:
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def big_model(tmp_path_factory) -> Path:
+    """x[N,5000] @ W[5000,5000]: 25M float32 weights, 100 MB."""
+    w = numpy_helper.from_array(np.full((5000, 5000), 0.5, np.float32), "w")
+    model = _model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        [helper.make_tensor_value_info("x", F, ["N", 5000])],
+        [helper.make_tensor_value_info("y", F, ["N", 5000])],
+        [w],
+    )
+    return _save(model, tmp_path_factory.mktemp("big") / "big.onnx")
+
+
+@pytest.mark.slow
+def test_100_mb_of_weights_show_in_the_load_delta(big_model):
+    pytest.importorskip("onnxruntime")
+    from hepinfer.measure.timer import TimingPolicy
+    from hepinfer.runner.bench import BenchRequest, run
+
+    policy = TimingPolicy(max_time_s=0.2, min_calls=3, warmup_calls=1, warmup_s=0.0)
+    (record,) = run(
+        BenchRequest(model=str(big_model), backends=["onnxruntime"], batches=[2], policy=policy)
+    )
+    assert record["status"] == "ok", record["error"]
+    mem = record["memory"]
+    rss = mem["rss"]
+    assert list(rss) == ["start", "import", "convert", "load", "prepare", "inference"]
+    assert mem["deltas"]["model"] >= 100_000_000
+    assert mem["deltas"]["inference"] >= 0
+    assert mem["measured_bytes"] >= mem["deltas"]["model"]
+    for phase, peak in mem["peak"].items():
+        assert peak >= rss[phase]
+    minimum = mem["minimum"]
+    assert minimum["weight_bytes"] == 100_000_000
+    # x[2,5000] and y[2,5000] float32 are alive together at the MatMul.
+    assert minimum["peak_activation_bytes"] == 2 * 2 * 5000 * 4
+    assert minimum["ratio"] == pytest.approx(mem["measured_bytes"] / minimum["total_bytes"])
+    assert minimum["ratio"] >= 1.0
+    one_off = record["one_off"]
+    assert one_off["load_s"] > 0 and one_off["first_call_ns"] > 0
+    assert one_off["cold_over_warm"] == pytest.approx(
+        one_off["first_call_ns"] / one_off["warm_median_ns"]
+    )
+
+
+@pytest.mark.slow
+def test_memory_command_batches_and_sessions(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from hepinfer.runner.memory import MemoryRequest, run
+
+    path = _save(_mlp(), tmp_path / "mlp.onnx")
+    out = tmp_path / "memory.jsonl"
+    records = run(MemoryRequest(model=str(path), batches=[1, 100], threads=2, calls=2), out=out)
+    assert [r["status"] for r in records] == ["ok", "ok"], [r["error"] for r in records]
+    assert [r["key"]["batch"] for r in records] == [1, 100]
+    # By hand: weights 128 B; peak at Relu = h + y = 2 * batch * 8 * 4 bytes.
+    assert [r["memory"]["minimum"]["total_bytes"] for r in records] == [128 + 64, 128 + 6400]
+    for r in records:
+        assert r["kind"] == "memory"
+        s = r["sessions"]
+        assert s["threads"] == 2
+        assert s["peak_shared"] >= s["peak_one_thread"] > 0
+        assert s["peak_separate"] >= s["peak_one_thread"]
+        assert list(r["memory"]["rss"]) == [
+            "start",
+            "import",
+            "convert",
+            "load",
+            "prepare",
+            "inference",
+            "shared",
+            "load_sessions",
+            "separate",
+        ]
+    from hepinfer.results import jsonl
+
+    assert len(list(jsonl.read(out))) == 2
+
+
+def test_memory_command_refuses_bad_input():
+    from hepinfer.errors import ConfigurationError
+    from hepinfer.runner.memory import MemoryRequest, plan
+
+    with pytest.raises(ConfigurationError, match="--threads 0"):
+        plan(MemoryRequest(model="linear_event", threads=0))
+    keys = plan(
+        MemoryRequest(
+            model="linear_event", backends=["onnxruntime", "pytorch"], batches=[1, 8], threads=3
+        )
+    )
+    assert [(k.backend, k.batch, k.threads) for k in keys] == [
+        ("onnxruntime", 1, 3),
+        ("onnxruntime", 8, 3),
+        ("pytorch", 1, 3),
+        ("pytorch", 8, 3),
+    ]
+
+
+@pytest.mark.slow
+def test_memray_profile_writes_a_flame_graph(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("memray")
+    from hepinfer.measure.timer import TimingPolicy
+    from hepinfer.runner.bench import BenchRequest, run
+
+    path = _save(_mlp(), tmp_path / "mlp.onnx")
+    policy = TimingPolicy(max_time_s=0.1, min_calls=3, warmup_calls=1, warmup_s=0.0)
+    request = BenchRequest(
+        model=str(path),
+        backends=["onnxruntime"],
+        batches=[4096],
+        policy=policy,
+        memray_dir=str(tmp_path / "memray"),
+    )
+    (record,) = run(request)
+    assert record["status"] == "ok", record["error"]
+    profile = record["memory"]["memray"]
+    assert profile["calls"] == 3
+    assert profile["total_allocations"] > 0
+    assert Path(profile["flamegraph"]).read_text().lstrip().lower().startswith("<!doctype html")
+    assert sum(v["bytes"] for v in profile["by_library"].values()) <= profile["peak_heap_bytes"]

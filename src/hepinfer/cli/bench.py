@@ -32,9 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rel-ci", type=float, default=0.01,
                    help="stop when the median's 95%% CI is within +-this fraction (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
-    p.add_argument("--memray", action="store_true",
-                   help="heap profile of the inference calls with memray: peak heap, allocations by "
-                        "native library, an HTML flame graph in OUT-memray/ (slower)")
+    p.add_argument(
+        "--memray",
+        action="store_true",
+        help="heap profile of warm inference calls with memray: peak heap, allocations by "
+        "native library, an HTML flame graph in OUT-memray/ (slower)",
+    )
 
 
 def request_from(ns: argparse.Namespace) -> object:
@@ -57,8 +60,16 @@ def request_from(ns: argparse.Namespace) -> object:
         policy=TimingPolicy(max_time_s=ns.max_time, min_calls=ns.min_calls, rel_ci=ns.rel_ci),
         reference=ns.reference,
         timeout_s=ns.timeout,
-        memray_dir=str(Path(ns.out).resolve().with_name(Path(ns.out).stem + "-memray")) if ns.memray else None,
+        memray_dir=_memray_dir(ns),
     )
+
+
+def _memray_dir(ns: argparse.Namespace) -> str | None:
+    """Where --memray puts its profiles: OUT-memray/ beside the results file."""
+    if not ns.memray:
+        return None
+    out = Path(ns.out).resolve()
+    return str(out.with_name(out.stem + "-memray"))
 
 
 def run(ns: argparse.Namespace) -> int:

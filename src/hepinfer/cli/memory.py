@@ -14,21 +14,48 @@ from hepinfer.errors import ConfigurationError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the memory command."""
-    p.add_argument("model", metavar="MODEL_OR_PATH", help="a zoo name (see 'hepinfer zoo') or an .onnx file")
-    p.add_argument("--backend", default="onnxruntime", help="comma-separated backends (default: %(default)s)")
-    p.add_argument("--batch", default="1,4,16,64,256,1024",
-                   help="comma-separated batch sizes (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="event threads N: N sessions (one per thread) vs one shared session (default: 1)")
-    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
+    p.add_argument(
+        "model", metavar="MODEL_OR_PATH", help="a zoo name (see 'hepinfer zoo') or an .onnx file"
+    )
+    p.add_argument(
+        "--backend", default="onnxruntime", help="comma-separated backends (default: %(default)s)"
+    )
+    p.add_argument(
+        "--batch",
+        default="1,4,16,64,256,1024",
+        help="comma-separated batch sizes (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="event threads N: N sessions (one per thread) vs one shared session (default: 1)",
+    )
+    p.add_argument(
+        "--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100"
+    )
     p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. R=39")
-    p.add_argument("--option", action="append", metavar="BACKEND.KEY=V",
-                   help="backend option (one value each), e.g. onnxruntime.optimization=basic")
-    p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
-                   help="torch ONNX exporter for zoo models (default: %(default)s)")
-    p.add_argument("--calls", type=int, default=5, help="inference calls per phase (default: %(default)s)")
-    p.add_argument("--out", default="hepinfer-memory.jsonl", help="JSON Lines file the records are appended to")
-    p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="BACKEND.KEY=V",
+        help="backend option (one value each), e.g. onnxruntime.optimization=basic",
+    )
+    p.add_argument(
+        "--exporter",
+        choices=("dynamo", "legacy"),
+        default="dynamo",
+        help="torch ONNX exporter for zoo models (default: %(default)s)",
+    )
+    p.add_argument(
+        "--calls", type=int, default=5, help="inference calls per phase (default: %(default)s)"
+    )
+    p.add_argument(
+        "--out", default="hepinfer-memory.jsonl", help="JSON Lines file the records are appended to"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=900.0, help="per-configuration worker timeout, s"
+    )
 
 
 def request_from(ns: argparse.Namespace) -> Any:
@@ -39,7 +66,9 @@ def request_from(ns: argparse.Namespace) -> Any:
     for backend, values in parse.options(ns.option).items():
         for k, v in values.items():
             if len(v) != 1:
-                raise ConfigurationError(f"--option {backend}.{k}: give one value (memory compares batches)")
+                raise ConfigurationError(
+                    f"--option {backend}.{k}: give one value (memory compares batches)"
+                )
             options.setdefault(backend, {})[k] = v[0]
     if ns.timeout <= 0:
         raise ConfigurationError(f"--timeout {ns.timeout}: must be positive")
@@ -73,20 +102,34 @@ def memory_table(records: Sequence[dict[str, Any]], title: str = "") -> Any:
     for r in records:
         k = r["key"]
         if r["status"] != "ok":
-            table.add_row(k["backend"], str(k["batch"]), f"[red]error[/red] ({r['error']['phase']}): "
-                          f"{r['error']['message']}", *[""] * (len(cols) - 3))
+            table.add_row(
+                k["backend"],
+                str(k["batch"]),
+                f"[red]error[/red] ({r['error']['phase']}): {r['error']['message']}",
+                *[""] * (len(cols) - 3),
+            )
             continue
         m = r["memory"]
         d = m["deltas"]
         mini = m.get("minimum", {})
         ratio = mini.get("ratio")
-        row = [k["backend"], str(k["batch"]), fmt_bytes(d["model"]), fmt_bytes(d["inputs"]),
-               fmt_bytes(d["inference"]), fmt_bytes(m["measured_bytes"]),
-               fmt_bytes(mini.get("total_bytes")), f"{ratio:.3g}x" if ratio else "-"]
+        row = [
+            k["backend"],
+            str(k["batch"]),
+            fmt_bytes(d["model"]),
+            fmt_bytes(d["inputs"]),
+            fmt_bytes(d["inference"]),
+            fmt_bytes(m["measured_bytes"]),
+            fmt_bytes(mini.get("total_bytes")),
+            f"{ratio:.3g}x" if ratio else "-",
+        ]
         if threads > 1:
             s = r.get("sessions") or {}
-            row += [fmt_bytes(s.get("session_bytes")), fmt_bytes(s.get("extra_per_thread_shared")),
-                    fmt_bytes(s.get("extra_per_thread_separate"))]
+            row += [
+                fmt_bytes(s.get("session_bytes")),
+                fmt_bytes(s.get("extra_per_thread_shared")),
+                fmt_bytes(s.get("extra_per_thread_separate")),
+            ]
         table.add_row(*row)
     return table
 

@@ -276,7 +276,9 @@ def memray_profile(
     reader.close()
     proc = subprocess.run(
         [sys.executable, "-m", "memray", "flamegraph", "--force", "-o", str(html), str(capture)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     result: dict[str, Any] = {
         "calls": calls,
@@ -287,5 +289,7 @@ def memray_profile(
         "flamegraph": str(html) if proc.returncode == 0 and html.exists() else None,
     }
     if result["flamegraph"] is None:
-        result["flamegraph_error"] = (proc.stderr.strip().splitlines() or ["memray flamegraph failed"])[-1]
+        result["flamegraph_error"] = (
+            proc.stderr.strip().splitlines() or ["memray flamegraph failed"]
+        )[-1]
     return result

@@ -113,7 +113,10 @@ def with_input_shapes(model: Any, shapes: Mapping[str, Sequence[int]]) -> Any:
         if vi.name in weights:
             continue
         if vi.name not in given:
-            raise ModelError(f"no shape given for input '{vi.name}' (given: {', '.join(sorted(shapes)) or 'none'})")
+            raise ModelError(
+                f"no shape given for input '{vi.name}' "
+                f"(given: {', '.join(sorted(shapes)) or 'none'})"
+            )
         shape = given.pop(vi.name)
         tt = vi.type.tensor_type
         tt.ClearField("shape")
@@ -150,7 +153,9 @@ def minimum_memory(model: Any, shapes: Mapping[str, Sequence[int]]) -> MinimumMe
     for node in graph.node:
         if node.op_type == "Constant":
             value = next((a.t for a in node.attribute if a.name == "value"), None)
-            weights[node.output[0]] = _tensor_bytes(value) if value is not None else (sizes.get(node.output[0]) or 0)
+            weights[node.output[0]] = (
+                _tensor_bytes(value) if value is not None else (sizes.get(node.output[0]) or 0)
+            )
 
     nodes = [n for n in graph.node if n.op_type != "Constant"]
     end = len(nodes)
@@ -212,7 +217,9 @@ def minimum_memory(model: Any, shapes: Mapping[str, Sequence[int]]) -> MinimumMe
     )
 
 
-def minimum_for_record(ref: Any, spec: Any, key: Mapping[str, Any], measured: int | None) -> dict[str, Any]:
+def minimum_for_record(
+    ref: Any, spec: Any, key: Mapping[str, Any], measured: int | None
+) -> dict[str, Any]:
     """The minimum of a configuration's model at its batch and dims, and measured/minimum.
 
     A zoo model is measured on its ONNX export (the cached one, exported if needed). Never

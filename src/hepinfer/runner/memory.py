@@ -57,8 +57,8 @@ def plan(request: MemoryRequest) -> list[Key]:
     dims = spec.resolve_dims(request.dims)
     if not request.batches:
         raise ConfigurationError("no batch size given: use --batch 1,16,256")
-    for b in request.batches:
-        spec.check_batch(b)
+    for batch in request.batches:
+        spec.check_batch(batch)
     if request.threads < 1:
         raise ConfigurationError(f"--threads {request.threads}: use 1 or more event threads")
     if request.calls < 1:
@@ -70,9 +70,19 @@ def plan(request: MemoryRequest) -> list[Key]:
     for b in backends:
         opts = backend_class(b).Options.from_strings(b, dict(request.options.get(b, {}))).variant()
         for batch in request.batches:
-            keys.append(Key(model=ref.label, backend=b, batch=batch, threads=request.threads, options=opts,
-                            dims=dims, model_params=dict(ref.params), exporter=request.exporter,
-                            seed=request.seed))
+            keys.append(
+                Key(
+                    model=ref.label,
+                    backend=b,
+                    batch=batch,
+                    threads=request.threads,
+                    options=opts,
+                    dims=dims,
+                    model_params=dict(ref.params),
+                    exporter=request.exporter,
+                    seed=request.seed,
+                )
+            )
     return keys
 
 
@@ -92,7 +102,12 @@ def run(
     records = []
     try:
         for i, key in enumerate(keys):
-            job = {"task": "memory", "key": key.to_dict(), "model_ref": ref.to_dict(), "calls": request.calls}
+            job = {
+                "task": "memory",
+                "key": key.to_dict(),
+                "model_ref": ref.to_dict(),
+                "calls": request.calls,
+            }
             result = run_job(job, workdir, f"mem{i:04d}", request.timeout_s)
             record = new_record(key, run_id)
             record["kind"] = "memory"
@@ -126,7 +141,9 @@ def _concurrently(n: int, work: Callable[[int], None]) -> None:
         except BaseException as err:
             errors.append(err)
 
-    threads = [threading.Thread(target=body, args=(i,), name=f"hepinfer-event-{i}") for i in range(n)]
+    threads = [
+        threading.Thread(target=body, args=(i,), name=f"hepinfer-event-{i}") for i in range(n)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -171,8 +188,9 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     probe.mark("convert")
 
     phases.enter("load")
-    options = cls.Options.from_strings(cls.name, {k: str(v) for k, v in key["options"].items()},
-                                       threads=1, device=key["device"])
+    options = cls.Options.from_strings(
+        cls.name, {k: str(v) for k, v in key["options"].items()}, threads=1, device=key["device"]
+    )
 
     def new_session() -> Backend:
         backend = cls()
@@ -243,6 +261,10 @@ def _sessions_summary(mem: dict[str, Any], n: int) -> dict[str, Any]:
         s["peak_shared"] = peak.get("shared")
         s["peak_separate"] = max(peak.get("load_sessions", 0), peak.get("separate", 0)) or None
         s["session_bytes"] = (rss["load_sessions"] - rss["shared"]) / (n - 1)
-        s["extra_per_thread_shared"] = (s["peak_shared"] - one) / (n - 1) if s["peak_shared"] else None
-        s["extra_per_thread_separate"] = (s["peak_separate"] - one) / (n - 1) if s["peak_separate"] else None
+        s["extra_per_thread_shared"] = (
+            (s["peak_shared"] - one) / (n - 1) if s["peak_shared"] else None
+        )
+        s["extra_per_thread_separate"] = (
+            (s["peak_separate"] - one) / (n - 1) if s["peak_separate"] else None
+        )
     return s

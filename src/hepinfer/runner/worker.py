@@ -116,12 +116,15 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
         from hepinfer.measure.min_memory import minimum_for_record
 
         phases.enter("minimum")
-        out["memory"]["minimum"] = minimum_for_record(ref, spec, key, out["memory"]["measured_bytes"])
+        measured = out["memory"]["measured_bytes"]
+        out["memory"]["minimum"] = minimum_for_record(ref, spec, key, measured)
     if job.get("memray_dir"):
         from hepinfer.measure.memory import memray_profile
 
         phases.enter("memray")
-        out["memory"]["memray"] = memray_profile(backend.run, prepared, sync, job["memray_dir"], job["memray_name"])
+        out["memory"]["memray"] = memray_profile(
+            backend.run, prepared, sync, job["memray_dir"], job["memray_name"]
+        )
     phases.enter("environment")
     out["environment"] = environment(cls.packages)
     return out
