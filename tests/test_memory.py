@@ -268,3 +268,32 @@ def test_memray_profile_writes_a_flame_graph(tmp_path):
     assert profile["total_allocations"] > 0
     assert Path(profile["flamegraph"]).read_text().lstrip().lower().startswith("<!doctype html")
     assert sum(v["bytes"] for v in profile["by_library"].values()) <= profile["peak_heap_bytes"]
+
+
+def test_sampled_peak_sees_a_held_allocation():
+    import time
+
+    probe = MemoryProbe(force_sampling=True)
+    assert probe.method == "sampled"
+    probe.mark("load")
+    block = np.ones(40 * 2**20 // 8)
+    sampler = probe._sampler
+    assert sampler is not None
+    deadline = time.monotonic() + 30  # only a bound on a hung sampler, not a speed check
+    while sampler.peak < probe.rss["load"] + 39 * 2**20 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    del block
+    probe.mark("inference")
+    probe.close()
+    assert probe.peak["inference"] - probe.rss["load"] >= 39 * 2**20
+    assert probe.summary()["peak_method"] == "sampled"
+
+
+def test_memory_cli_refuses_bad_input_in_one_line(capsys):
+    from hepinfer.cli.main import main
+
+    assert main(["memory", "linear_event", "--threads", "0"]) == 1
+    assert main(["memory", "linear_event", "--option", "onnxruntime.optimization=basic,all"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("hepinfer: error: --threads 0")
+    assert "give one value" in err[1]

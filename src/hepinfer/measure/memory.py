@@ -105,15 +105,17 @@ class MemoryProbe:
     """
 
     sample_if_needed: bool = True
+    # Sample even where VmHWM can be reset (to compare the two methods, and in tests).
+    force_sampling: bool = False
     rss: dict[str, int] = field(default_factory=dict)
     peak: dict[str, int] = field(default_factory=dict)
     method: str = "vmhwm"
     _sampler: _Sampler | None = None
 
     def __post_init__(self) -> None:
-        if not reset_hwm():
-            self.method = "sampled" if self.sample_if_needed else "none"
-            if self.sample_if_needed:
+        if self.force_sampling or not reset_hwm():
+            self.method = "sampled" if self.sample_if_needed or self.force_sampling else "none"
+            if self.method == "sampled":
                 self._sampler = _Sampler()
         self.rss["start"] = rss_bytes()
 

@@ -209,6 +209,8 @@ def _record(key: Key, run_id: str, result: dict[str, Any], the_plan: Plan) -> di
     record["stats"] = summarize(record["samples_ns"], key.batch, request_confidence(result))
     one_off = record["one_off"]  # the cold first call against the warm median
     one_off["warm_median_ns"] = record["stats"]["median_ns"]
+    conversions = one_off.get("conversion") or {}
+    one_off["conversion_s"] = sum(c.get("seconds", 0.0) for c in conversions.values())
     if one_off.get("first_call_ns") and one_off["warm_median_ns"] > 0:
         one_off["cold_over_warm"] = one_off["first_call_ns"] / one_off["warm_median_ns"]
     return record
