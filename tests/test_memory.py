@@ -297,3 +297,41 @@ def test_memory_cli_refuses_bad_input_in_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("hepinfer: error: --threads 0")
     assert "give one value" in err[1]
+
+
+def test_minimum_of_an_unsorted_graph_is_that_of_the_sorted_one():
+    """Some real exports list nodes out of order; the liveness pass sorts them first."""
+    sorted_model = _mlp()
+    unsorted = onnx.ModelProto()
+    unsorted.CopyFrom(sorted_model)
+    nodes = list(unsorted.graph.node)
+    del unsorted.graph.node[:]
+    unsorted.graph.node.extend(reversed(nodes))
+    assert [n.op_type for n in unsorted.graph.node] == ["Relu", "MatMul"]
+    assert minimum_memory(unsorted, {"x": (2, 4)}) == minimum_memory(sorted_model, {"x": (2, 4)})
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/models is absent")
+@pytest.mark.parametrize(
+    "name",
+    ["cms/ParticleNetAK4_CHS_V01.onnx", "cms/DeepJet_Run3_122X.onnx", "rootbench/DDB_B1.onnx"],
+)
+def test_minimum_of_real_models_knows_every_shape(name):
+    """ParticleNet needs ORT's symbolic shape inference; DDB_B1 is not topologically sorted."""
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"{name} is absent from ../shared/models")
+    model = onnx.load(str(path))
+    weights = {i.name for i in model.graph.initializer}
+    shapes = {
+        vi.name: [d.dim_value or 7 for d in vi.type.tensor_type.shape.dim]
+        for vi in model.graph.input
+        if vi.name not in weights
+    }
+    m = minimum_memory(model, shapes)
+    assert m.unknown == ()
+    assert m.weight_bytes >= sum(numpy_helper.to_array(i).nbytes for i in model.graph.initializer)
+    assert m.peak_activation_bytes >= m.input_bytes > 0

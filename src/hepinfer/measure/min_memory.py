@@ -4,7 +4,10 @@ minimum = weight bytes + the peak, over the nodes in the graph's topological ord
 bytes of the tensors alive at that node.
 
 - Weights: initializers and the values of Constant nodes, kept for the model's lifetime.
-- Shapes: ONNX shape inference with the inputs' batch and dynamic axes made concrete.
+- Shapes: ONNX shape inference with the inputs' batch and dynamic axes made concrete; where
+  it leaves tensors unknown (Shape -> Reshape chains, TopK...), ONNX Runtime's symbolic shape
+  inference when onnxruntime is installed.
+- Order: the file's node order, or a topological sort of it where the file is not sorted.
 - Liveness: a tensor is alive from the node that produces it (graph inputs: from the first
   node) to its last consumer (graph outputs: to the end; a tensor nobody reads dies where it
   is born). A node's inputs and outputs are alive together while it runs, so no operator is
@@ -143,9 +146,12 @@ def minimum_memory(model: Any, shapes: Mapping[str, Sequence[int]]) -> MinimumMe
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ModelError(f"ONNX shape inference failed at shapes {dict(shapes)}: {first}") from err
     graph = inferred.graph
-    sizes: dict[str, int | None] = {}
-    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
-        sizes[vi.name] = _value_bytes(vi)
+    sizes = _sizes(graph)
+    if any(v is None for v in sizes.values()) or len(sizes) < _produced(graph):
+        better = _ort_symbolic(concrete)
+        if better is not None:
+            graph = better.graph
+            sizes = _sizes(graph)
 
     weights = {i.name: _tensor_bytes(i) for i in graph.initializer}
     for sp in graph.sparse_initializer:
@@ -157,7 +163,7 @@ def minimum_memory(model: Any, shapes: Mapping[str, Sequence[int]]) -> MinimumMe
                 _tensor_bytes(value) if value is not None else (sizes.get(node.output[0]) or 0)
             )
 
-    nodes = [n for n in graph.node if n.op_type != "Constant"]
+    nodes = [n for n in topological(list(graph.node), weights) if n.op_type != "Constant"]
     end = len(nodes)
     # Buffers: a view's output joins its input's buffer.
     buffer_of: dict[str, str] = {}
@@ -215,6 +221,66 @@ def minimum_memory(model: Any, shapes: Mapping[str, Sequence[int]]) -> MinimumMe
         subgraphs=subgraphs,
         unknown=unknown,
     )
+
+
+def _sizes(graph: Any) -> dict[str, int | None]:
+    sizes: dict[str, int | None] = {}
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        sizes[vi.name] = _value_bytes(vi)
+    return sizes
+
+
+def _produced(graph: Any) -> int:
+    """How many tensors the graph's inputs and nodes produce (each should have a size)."""
+    return len(graph.input) + sum(len([o for o in n.output if o]) for n in graph.node)
+
+
+def _ort_symbolic(model: Any) -> Any:
+    """ONNX Runtime's symbolic shape inference, or None where it is missing or fails."""
+    try:
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    except ImportError:
+        return None
+    try:
+        return SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    except Exception:
+        return None  # the ONNX shapes stand; what is unknown is listed
+
+
+def topological(nodes: list[Any], available: Mapping[str, Any]) -> list[Any]:
+    """The nodes in an order where each runs after its producers (the file's, if it is one).
+
+    Stable: among nodes that are ready, the one earlier in the file comes first. Nodes in a
+    cycle or reading tensors nobody produces keep their place at the end.
+    """
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+    needs = []
+    for n in nodes:
+        reads = [x for x in list(n.input) + list(_subgraph_inputs(n)) if x]
+        needs.append({producer[x] for x in reads if x in producer and x not in available})
+    if all(all(j < i for j in deps) for i, deps in enumerate(needs)):
+        return nodes
+    import heapq
+
+    users: dict[int, list[int]] = {}
+    for i, deps in enumerate(needs):
+        for j in deps:
+            users.setdefault(j, []).append(i)
+    waiting = [len(d - {i}) for i, d in enumerate(needs)]
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for u in users.get(i, []):
+            if u != i:
+                waiting[u] -= 1
+                if waiting[u] == 0:
+                    heapq.heappush(ready, u)
+    placed = set(order)
+    order += [i for i in range(len(nodes)) if i not in placed]
+    return [nodes[i] for i in order]
 
 
 def minimum_for_record(
