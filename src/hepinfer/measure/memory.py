@@ -27,7 +27,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,32 +241,49 @@ def library_of(native: list[tuple[str, str, int]], python: list[tuple[str, str, 
 
 
 def memray_profile(
-    run: Callable[[Any], Any],
-    prepared: Any,
-    sync: Callable[[], None] | None,
+    cls: Any,
+    artifact: Any,
+    options: Any,
+    inputs: Mapping[str, Any],
     out_dir: str | Path,
     name: str,
     calls: int = 3,
 ) -> dict[str, Any]:
-    """Heap profile of ``calls`` warm inference calls under memray (native stacks).
+    """Heap profiles (memray, native stacks) of a fresh session's load and of its inference.
 
-    Returns the peak heap allocated during the calls, the allocations live at that peak by
-    native library, and the path of an HTML flame graph (``memray flamegraph``; nothing
-    interactive is opened). Runs after the timed calls, so the timings are not disturbed.
+    A new session of backend class ``cls`` is loaded under one tracker, then its inputs are
+    prepared and ``calls`` calls made (the first one cold) under another. Each profile gives
+    the peak heap allocated while tracked, the allocations live at that peak by native
+    library, and an HTML flame graph (``memray flamegraph``; nothing interactive is opened).
+    It runs after the timed calls, so timings are not disturbed; the framework's process-wide
+    one-time set-up (thread pools, kernel caches) was done by the measured session already.
     """
     from hepinfer._optional import require
 
     memray = require("memray", "--memray")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    capture = out / f"{name}.bin"
-    html = out / f"{name}.html"
-    capture.unlink(missing_ok=True)
-    with memray.Tracker(str(capture), native_traces=True):
+    captures = {phase: out / f"{name}-{phase}.bin" for phase in ("load", "inference")}
+    for capture in captures.values():
+        capture.unlink(missing_ok=True)
+    with memray.Tracker(str(captures["load"]), native_traces=True):
+        backend = cls()
+        backend.load(artifact, options)
+    sync = backend.synchronize if cls.needs_sync else None
+    with memray.Tracker(str(captures["inference"]), native_traces=True):
+        prepared = backend.prepare(inputs)
         for _ in range(calls):
-            run(prepared)
+            backend.run(prepared)
             if sync is not None:
                 sync()
+    del prepared, backend
+    result = {phase: _heap_profile(memray, capture) for phase, capture in captures.items()}
+    result["inference"]["calls"] = calls
+    return result
+
+
+def _heap_profile(memray: Any, capture: Path) -> dict[str, Any]:
+    """Peak heap, allocations at the peak by library, and the flame graph of one capture."""
     reader = memray.FileReader(str(capture))
     by_library: dict[str, dict[str, int]] = {}
     for rec in reader.get_high_watermark_allocation_records(merge_threads=True):
@@ -276,6 +293,7 @@ def memray_profile(
         slot["allocations"] += int(rec.n_allocations)
     meta = reader.metadata
     reader.close()
+    html = capture.with_suffix(".html")
     proc = subprocess.run(
         [sys.executable, "-m", "memray", "flamegraph", "--force", "-o", str(html), str(capture)],
         capture_output=True,
@@ -283,7 +301,6 @@ def memray_profile(
         check=False,
     )
     result: dict[str, Any] = {
-        "calls": calls,
         "peak_heap_bytes": int(meta.peak_memory),
         "total_allocations": int(meta.total_allocations),
         "by_library": dict(sorted(by_library.items(), key=lambda kv: -kv[1]["bytes"])),
@@ -291,7 +308,6 @@ def memray_profile(
         "flamegraph": str(html) if proc.returncode == 0 and html.exists() else None,
     }
     if result["flamegraph"] is None:
-        result["flamegraph_error"] = (
-            proc.stderr.strip().splitlines() or ["memray flamegraph failed"]
-        )[-1]
+        lines = proc.stderr.strip().splitlines() or ["memray flamegraph failed"]
+        result["flamegraph_error"] = lines[-1]
     return result

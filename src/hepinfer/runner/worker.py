@@ -123,7 +123,7 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
 
         phases.enter("memray")
         out["memory"]["memray"] = memray_profile(
-            backend.run, prepared, sync, job["memray_dir"], job["memray_name"]
+            cls, artifact, options, inputs, job["memray_dir"], job["memray_name"]
         )
     phases.enter("environment")
     out["environment"] = environment(cls.packages)
