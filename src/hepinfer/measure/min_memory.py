@@ -284,9 +284,15 @@ def topological(nodes: list[Any], available: Mapping[str, Any]) -> list[Any]:
 
 
 def minimum_for_record(
-    ref: Any, spec: Any, key: Mapping[str, Any], measured: int | None
+    ref: Any, spec: Any, key: Mapping[str, Any], memory: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The minimum of a configuration's model at its batch and dims, and measured/minimum.
+    """The minimum of a configuration's model at its batch and dims, against what was measured.
+
+    ``memory`` is ``MemoryProbe.summary()``. Three ratios (None where a part is unknown):
+
+    - ``ratio``: measured (peak during inference - RSS after conversion) / minimum;
+    - ``weights_ratio``: the load delta / weight bytes (session and framework set-up included);
+    - ``activations_ratio``: (inputs delta + inference delta) / peak of live activations.
 
     A zoo model is measured on its ONNX export (the cached one, exported if needed). Never
     raises: a failure is recorded as ``{"error": ...}``, since the minimum is an annotation.
@@ -295,12 +301,20 @@ def minimum_for_record(
 
     try:
         # A fresh artifact: exporting here must not count in the worker's conversion costs.
-        path = ModelArtifact(ref=ref, spec=spec, exporter=key.get("exporter", "dynamo")).onnx_path()
+        artifact = ModelArtifact(ref=ref, spec=spec, exporter=key.get("exporter", "dynamo"))
         shapes = spec.shapes(key["batch"], key.get("dims", {}))
-        result = minimum_memory(path, shapes).to_dict()
+        result = minimum_memory(artifact.onnx_path(), shapes).to_dict()
     except Exception as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         return {"error": f"{type(err).__name__}: {first}"}
-    total = result["total_bytes"]
-    result["ratio"] = measured / total if measured is not None and total > 0 else None
+    deltas = memory.get("deltas", {})
+    parts = (deltas.get("inputs"), deltas.get("inference"))
+    activations = None if None in parts else sum(p for p in parts if p is not None)
+    result["ratio"] = _ratio(memory.get("measured_bytes"), result["total_bytes"])
+    result["weights_ratio"] = _ratio(deltas.get("model"), result["weight_bytes"])
+    result["activations_ratio"] = _ratio(activations, result["peak_activation_bytes"])
     return result
+
+
+def _ratio(measured: float | None, minimum: float) -> float | None:
+    return measured / minimum if measured is not None and minimum > 0 else None

@@ -244,7 +244,7 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     out["memory"] = probe.summary()
     out["sessions"] = _sessions_summary(probe.summary(), n)
     phases.enter("minimum")
-    out["memory"]["minimum"] = minimum_for_record(ref, spec, key, out["memory"]["measured_bytes"])
+    out["memory"]["minimum"] = minimum_for_record(ref, spec, key, out["memory"])
     from hepinfer.measure.environment import environment
 
     phases.enter("environment")

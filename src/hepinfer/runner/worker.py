@@ -116,8 +116,7 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
         from hepinfer.measure.min_memory import minimum_for_record
 
         phases.enter("minimum")
-        measured = out["memory"]["measured_bytes"]
-        out["memory"]["minimum"] = minimum_for_record(ref, spec, key, measured)
+        out["memory"]["minimum"] = minimum_for_record(ref, spec, key, out["memory"])
     if job.get("memray_dir"):
         from hepinfer.measure.memory import memray_profile
 
