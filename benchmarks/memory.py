@@ -2,8 +2,10 @@
 
 measured = peak RSS during inference - RSS after imports and conversion (the model, its
 session, the inputs and the working memory of the calls); minimum = ONNX weights + the peak of
-live tensors (``hepinfer.measure.min_memory``). The seeds found ONNX Runtime within an order
-of magnitude of the minimum and PyTorch/Keras well above it; this prints where we stand.
+live tensors (``hepinfer.measure.min_memory``). "weights" is the load delta over the weight
+bytes, "activ." the inputs and inference deltas over the peak of live activations. The seeds
+found ONNX Runtime within an order of magnitude of the minimum and PyTorch/Keras well above
+it; this prints where we stand.
 
     python benchmarks/memory.py [--batch 1,64,1024] [--threads 1]
 """
@@ -19,6 +21,10 @@ MODELS = ("linear_event", "event_vae")
 BACKENDS = ("onnxruntime", "pytorch")
 
 
+def _x(ratio: float | None) -> str:
+    return f"{ratio:.3g}x" if ratio else "-"
+
+
 def main() -> None:
     """Print one line per (model, backend, batch): the parts of the memory and the ratio."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -30,7 +36,7 @@ def main() -> None:
 
     head = (
         f"{'model':14} {'backend':12} {'batch':>5} {'model':>9} {'inference':>10} "
-        f"{'measured':>10} {'minimum':>10} {'ratio':>8}"
+        f"{'measured':>10} {'minimum':>10} {'ratio':>8} {'weights':>8} {'activ.':>8}"
     )
     if args.threads > 1:
         head += f" {'+thr shared':>12} {'+thr own':>10}"
@@ -54,7 +60,8 @@ def main() -> None:
                 f"{fmt_bytes(m['deltas']['model']):>9} "
                 f"{fmt_bytes(m['deltas']['inference']):>10} {fmt_bytes(m['measured_bytes']):>10} "
                 f"{fmt_bytes(minimum.get('total_bytes')):>10} "
-                f"{f'{ratio:.3g}x' if ratio else '-':>8}"
+                f"{_x(ratio):>8} {_x(minimum.get('weights_ratio')):>8} "
+                f"{_x(minimum.get('activations_ratio')):>8}"
             )
             if args.threads > 1:
                 s = r["sessions"]
