@@ -35,8 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--memray",
         action="store_true",
-        help="heap profile of warm inference calls with memray: peak heap, allocations by "
-        "native library, an HTML flame graph in OUT-memray/ (slower)",
+        help="heap profiles with memray of a fresh session's load and inference: peak heap, "
+        "allocations by native library, HTML flame graphs in OUT-memray/ (slower)",
     )
 
 
@@ -68,6 +68,10 @@ def _memray_dir(ns: argparse.Namespace) -> str | None:
     """Where --memray puts its profiles: OUT-memray/ beside the results file."""
     if not ns.memray:
         return None
+    import importlib.util
+
+    if importlib.util.find_spec("memray") is None:
+        raise ConfigurationError("--memray needs memray; install it with: pip install 'hepinfer[memory]'")
     out = Path(ns.out).resolve()
     return str(out.with_name(out.stem + "-memray"))
 
