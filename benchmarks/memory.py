@@ -48,9 +48,7 @@ def main() -> None:
         for r in run(request):
             k = r["key"]
             if r["status"] != "ok":
-                print(
-                    f"{model:14} {k['backend']:12} {k['batch']:>5} error: {r['error']['message']}"
-                )
+                print(f"{model:14} {k['backend']:12} {k['batch']:>5} error: {r['error']['message']}")
                 continue
             m = r["memory"]
             minimum = m.get("minimum", {})

@@ -167,9 +167,7 @@ def test_100_mb_of_weights_show_in_the_load_delta(big_model):
     from hepinfer.runner.bench import BenchRequest, run
 
     policy = TimingPolicy(max_time_s=0.2, min_calls=3, warmup_calls=1, warmup_s=0.0)
-    (record,) = run(
-        BenchRequest(model=str(big_model), backends=["onnxruntime"], batches=[2], policy=policy)
-    )
+    (record,) = run(BenchRequest(model=str(big_model), backends=["onnxruntime"], batches=[2], policy=policy))
     assert record["status"] == "ok", record["error"]
     mem = record["memory"]
     rss = mem["rss"]
@@ -187,9 +185,7 @@ def test_100_mb_of_weights_show_in_the_load_delta(big_model):
     assert minimum["ratio"] >= 1.0
     one_off = record["one_off"]
     assert one_off["load_s"] > 0 and one_off["first_call_ns"] > 0
-    assert one_off["cold_over_warm"] == pytest.approx(
-        one_off["first_call_ns"] / one_off["warm_median_ns"]
-    )
+    assert one_off["cold_over_warm"] == pytest.approx(one_off["first_call_ns"] / one_off["warm_median_ns"])
 
 
 @pytest.mark.slow
@@ -233,9 +229,7 @@ def test_memory_command_refuses_bad_input():
     with pytest.raises(ConfigurationError, match="--threads 0"):
         plan(MemoryRequest(model="linear_event", threads=0))
     keys = plan(
-        MemoryRequest(
-            model="linear_event", backends=["onnxruntime", "pytorch"], batches=[1, 8], threads=3
-        )
+        MemoryRequest(model="linear_event", backends=["onnxruntime", "pytorch"], batches=[1, 8], threads=3)
     )
     assert [(k.backend, k.batch, k.threads) for k in keys] == [
         ("onnxruntime", 1, 3),

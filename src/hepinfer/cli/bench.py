@@ -71,9 +71,7 @@ def _memray_dir(ns: argparse.Namespace) -> str | None:
     import importlib.util
 
     if importlib.util.find_spec("memray") is None:
-        raise ConfigurationError(
-            "--memray needs memray; install it with: pip install 'hepinfer[memory]'"
-        )
+        raise ConfigurationError("--memray needs memray; install it with: pip install 'hepinfer[memory]'")
     out = Path(ns.out).resolve()
     return str(out.with_name(out.stem + "-memray"))
 

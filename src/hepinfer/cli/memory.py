@@ -14,12 +14,8 @@ from hepinfer.errors import ConfigurationError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the memory command."""
-    p.add_argument(
-        "model", metavar="MODEL_OR_PATH", help="a zoo name (see 'hepinfer zoo') or an .onnx file"
-    )
-    p.add_argument(
-        "--backend", default="onnxruntime", help="comma-separated backends (default: %(default)s)"
-    )
+    p.add_argument("model", metavar="MODEL_OR_PATH", help="a zoo name (see 'hepinfer zoo') or an .onnx file")
+    p.add_argument("--backend", default="onnxruntime", help="comma-separated backends (default: %(default)s)")
     p.add_argument(
         "--batch",
         default="1,4,16,64,256,1024",
@@ -31,9 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1,
         help="event threads N: N sessions (one per thread) vs one shared session (default: 1)",
     )
-    p.add_argument(
-        "--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100"
-    )
+    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
     p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. R=39")
     p.add_argument(
         "--option",
@@ -47,15 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="dynamo",
         help="torch ONNX exporter for zoo models (default: %(default)s)",
     )
-    p.add_argument(
-        "--calls", type=int, default=5, help="inference calls per phase (default: %(default)s)"
-    )
+    p.add_argument("--calls", type=int, default=5, help="inference calls per phase (default: %(default)s)")
     p.add_argument(
         "--out", default="hepinfer-memory.jsonl", help="JSON Lines file the records are appended to"
     )
-    p.add_argument(
-        "--timeout", type=float, default=900.0, help="per-configuration worker timeout, s"
-    )
+    p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
 
 
 def request_from(ns: argparse.Namespace) -> Any:
@@ -66,9 +56,7 @@ def request_from(ns: argparse.Namespace) -> Any:
     for backend, values in parse.options(ns.option).items():
         for k, v in values.items():
             if len(v) != 1:
-                raise ConfigurationError(
-                    f"--option {backend}.{k}: give one value (memory compares batches)"
-                )
+                raise ConfigurationError(f"--option {backend}.{k}: give one value (memory compares batches)")
             options.setdefault(backend, {})[k] = v[0]
     if ns.timeout <= 0:
         raise ConfigurationError(f"--timeout {ns.timeout}: must be positive")

@@ -117,8 +117,7 @@ def with_input_shapes(model: Any, shapes: Mapping[str, Sequence[int]]) -> Any:
             continue
         if vi.name not in given:
             raise ModelError(
-                f"no shape given for input '{vi.name}' "
-                f"(given: {', '.join(sorted(shapes)) or 'none'})"
+                f"no shape given for input '{vi.name}' (given: {', '.join(sorted(shapes)) or 'none'})"
             )
         shape = given.pop(vi.name)
         tt = vi.type.tensor_type

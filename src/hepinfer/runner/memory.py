@@ -141,9 +141,7 @@ def _concurrently(n: int, work: Callable[[int], None]) -> None:
         except BaseException as err:
             errors.append(err)
 
-    threads = [
-        threading.Thread(target=body, args=(i,), name=f"hepinfer-event-{i}") for i in range(n)
-    ]
+    threads = [threading.Thread(target=body, args=(i,), name=f"hepinfer-event-{i}") for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
@@ -261,10 +259,6 @@ def _sessions_summary(mem: dict[str, Any], n: int) -> dict[str, Any]:
         s["peak_shared"] = peak.get("shared")
         s["peak_separate"] = max(peak.get("load_sessions", 0), peak.get("separate", 0)) or None
         s["session_bytes"] = (rss["load_sessions"] - rss["shared"]) / (n - 1)
-        s["extra_per_thread_shared"] = (
-            (s["peak_shared"] - one) / (n - 1) if s["peak_shared"] else None
-        )
-        s["extra_per_thread_separate"] = (
-            (s["peak_separate"] - one) / (n - 1) if s["peak_separate"] else None
-        )
+        s["extra_per_thread_shared"] = (s["peak_shared"] - one) / (n - 1) if s["peak_shared"] else None
+        s["extra_per_thread_separate"] = (s["peak_separate"] - one) / (n - 1) if s["peak_separate"] else None
     return s

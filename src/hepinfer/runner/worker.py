@@ -111,7 +111,7 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
         out["timing"]["policy"] = policy.to_dict()
     probe.mark("inference")
     probe.close()
-    out["memory"] = probe.summary()
+    out["memory"].update(probe.summary())  # beside what a backend hook put there
     if job.get("minimum", True):
         from hepinfer.measure.min_memory import minimum_for_record
 
