@@ -45,7 +45,10 @@ class PyTorchBackend(Backend):
         self.spec = model.spec
         if options.threads > 0:
             torch.set_num_threads(options.threads)
-        torch.set_num_interop_threads(max(1, options.interop_threads))
+        # Settable once per process: a second model in the same process (hepinfer memory's
+        # sessions per thread) keeps the pool when it already has the wanted size.
+        if torch.get_num_interop_threads() != max(1, options.interop_threads):
+            torch.set_num_interop_threads(max(1, options.interop_threads))
         self._torch = torch
         if "torch" in model.formats:
             module = model.torch_module()

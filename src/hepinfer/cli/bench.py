@@ -64,6 +64,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="stop when the median's 95%% CI is within +-this fraction (default: %(default)s)",
     )
     p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
+    p.add_argument(
+        "--memray",
+        action="store_true",
+        help="heap profiles with memray of a fresh session's load and inference: peak heap, "
+        "allocations by native library, HTML flame graphs in OUT-memray/ (slower)",
+    )
 
 
 def request_from(ns: argparse.Namespace) -> object:
@@ -86,7 +92,20 @@ def request_from(ns: argparse.Namespace) -> object:
         policy=TimingPolicy(max_time_s=ns.max_time, min_calls=ns.min_calls, rel_ci=ns.rel_ci),
         reference=ns.reference,
         timeout_s=ns.timeout,
+        memray_dir=_memray_dir(ns),
     )
+
+
+def _memray_dir(ns: argparse.Namespace) -> str | None:
+    """Where --memray puts its profiles: OUT-memray/ beside the results file."""
+    if not ns.memray:
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("memray") is None:
+        raise ConfigurationError("--memray needs memray; install it with: pip install 'hepinfer[memory]'")
+    out = Path(ns.out).resolve()
+    return str(out.with_name(out.stem + "-memray"))
 
 
 def run(ns: argparse.Namespace) -> int:

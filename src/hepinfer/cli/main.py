@@ -16,6 +16,7 @@ COMMANDS = {
     "sweep": "run a resumable grid of benchmarks from a YAML file, locally or on Dask",
     "report": "an HTML/Markdown/CSV report with plots from a results file",
     "compare": "compare two results files configuration by configuration",
+    "memory": "memory against batch size and threads, against the theoretical minimum",
 }
 
 

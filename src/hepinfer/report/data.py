@@ -106,16 +106,10 @@ def memory_mib(record: dict[str, Any]) -> dict[str, float]:
 
 
 def theoretical_min_bytes(record: dict[str, Any]) -> float | None:
-    """The theoretical minimum memory where a memory measurement recorded one."""
-    mem = record.get("memory") or {}
-    for name, value in mem.items():
-        if "theoretical" in name and isinstance(value, int | float):
-            return float(value)
-        if "theoretical" in name and isinstance(value, dict):
-            for k in ("total_bytes", "bytes", "total"):
-                if isinstance(value.get(k), int | float):
-                    return float(value[k])
-    return None
+    """The theoretical minimum memory (weights + peak live activations) the worker recorded."""
+    minimum = (record.get("memory") or {}).get("minimum") or {}
+    value = minimum.get("total_bytes")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def one_off(record: dict[str, Any]) -> dict[str, float | None]:

@@ -47,6 +47,8 @@ class BenchRequest:
     reference: str | None = None
     timeout_s: float = 900.0
     device: str = "cpu"
+    # Where --memray writes heap profiles and flame graphs (None: no heap profile).
+    memray_dir: str | None = None
 
 
 @dataclass
@@ -174,7 +176,11 @@ def run(
                 "model_ref": the_plan.ref.to_dict(),
                 "policy": request.policy.to_dict(),
                 "measure": measure,
+                "minimum": measure,  # the theoretical minimum, for measured records only
             }
+            if measure and request.memray_dir:
+                job["memray_dir"] = request.memray_dir
+                job["memray_name"] = f"{run_id}-{i:04d}-{key.backend}-b{key.batch}-t{key.threads}"
             result = run_job(job, workdir, f"job{i:04d}", request.timeout_s)
             npz = workdir / f"job{i:04d}.npz"
             ref_key = reference_key(key, the_plan.reference)
@@ -231,6 +237,12 @@ def _record(key: Key, run_id: str, result: dict[str, Any], the_plan: Plan) -> di
         record[field_name] = result.get(field_name, record[field_name])
     record["model"]["output_shapes"] = result.get("output_shapes", {})
     record["stats"] = summarize(record["samples_ns"], key.batch, request_confidence(result))
+    one_off = record["one_off"]  # the cold first call against the warm median
+    one_off["warm_median_ns"] = record["stats"]["median_ns"]
+    conversions = one_off.get("conversion") or {}
+    one_off["conversion_s"] = sum(c.get("seconds", 0.0) for c in conversions.values())
+    if one_off.get("first_call_ns") and one_off["warm_median_ns"] > 0:
+        one_off["cold_over_warm"] = one_off["first_call_ns"] / one_off["warm_median_ns"]
     return record
 
 

@@ -20,24 +20,6 @@ from typing import Any
 import numpy as np
 
 
-def _rss() -> int:
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)
-
-
-def _peak_rss() -> int | None:
-    """The process's RSS high-water mark (VmHWM), where the OS reports it."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 class _Phases:
     """Records the current phase to a file the parent reads if this process dies."""
 
@@ -56,13 +38,13 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
     from hepinfer.backends.registry import backend_class
     from hepinfer.errors import ModelInputError
     from hepinfer.measure.environment import environment
+    from hepinfer.measure.memory import MemoryProbe
     from hepinfer.measure.timer import TimingPolicy, time_calls, timer_overhead_ns, warm_up
     from hepinfer.zoo import ModelRef, build_inputs, spec_of
 
     key = job["key"]
     out: dict[str, Any] = {"one_off": {}, "memory": {}, "timing": {}}
-    mem = out["memory"]
-    mem["rss_start"] = _rss()
+    probe = MemoryProbe()  # RSS per phase and the peak during each (see measure.memory)
 
     phases.enter("import")
     cls = backend_class(key["backend"])
@@ -76,7 +58,7 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
         from hepinfer.errors import BackendUnavailable
 
         raise BackendUnavailable(f"backend {cls.name} is unavailable: {reason}")
-    mem["rss_after_import"] = _rss()
+    probe.mark("import")
 
     phases.enter("convert")
     ref = ModelRef.from_dict(job["model_ref"])
@@ -85,6 +67,7 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
     if "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats):
         artifact.onnx_path()  # export now, so that load time excludes conversion
     out["one_off"]["conversion"] = artifact.conversions
+    probe.mark("convert")
 
     phases.enter("load")
     options = cls.Options.from_strings(
@@ -97,11 +80,12 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
     t0 = time.perf_counter()
     backend.load(artifact, options)
     out["one_off"]["load_s"] = time.perf_counter() - t0
-    mem["rss_after_load"] = _rss()
+    probe.mark("load")
 
     phases.enter("prepare")
     inputs = build_inputs(ref, spec, key["batch"], key["dims"], key["seed"])
     prepared = backend.prepare(inputs)
+    probe.mark("prepare")
 
     phases.enter("first_call")
     sync = backend.synchronize if cls.needs_sync else None
@@ -135,6 +119,7 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
         out["samples_ns"] = samples
         out["timing"]["stop_reason"] = reason_stop
         out["timing"]["policy"] = policy.to_dict()
+        probe.mark("inference")
         # Optional backend hook (GPU backends): untimed extras measured after timing, merged
         # into the record's sections, e.g. timing.breakdown, memory.device, one_off times.
         after = getattr(backend, "after_timing", None)
@@ -142,8 +127,22 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
             phases.enter("after_timing")
             for section, values in after(prepared).items():
                 out.setdefault(section, {}).update(values)
-    mem["rss_after_run"] = _rss()
-    mem["peak_rss"] = _peak_rss()
+    else:
+        probe.mark("inference")
+    probe.close()
+    out["memory"].update(probe.summary())  # beside what a backend hook put there
+    if job.get("minimum", True):
+        from hepinfer.measure.min_memory import minimum_for_record
+
+        phases.enter("minimum")
+        out["memory"]["minimum"] = minimum_for_record(ref, spec, key, out["memory"])
+    if job.get("memray_dir"):
+        from hepinfer.measure.memory import memray_profile
+
+        phases.enter("memray")
+        out["memory"]["memray"] = memray_profile(
+            cls, artifact, options, inputs, job["memray_dir"], job["memray_name"]
+        )
     phases.enter("environment")
     out["environment"] = environment(cls.packages)
     return out
@@ -159,7 +158,13 @@ def main(argv: list[str]) -> int:
     job = json.loads(job_path.read_text())
     phases = _Phases(Path(job["result_path"]).with_suffix(".phase"))
     try:
-        result: dict[str, Any] = {"status": "ok", **execute(job, phases)}
+        if job.get("task") == "memory":  # hepinfer memory: batches, sessions vs threads
+            from hepinfer.runner.memory import execute_memory
+
+            body = execute_memory(job, phases)
+        else:
+            body = execute(job, phases)
+        result: dict[str, Any] = {"status": "ok", **body}
     except Exception as err:
         from hepinfer.errors import HepinferError
 

@@ -1,0 +1,264 @@
+"""``hepinfer memory``: memory against batch size, and N sessions against one shared session.
+
+One worker process per (backend, batch), so that each batch starts from a fresh process and
+no arena grown at a larger batch is counted at a smaller one. In the worker:
+
+1. imports, conversion, one session (intra-op threads 1, as in CMSSW), inputs, ``calls``
+   calls: the RSS phases of ``measure.memory`` and the theoretical minimum at this batch;
+2. with N > 1 event threads: N threads calling the one shared session at once (each with its
+   own inputs), then N-1 more sessions loaded and N threads each calling its own session.
+
+The extra memory per thread is ``(peak with N threads - peak with 1) / (N - 1)``, for the
+shared session and for one session per thread; ``session_bytes`` is the RSS one more session
+costs at load.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hepinfer.backends.registry import backend_class, check_name
+from hepinfer.errors import ConfigurationError
+from hepinfer.results import jsonl
+from hepinfer.results.schema import Key, new_record
+from hepinfer.runner.launch import run_job
+from hepinfer.zoo import model_ref, spec_of
+
+DEFAULT_BATCHES = (1, 4, 16, 64, 256, 1024)
+
+
+@dataclass(frozen=True)
+class MemoryRequest:
+    """A model, its backends and batch sizes, and the number of event threads."""
+
+    model: str
+    backends: Sequence[str] = ("onnxruntime",)
+    batches: Sequence[int] = DEFAULT_BATCHES
+    threads: int = 1
+    dims: Mapping[str, int] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    exporter: str = "dynamo"
+    seed: int = 0
+    calls: int = 5
+    timeout_s: float = 900.0
+
+
+def plan(request: MemoryRequest) -> list[Key]:
+    """Check the request; one key per (backend, batch), ``threads`` holding the event threads."""
+    ref = model_ref(request.model, request.params)
+    spec = spec_of(ref)
+    dims = spec.resolve_dims(request.dims)
+    if not request.batches:
+        raise ConfigurationError("no batch size given: use --batch 1,16,256")
+    for batch in request.batches:
+        spec.check_batch(batch)
+    if request.threads < 1:
+        raise ConfigurationError(f"--threads {request.threads}: use 1 or more event threads")
+    if request.calls < 1:
+        raise ConfigurationError(f"--calls {request.calls}: use 1 or more")
+    backends = [check_name(b) for b in request.backends]
+    if not backends:
+        raise ConfigurationError("no backend given: use --backend onnxruntime")
+    keys = []
+    for b in backends:
+        opts = backend_class(b).Options.from_strings(b, dict(request.options.get(b, {}))).variant()
+        for batch in request.batches:
+            keys.append(
+                Key(
+                    model=ref.label,
+                    backend=b,
+                    batch=batch,
+                    threads=request.threads,
+                    options=opts,
+                    dims=dims,
+                    model_params=dict(ref.params),
+                    exporter=request.exporter,
+                    seed=request.seed,
+                )
+            )
+    return keys
+
+
+def run(
+    request: MemoryRequest,
+    out: Path | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Measure every (backend, batch); append each record (kind ``memory``) to ``out``."""
+    import shutil
+    import tempfile
+
+    keys = plan(request)
+    ref = model_ref(request.model, request.params)
+    run_id = uuid.uuid4().hex[:12]
+    workdir = Path(tempfile.mkdtemp(prefix="hepinfer-memory-"))
+    records = []
+    try:
+        for i, key in enumerate(keys):
+            job = {
+                "task": "memory",
+                "key": key.to_dict(),
+                "model_ref": ref.to_dict(),
+                "calls": request.calls,
+            }
+            result = run_job(job, workdir, f"mem{i:04d}", request.timeout_s)
+            record = new_record(key, run_id)
+            record["kind"] = "memory"
+            record["model"] = {"ref": ref.to_dict()}
+            if result["status"] != "ok":
+                record["status"] = "error"
+                record["error"] = result["error"]
+            else:
+                for name in ("one_off", "memory", "backend", "environment"):
+                    record[name] = result.get(name, record[name])
+                record["sessions"] = result.get("sessions")
+            if out is not None:
+                jsonl.append(out, record)
+            records.append(record)
+            if on_record is not None:
+                on_record(record)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return records
+
+
+def _concurrently(n: int, work: Callable[[int], None]) -> None:
+    """Run ``work(i)`` for i in 0..n-1 in n threads that start together; re-raise a failure."""
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def body(i: int) -> None:
+        try:
+            barrier.wait()
+            work(i)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=body, args=(i,), name=f"hepinfer-event-{i}") for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
+    """The worker's part (``task: memory``): see the module docstring."""
+    from hepinfer.backends.base import Backend, ModelArtifact
+    from hepinfer.measure.memory import MemoryProbe
+    from hepinfer.measure.min_memory import minimum_for_record
+    from hepinfer.zoo import ModelRef, build_inputs
+
+    key = job["key"]
+    calls = int(job.get("calls", 5))
+    n = int(key["threads"])
+    probe = MemoryProbe()
+    out: dict[str, Any] = {"one_off": {}}
+
+    phases.enter("import")
+    cls = backend_class(key["backend"])
+    reason = cls.unavailable_reason()
+    if reason is not None:
+        from hepinfer.errors import BackendUnavailable
+
+        raise BackendUnavailable(f"backend {cls.name} is unavailable: {reason}")
+    t0 = time.perf_counter()
+    for pkg in cls.packages:
+        __import__(pkg)
+    out["one_off"]["import_s"] = time.perf_counter() - t0
+    probe.mark("import")
+
+    phases.enter("convert")
+    ref = ModelRef.from_dict(job["model_ref"])
+    spec = spec_of(ref)
+    artifact = ModelArtifact(ref=ref, spec=spec, exporter=key["exporter"])
+    if "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats):
+        artifact.onnx_path()
+    out["one_off"]["conversion"] = dict(artifact.conversions)
+    probe.mark("convert")
+
+    phases.enter("load")
+    options = cls.Options.from_strings(
+        cls.name, {k: str(v) for k, v in key["options"].items()}, threads=1, device=key["device"]
+    )
+
+    def new_session() -> Backend:
+        backend = cls()
+        backend.load(artifact, options)
+        return backend
+
+    t0 = time.perf_counter()
+    sessions = [new_session()]
+    out["one_off"]["load_s"] = time.perf_counter() - t0
+    probe.mark("load")
+
+    phases.enter("prepare")
+
+    def inputs(session: Backend, i: int) -> Any:
+        return session.prepare(build_inputs(ref, spec, key["batch"], key["dims"], key["seed"] + i))
+
+    prepared = [inputs(sessions[0], 0)]
+    probe.mark("prepare")
+
+    phases.enter("inference")
+    for _ in range(calls):
+        sessions[0].run(prepared[0])
+    probe.mark("inference")
+    out["backend"] = {"settings": sessions[0].settings()}
+
+    if n > 1:
+        phases.enter("shared")
+        prepared += [inputs(sessions[0], i) for i in range(1, n)]
+
+        def shared(i: int) -> None:
+            for _ in range(calls):
+                sessions[0].run(prepared[i])
+
+        _concurrently(n, shared)
+        probe.mark("shared")
+
+        phases.enter("load_sessions")
+        sessions += [new_session() for _ in range(1, n)]
+        probe.mark("load_sessions")
+
+        phases.enter("separate")
+        own = [prepared[0]] + [inputs(sessions[i], i) for i in range(1, n)]
+
+        def separate(i: int) -> None:
+            for _ in range(calls):
+                sessions[i].run(own[i])
+
+        _concurrently(n, separate)
+        probe.mark("separate")
+    probe.close()
+    out["memory"] = probe.summary()
+    out["sessions"] = _sessions_summary(probe.summary(), n)
+    phases.enter("minimum")
+    out["memory"]["minimum"] = minimum_for_record(ref, spec, key, out["memory"])
+    from hepinfer.measure.environment import environment
+
+    phases.enter("environment")
+    out["environment"] = environment(cls.packages)
+    return out
+
+
+def _sessions_summary(mem: dict[str, Any], n: int) -> dict[str, Any]:
+    """Peaks with 1 and N threads, and the extra memory per thread, shared vs separate."""
+    peak, rss = mem["peak"], mem["rss"]
+    one = peak.get("inference")
+    s: dict[str, Any] = {"threads": n, "peak_one_thread": one}
+    if n > 1 and one is not None:
+        s["peak_shared"] = peak.get("shared")
+        s["peak_separate"] = max(peak.get("load_sessions", 0), peak.get("separate", 0)) or None
+        s["session_bytes"] = (rss["load_sessions"] - rss["shared"]) / (n - 1)
+        s["extra_per_thread_shared"] = (s["peak_shared"] - one) / (n - 1) if s["peak_shared"] else None
+        s["extra_per_thread_separate"] = (s["peak_separate"] - one) / (n - 1) if s["peak_separate"] else None
+    return s
