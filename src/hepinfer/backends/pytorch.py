@@ -28,6 +28,9 @@ class PyTorchBackend(Backend):
     formats: ClassVar[frozenset[str]] = frozenset({"torch", "onnx"})
     Options: ClassVar[type[BackendOptions]] = PyTorchOptions
     packages: ClassVar[tuple[str, ...]] = ("torch",)
+    # An eval-mode module called under inference_mode has no mutable state: safe to share
+    # (eager and frozen TorchScript alike).
+    shareable: ClassVar[bool] = True
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Thread pools first (they can be set once per process), then the module."""
@@ -38,7 +41,10 @@ class PyTorchBackend(Backend):
         self.spec = model.spec
         if options.threads > 0:
             torch.set_num_threads(options.threads)
-        torch.set_num_interop_threads(max(1, options.interop_threads))
+        # The inter-op pool can be sized once per process; a second session (one per thread)
+        # asking for the same size must not fail.
+        if torch.get_num_interop_threads() != max(1, options.interop_threads):
+            torch.set_num_interop_threads(max(1, options.interop_threads))
         self._torch = torch
         if "torch" in model.formats:
             module = model.torch_module()

@@ -12,6 +12,7 @@ COMMANDS = {
     "env": "what this machine and each backend can do",
     "zoo": "the built-in models, their parameters and inputs",
     "bench": "measure a model on backends over batch sizes and threads",
+    "eventloop": "framework threads sharing sessions, jets per event (the HEP event loop)",
 }
 
 

@@ -19,8 +19,11 @@ _SIGNAL_HINTS = {
 }
 
 
-def run_job(job: dict[str, Any], workdir: Path, name: str, timeout_s: float) -> dict[str, Any]:
-    """Run one job in a fresh interpreter. Never raises for what happens inside the worker.
+def run_job(
+    job: dict[str, Any], workdir: Path, name: str, timeout_s: float, module: str = "hepinfer.runner.worker"
+) -> dict[str, Any]:
+    """Run one job in a fresh interpreter (``python -m module JOB.json``). Never raises for
+    what happens inside the worker.
 
     Returns the worker's result, or an error result naming the signal, the timeout and the
     phase it died in, with the tail of its output.
@@ -34,7 +37,7 @@ def run_job(job: dict[str, Any], workdir: Path, name: str, timeout_s: float) -> 
     result_path = Path(job["result_path"])
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hepinfer.runner.worker", str(job_path)],
+            [sys.executable, "-m", module, str(job_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -136,13 +137,18 @@ def _shapes(inputs: dict[str, np.ndarray]) -> str:
     return ", ".join(f"{k}{list(v.shape)}" for k, v in inputs.items())
 
 
-def main(argv: list[str]) -> int:
-    """Entry point; exit 0 whenever a result (success or a caught error) was written."""
+def main(argv: list[str], body: Callable[[dict[str, Any], _Phases], dict[str, Any]] | None = None) -> int:
+    """Entry point; exit 0 whenever a result (success or a caught error) was written.
+
+    ``body`` runs the job (default: this module's ``execute``); other workers (the event
+    loop, LoadGen) reuse the phases, error capture and atomic result writing by passing theirs.
+    """
+    run_body = body if body is not None else execute
     job_path = Path(argv[1])
     job = json.loads(job_path.read_text())
     phases = _Phases(Path(job["result_path"]).with_suffix(".phase"))
     try:
-        result: dict[str, Any] = {"status": "ok", **execute(job, phases)}
+        result: dict[str, Any] = {"status": "ok", **run_body(job, phases)}
     except Exception as err:
         from hepinfer.errors import HepinferError
 
