@@ -17,6 +17,7 @@ each with the same content in every configuration, so outputs can be compared bi
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -86,7 +87,9 @@ def multiplicity(text: str) -> Multiplicity:
         elif kind == "poisson" and 1 <= len(parts) <= 3:
             mean = float(parts[0])
             low = int(parts[1]) if len(parts) > 1 else 1
-            high = int(parts[2]) if len(parts) > 2 else max(low, int(mean + 6 * math.sqrt(mean) + 1))
+            high = (
+                int(parts[2]) if len(parts) > 2 else max(low, int(mean + 6 * math.sqrt(mean) + 1))
+            )
             dist = Multiplicity(text, mean, low, high)
         else:
             raise ConfigurationError(usage)
@@ -177,10 +180,10 @@ def plan(request: EventLoopRequest) -> EventLoopPlan:
     threads = sorted(set(request.threads))
     if not threads or threads[0] < 1:
         raise ConfigurationError(f"--threads {','.join(map(str, request.threads))}: use 1 or more")
-    for name, allowed, flag in ((request.modes, MODES, "--mode"), (request.strategies, STRATEGIES, "--strategy")):
-        bad = [m for m in name if m not in allowed]
-        if bad or not name:
-            raise ConfigurationError(f"{flag} {','.join(name)}: choose from {', '.join(allowed)}")
+    axes = ((request.modes, MODES, "--mode"), (request.strategies, STRATEGIES, "--strategy"))
+    for given, allowed, flag in axes:
+        if not given or any(m not in allowed for m in given):
+            raise ConfigurationError(f"{flag} {','.join(given)}: choose from {', '.join(allowed)}")
     strategies = list(dict.fromkeys(request.strategies))
     if dist.minimum == dist.maximum == 1:
         strategies = strategies[:1]  # one object per event: both strategies are the same
@@ -190,13 +193,17 @@ def plan(request: EventLoopRequest) -> EventLoopPlan:
             try:
                 spec.check_batch(n)
             except ConfigurationError as err:
-                raise ConfigurationError(f"--strategy {s} with --objects {dist.name}: {err}") from None
+                raise ConfigurationError(
+                    f"--strategy {s} with --objects {dist.name}: {err}"
+                ) from None
     backends = [check_name(b) for b in request.backends]
     if not backends:
         raise ConfigurationError("no backend given: use --backend onnxruntime")
     for b, values in request.options.items():
         if b not in backends:
-            raise ConfigurationError(f"--option {b}.…: backend {b} is not among --backend {','.join(backends)}")
+            raise ConfigurationError(
+                f"--option {b}.…: backend {b} is not among --backend {','.join(backends)}"
+            )
         backend_class(b).Options.from_strings(b, values)  # refuses unknown options now
     modes = list(dict.fromkeys(request.modes))
     notes: list[str] = []
@@ -205,7 +212,7 @@ def plan(request: EventLoopRequest) -> EventLoopPlan:
         cls = backend_class(b)
         usable = [m for m in modes if m != "shared" or cls.shareable]
         if len(usable) < len(modes):
-            notes.append(f"{b}: its sessions are not safe to share between threads; shared mode skipped")
+            notes.append(f"{b}: sessions not safe to share between threads; shared mode skipped")
         if not usable:
             continue
         for t in threads:
@@ -216,12 +223,16 @@ def plan(request: EventLoopRequest) -> EventLoopPlan:
     return EventLoopPlan(request, ref, spec, dims, dist, configs, notes)
 
 
-def oversubscription(config: Config, usable_cores: int, thread_env: Mapping[str, str]) -> str | None:
+def oversubscription(
+    config: Config, usable_cores: int, thread_env: Mapping[str, str]
+) -> str | None:
     """A warning when the threads this configuration runs exceed the usable cores."""
     backend = config.backend_threads
     # A BLAS/OpenMP pool sized by the environment runs inside every calling thread.
-    omp = [int(v) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if (v := thread_env.get(k, "")).isdigit()]
-    backend = max([backend, *omp])
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = thread_env.get(var, "")
+        if value.isdigit():
+            backend = max(backend, int(value))
     total = backend * config.framework_threads
     if total <= usable_cores:
         return None
@@ -270,12 +281,19 @@ def record_key(the_plan: EventLoopPlan, config: Config) -> dict[str, Any]:
     from hepinfer.results.schema import Key
 
     dist = the_plan.multiplicity
-    batch = 1 if config.strategy == "per-object" else (dist.minimum if dist.minimum == dist.maximum else 0)
+    fixed = dist.minimum if dist.minimum == dist.maximum else 0
+    batch = 1 if config.strategy == "per-object" else fixed
     r = the_plan.request
     key = Key(
-        model=the_plan.ref.label, backend=config.backend, batch=batch, threads=config.threads,
-        options=dict(r.options.get(config.backend, {})), dims=the_plan.dims,
-        model_params=dict(the_plan.ref.params), exporter=r.exporter, seed=r.seed,
+        model=the_plan.ref.label,
+        backend=config.backend,
+        batch=batch,
+        threads=config.threads,
+        options=dict(r.options.get(config.backend, {})),
+        dims=the_plan.dims,
+        model_params=dict(the_plan.ref.params),
+        exporter=r.exporter,
+        seed=r.seed,
     ).to_dict()
     key.update(mode=config.mode, strategy=config.strategy, objects=dist.name, events=r.events)
     return key
@@ -304,8 +322,13 @@ def run(
             if on_start is not None:
                 on_start(i, len(the_plan.configs), config)
             name = f"el{i:04d}"
-            result = run_job(job_for(the_plan, config), workdir, name, request.timeout_s,
-                             module="hepinfer.runner.eventloop")
+            result = run_job(
+                job_for(the_plan, config),
+                workdir,
+                name,
+                request.timeout_s,
+                module="hepinfer.runner.eventloop",
+            )
             record = _record(the_plan, config, run_id, result)
             npz = workdir / f"{name}.npz"
             base = baseline.get((config.backend, config.strategy))
@@ -324,7 +347,9 @@ def run(
     return records
 
 
-def _record(the_plan: EventLoopPlan, config: Config, run_id: str, result: dict[str, Any]) -> dict[str, Any]:
+def _record(
+    the_plan: EventLoopPlan, config: Config, run_id: str, result: dict[str, Any]
+) -> dict[str, Any]:
     from hepinfer.measure.stats import summarize
     from hepinfer.results.schema import Key, new_record
 
@@ -395,11 +420,12 @@ def _compare_with(record: dict[str, Any], base: dict[str, Any], base_npz: Path, 
     agreement.pop("outputs")  # one entry per event and call: the verdict says enough
     agreement["reference"] = {"threads": 1, "mode": base["key"]["mode"]}
     agreement["compared"] = len(common)
-    agreement["bitwise_equal"] = all(
-        ref[k].dtype == got[k].dtype and ref[k].shape == got[k].shape and ref[k].tobytes() == got[k].tobytes()
-        for k in common
-    )
+    agreement["bitwise_equal"] = all(_same_bits(ref[k], got[k]) for k in common)
     record["agreement"] = agreement
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -445,19 +471,39 @@ class _Loop:
         self.kept: dict[str, Any] = {}
 
 
-def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
-    """Run one event-loop configuration in this process; the worker's part of the record."""
+@dataclass
+class Setup:
+    """A configuration made ready to run: sessions loaded, each thread's inputs prepared."""
+
+    cls: Any
+    spec: Any
+    sessions: list[Any]
+    framework_threads: int
+    # prepared[i][slot]: thread i's prepared calls of a pool slot (one per object, or one).
+    prepared: list[dict[int, list[Any]]]
+    n_objects: list[int]
+    pool: int
+
+    def session(self, i: int) -> Any:
+        """The session thread i calls."""
+        return self.sessions[i] if len(self.sessions) > 1 else self.sessions[0]
+
+
+def setup(job: dict[str, Any], phases: Any, out: dict[str, Any], every_slot: bool = False) -> Setup:
+    """Import, convert, load the session(s), prepare the pool: the untimed part of a worker.
+
+    Slot s belongs to thread s % T (``every_slot``: to every thread). With a pool that is a
+    multiple of T, thread i's events (i, i+T, ...) only touch its own slots, so prepared
+    inputs (I/O bindings) are never used by two threads at once.
+    """
     from hepinfer.backends.base import ModelArtifact
     from hepinfer.backends.registry import backend_class
-    from hepinfer.errors import BackendUnavailable, ModelInputError
-    from hepinfer.measure.environment import environment
-    from hepinfer.runner.worker import _peak_rss, _rss
+    from hepinfer.errors import BackendUnavailable
+    from hepinfer.runner.worker import _rss
     from hepinfer.zoo import ModelRef, spec_of
 
     mode, n_threads, strategy = job["mode"], int(job["threads"]), job["strategy"]
-    n_events = int(job["events"])
     dist = Multiplicity(**job["multiplicity"])
-    out: dict[str, Any] = {"one_off": {}, "memory": {}, "timing": {}}
     mem = out["memory"]
     mem["rss_start"] = _rss()
 
@@ -481,12 +527,14 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     if "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats):
         artifact.onnx_path()
     out["one_off"]["conversion"] = artifact.conversions
+    mem["rss_after_convert"] = _rss()
 
     phases.enter("load")
     backend_threads = n_threads if mode == "intra-op" else 1
     framework_threads = 1 if mode == "intra-op" else n_threads
-    options = cls.Options.from_strings(cls.name, {k: str(v) for k, v in job["options"].items()},
-                                       threads=backend_threads)
+    options = cls.Options.from_strings(
+        cls.name, {k: str(v) for k, v in job["options"].items()}, threads=backend_threads
+    )
     sessions = []
     load_s = []
     for _ in range(n_threads if mode == "per-thread" else 1):
@@ -498,28 +546,43 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     out["one_off"]["load_s"] = load_s[0]
     out["one_off"]["load_s_all"] = load_s
     mem["rss_after_load"] = _rss()
-    mem["rss_per_session"] = (mem["rss_after_load"] - mem["rss_after_import"]) / len(sessions)
+    mem["rss_per_session"] = (mem["rss_after_load"] - mem["rss_after_convert"]) / len(sessions)
 
     phases.enter("prepare")
-    # Slot s belongs to thread s % T; with a pool that is a multiple of T, thread i's events
-    # (i, i+T, ...) only ever touch its own slots, so prepared inputs (I/O bindings) are
-    # never used by two threads at once.
-    pool = min(int(job["pool"]), n_events)
+    pool = min(int(job["pool"]), int(job["events"]))
     pool = framework_threads * math.ceil(pool / framework_threads)
-    prepared: list[list[Any]] = []
-    n_objects: list[int] = []
+    ready = Setup(
+        cls, spec, sessions, framework_threads, [{} for _ in range(framework_threads)], [], pool
+    )
     for s in range(pool):
-        session = sessions[s % framework_threads] if mode == "per-thread" else sessions[0]
         inputs = slot_inputs(ref, spec, job["dims"], dist, int(job["seed"]), s)
         calls = split_objects(spec, inputs) if strategy == "per-object" else [inputs]
-        prepared.append([session.prepare(c) for c in calls])
-        n_objects.append(object_count(spec, inputs))
+        owners = range(framework_threads) if every_slot else [s % framework_threads]
+        for i in owners:
+            session = ready.session(i)
+            ready.prepared[i][s] = [session.prepare(c) for c in calls]
+        ready.n_objects.append(object_count(spec, inputs))
     mem["rss_after_prepare"] = _rss()
+    return ready
+
+
+def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
+    """Run one event-loop configuration in this process; the worker's part of the record."""
+    from hepinfer.errors import ModelInputError
+    from hepinfer.measure.environment import environment
+    from hepinfer.runner.worker import _peak_rss, _rss
+
+    n_events = int(job["events"])
+    out: dict[str, Any] = {"one_off": {}, "memory": {}, "timing": {}}
+    ready = setup(job, phases, out)
+    cls, sessions = ready.cls, ready.sessions
+    framework_threads, pool = ready.framework_threads, ready.pool
+    mem = out["memory"]
 
     phases.enter("first_call")
     try:
         t1 = time.perf_counter_ns()
-        sessions[0].run(prepared[0][0])
+        sessions[0].run(ready.prepared[0][0][0])
         if cls.needs_sync:
             sessions[0].synchronize()
         out["one_off"]["first_call_ns"] = time.perf_counter_ns() - t1
@@ -535,27 +598,29 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
 
     def work(i: int) -> None:
         try:
-            session = sessions[i] if mode == "per-thread" else sessions[0]
+            session = ready.session(i)
             run = session.run
+            prepared = ready.prepared[i]
             sync = session.synchronize if cls.needs_sync else None
             mine = range(i, n_events, framework_threads)
             for e in list(mine)[:warmup]:  # untimed, and not counted
                 for p in prepared[e % pool]:
                     run(p)
             barrier.wait()
-            _events(loop, i, mine, prepared, n_objects, pool, run, sync, check_events)
+            _events(loop, i, mine, prepared, ready.n_objects, pool, run, sync, check_events)
             loop.ends[i] = time.perf_counter()
         except BaseException as err:
             loop.errors.append(err)
             barrier.abort()
 
-    threads = [threading.Thread(target=work, args=(i,), name=f"framework-{i}") for i in range(framework_threads)]
+    threads = [
+        threading.Thread(target=work, args=(i,), name=f"framework-{i}")
+        for i in range(framework_threads)
+    ]
     for t in threads:
         t.start()
-    try:
-        barrier.wait()
-    except threading.BrokenBarrierError:
-        pass
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait()  # broken when a thread failed: its error is raised below
     start = time.perf_counter()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     for t in threads:
@@ -573,7 +638,7 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
         for label, (sid, p, raw) in sorted(loop.kept.items()):
             for name, value in by_session[sid].fetch(p, raw).items():
                 arrays[f"{label}.{name}"] = value
-        np.savez(job["outputs_path"], **arrays)
+        np.savez(job["outputs_path"], **arrays)  # type: ignore[arg-type]
 
     out["samples_ns"] = [x for per in loop.calls_ns for x in per]
     out["event_ns"] = [x for per in loop.event_ns for x in per]
@@ -596,8 +661,15 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
 
 
 def _events(
-    loop: _Loop, i: int, mine: range, prepared: list[list[Any]], n_objects: list[int], pool: int,
-    run: Callable[[Any], Any], sync: Callable[[], None] | None, check_events: int,
+    loop: _Loop,
+    i: int,
+    mine: range,
+    prepared: dict[int, list[Any]],
+    n_objects: list[int],
+    pool: int,
+    run: Callable[[Any], Any],
+    sync: Callable[[], None] | None,
+    check_events: int,
 ) -> None:
     """Thread i's timed events, back to back: two clock reads around each call."""
     pc = time.perf_counter_ns
