@@ -20,7 +20,11 @@ _SIGNAL_HINTS = {
 
 
 def run_job(
-    job: dict[str, Any], workdir: Path, name: str, timeout_s: float, module: str = "hepinfer.runner.worker"
+    job: dict[str, Any],
+    workdir: Path,
+    name: str,
+    timeout_s: float,
+    module: str = "hepinfer.runner.worker",
 ) -> dict[str, Any]:
     """Run one job in a fresh interpreter (``python -m module JOB.json``). Never raises for
     what happens inside the worker.

@@ -14,8 +14,8 @@ import os
 import sys
 import time
 import traceback
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -137,7 +137,10 @@ def _shapes(inputs: dict[str, np.ndarray]) -> str:
     return ", ".join(f"{k}{list(v.shape)}" for k, v in inputs.items())
 
 
-def main(argv: list[str], body: Callable[[dict[str, Any], _Phases], dict[str, Any]] | None = None) -> int:
+Body = Callable[[dict[str, Any], _Phases], dict[str, Any]]
+
+
+def main(argv: list[str], body: Body | None = None) -> int:
     """Entry point; exit 0 whenever a result (success or a caught error) was written.
 
     ``body`` runs the job (default: this module's ``execute``); other workers (the event
