@@ -13,6 +13,7 @@ COMMANDS = {
     "zoo": "the built-in models, their parameters and inputs",
     "bench": "measure a model on backends over batch sizes and threads",
     "eventloop": "framework threads sharing sessions, jets per event (the HEP event loop)",
+    "loadgen": "MLPerf LoadGen scenarios: SingleStream, Offline, Server",
 }
 
 

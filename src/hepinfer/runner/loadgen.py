@@ -42,7 +42,8 @@ class LoadGenRequest:
     scenario: str = "SingleStream"
     # Server: target arrival rate; Offline: the expected rate, which sizes the single query.
     # None: estimated in the worker from a short measurement (Offline: 1.5x the estimated
-    # capacity, so the query outlasts min duration; Server: half of it).
+    # capacity of N threads, so the query outlasts min duration; Server: half of what one
+    # thread can do, a load the run should sustain).
     qps: float | None = None
     duration_s: float = 2.0
     min_queries: int = 100
@@ -280,8 +281,11 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     settings.min_query_count = int(params["min_queries"])
     settings.performance_sample_count_override = ready.pool
     event_ns = _event_ns(ready)
-    capacity = ready.framework_threads * 1e9 / event_ns
-    qps = params["qps"] or (1.5 * capacity if scenario == "Offline" else 0.5 * capacity)
+    capacity = 1e9 / event_ns  # one thread, one session, unloaded
+    if scenario == "Offline":
+        qps = params["qps"] or 1.5 * ready.framework_threads * capacity
+    else:
+        qps = params["qps"] or 0.5 * capacity
     if scenario == "Server":
         settings.server_target_qps = float(qps)
         settings.server_target_latency_ns = int(params["target_latency_ms"] * 1e6)
@@ -289,9 +293,11 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     elif scenario == "Offline":
         settings.offline_expected_qps = float(qps)
     else:
-        # LoadGen pre-generates min_duration / expected latency queries; an estimate above
-        # the real latency runs out of queries before min_duration (an INVALID run).
-        settings.single_stream_expected_latency_ns = max(1_000, int(0.5 * event_ns))
+        # LoadGen pre-generates about 2 x min_duration / expected latency queries and stops
+        # issuing once min duration and min queries are met; an estimate above the real
+        # latency runs out of queries first (INVALID). Aim 10x low, for at most ~2M queries.
+        floor = params["duration_s"] * 1e9 / 1_000_000
+        settings.single_stream_expected_latency_ns = int(max(1_000, floor, 0.1 * event_ns))
     # A run stops at whichever comes last of min duration and min queries; cap it anyway.
     settings.max_duration_ms = int(params["duration_s"] * 1000 * 2 + 5000)
 
