@@ -17,7 +17,6 @@ each with the same content in every configuration, so outputs can be compared bi
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import os
@@ -592,7 +591,14 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
 
     phases.enter("eventloop")
     loop = _Loop(framework_threads)
-    barrier = threading.Barrier(framework_threads + 1)
+    clock: dict[str, Any] = {}
+
+    def start_clock() -> None:
+        # Run by one thread once all have warmed up, before any is released.
+        clock["cpu0"] = resource.getrusage(resource.RUSAGE_SELF)
+        clock["start"] = time.perf_counter()
+
+    barrier = threading.Barrier(framework_threads, action=start_clock)
     check_events = int(job["check_events"])
     warmup = int(job["warmup_events"])
 
@@ -609,6 +615,8 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
             barrier.wait()
             _events(loop, i, mine, prepared, ready.n_objects, pool, run, sync, check_events)
             loop.ends[i] = time.perf_counter()
+        except threading.BrokenBarrierError:
+            pass  # another thread failed; its error is raised
         except BaseException as err:
             loop.errors.append(err)
             barrier.abort()
@@ -619,15 +627,12 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     ]
     for t in threads:
         t.start()
-    with contextlib.suppress(threading.BrokenBarrierError):
-        barrier.wait()  # broken when a thread failed: its error is raised below
-    start = time.perf_counter()
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     for t in threads:
         t.join()
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     if loop.errors:
         raise loop.errors[0]
+    start, cpu0 = clock["start"], clock["cpu0"]
     wall = max(loop.ends) - start
     mem["rss_after_run"] = _rss()
     mem["peak_rss"] = _peak_rss()
