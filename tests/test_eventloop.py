@@ -318,3 +318,55 @@ def test_loadgen_short_single_stream_is_valid(tmp_path: Path) -> None:
     assert record["loadgen"]["samples_answered"] >= 100
     assert 0 < s["latency_ns"]["50.00"] <= s["p90_ns"]
     assert next(iter(jsonl.read(out)))["record_id"] == record["record_id"]
+
+
+def test_cli_refuses_bad_arguments_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from hepinfer.cli.main import main
+
+    assert main(["eventloop", "linear_event", "--mode", "both"]) == 1
+    assert main(["eventloop", "linear_event", "--option", "onnxruntime.spinning=true,false"]) == 1
+    assert main(["loadgen", "linear_event", "--backend", "onnxruntime,pytorch"]) == 1
+    assert main(["loadgen", "linear_event", "--qps", "-1"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "hepinfer: error: --mode both: choose from shared, per-thread, intra-op",
+        "hepinfer: error: --option onnxruntime.spinning: give one value per option",
+        "hepinfer: error: --backend onnxruntime,pytorch: loadgen runs one backend at a time",
+        "hepinfer: error: --qps, --duration and --target-latency-ms must be positive",
+    ]
+
+
+def test_loadgen_cli_builds_the_request() -> None:
+    from hepinfer.cli.loadgen import request_from
+    from hepinfer.cli.main import parser
+    from hepinfer.runner.loadgen import check
+
+    ns = parser().parse_args(
+        [
+            "loadgen",
+            "linear_event",
+            "--scenario",
+            "Server",
+            "--qps",
+            "500",
+            "--threads",
+            "2",
+            "--mode",
+            "per-thread",
+            "--objects",
+            "ak8-qcd",
+            "--option",
+            "onnxruntime.spinning=false",
+        ]
+    )
+    request = request_from(ns)
+    assert (request.scenario, request.qps, request.threads, request.mode) == (
+        "Server",
+        500.0,
+        2,
+        "per-thread",
+    )
+    the_plan, config = check(request)
+    assert (config.mode, config.threads, config.sessions) == ("per-thread", 2, 2)
+    assert the_plan.request.options == {"onnxruntime": {"spinning": "false"}}
+    assert the_plan.multiplicity.name == "ak8-qcd"
