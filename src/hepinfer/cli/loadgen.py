@@ -67,7 +67,10 @@ def request_from(ns: argparse.Namespace) -> Any:
 
 
 def run(ns: argparse.Namespace) -> int:
-    """Run the scenario and print LoadGen's verdict and headline numbers."""
+    """Run the scenario and print LoadGen's verdict and headline numbers.
+
+    Exit status: 0 for a VALID run, 2 for a run LoadGen judged INVALID, 1 for an error.
+    """
     from rich.console import Console
     from rich.table import Table
 

@@ -42,8 +42,8 @@ class LoadGenRequest:
     scenario: str = "SingleStream"
     # Server: target arrival rate; Offline: the expected rate, which sizes the single query.
     # None: estimated in the worker from a short measurement (Offline: 1.5x the estimated
-    # capacity of N threads, so the query outlasts min duration; Server: half of what one
-    # thread can do, a load the run should sustain).
+    # capacity of N threads, so the query outlasts min duration; Server: a fifth of what one
+    # thread can do, a load the run should sustain; give --qps to study a real rate).
     qps: float | None = None
     duration_s: float = 2.0
     min_queries: int = 100
@@ -285,7 +285,8 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     if scenario == "Offline":
         qps = params["qps"] or 1.5 * ready.framework_threads * capacity
     else:
-        qps = params["qps"] or 0.5 * capacity
+        # LoadGen's Python bindings and the hand-over cost tens of µs per query besides.
+        qps = params["qps"] or 0.2 * capacity
     if scenario == "Server":
         settings.server_target_qps = float(qps)
         settings.server_target_latency_ns = int(params["target_latency_ms"] * 1e6)
