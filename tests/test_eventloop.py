@@ -281,7 +281,8 @@ def test_one_call_per_jet_against_one_call_per_event(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_pytorch_sessions_per_thread(tmp_path: Path) -> None:
+def test_pytorch_sessions_per_thread_and_the_time_cap() -> None:
+    # A cap already passed after the first event: each thread stops after exactly one.
     request = EventLoopRequest(
         model="linear_event",
         backends=("pytorch",),
@@ -290,11 +291,13 @@ def test_pytorch_sessions_per_thread(tmp_path: Path) -> None:
         events=9,
         pool=4,
         warmup_events=1,
+        max_time_s=1e-9,
     )
     (record,) = eventloop.run(request)
     assert record["status"] == "ok", record["error"]
-    assert record["eventloop"]["sessions"] == 2 and record["eventloop"]["events_processed"] == 9
-    assert record["backend"]["shareable"] is True
+    assert record["eventloop"]["sessions"] == 2 and record["backend"]["shareable"] is True
+    assert record["eventloop"]["events_per_thread"] == [1, 1]
+    assert "processed 2 of 9 events: the time cap stopped the loop" in record["warnings"]
 
 
 @pytest.mark.slow

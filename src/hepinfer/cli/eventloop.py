@@ -55,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool", type=int, default=64, help="distinct events prepared")
     p.add_argument("--warmup-events", type=int, default=5, help="untimed events per thread")
     p.add_argument(
+        "--max-time",
+        type=float,
+        help="cap on each configuration's timed loop, s (stops before --events if reached)",
+    )
+    p.add_argument(
         "--out", default="hepinfer-results.jsonl", help="JSON Lines file for the records"
     )
     p.add_argument(
@@ -91,6 +96,7 @@ def request_from(ns: argparse.Namespace) -> Any:
         seed=ns.seed,
         pool=ns.pool,
         warmup_events=ns.warmup_events,
+        max_time_s=ns.max_time,
         timeout_s=ns.timeout,
     )
 

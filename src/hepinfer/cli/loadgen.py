@@ -52,7 +52,13 @@ def request_from(ns: argparse.Namespace) -> Any:
     if "," in ns.backend:
         raise ConfigurationError(f"--backend {ns.backend}: loadgen runs one backend at a time")
     # The event loop's request carries the model, backend options and events.
-    fields = {**vars(ns), "threads": str(ns.threads), "events": ns.pool, "warmup_events": 0}
+    fields = {
+        **vars(ns),
+        "threads": str(ns.threads),
+        "events": ns.pool,
+        "warmup_events": 0,
+        "max_time": None,
+    }
     loop = el.request_from(argparse.Namespace(**fields))
     return LoadGenRequest(
         loop=loop,

@@ -122,6 +122,9 @@ class EventLoopRequest:
     warmup_events: int = 5
     # Events whose outputs are kept and compared with the 1-thread configuration's.
     check_events: int = 16
+    # A cap on the timed loop, s: each thread stops after its events or at the cap, whichever
+    # comes first (the record says how many were processed). None: no cap.
+    max_time_s: float | None = None
     timeout_s: float = 900.0
 
 
@@ -174,6 +177,8 @@ def plan(request: EventLoopRequest) -> EventLoopPlan:
     spec = spec_of(ref)
     dims = spec.resolve_dims(request.dims)
     dist = multiplicity(request.objects)
+    if request.max_time_s is not None and request.max_time_s <= 0:
+        raise ConfigurationError(f"--max-time {request.max_time_s}: must be positive")
     if request.events < 1:
         raise ConfigurationError(f"--events {request.events}: process at least 1 event")
     threads = sorted(set(request.threads))
@@ -268,6 +273,7 @@ def job_for(the_plan: EventLoopPlan, config: Config) -> dict[str, Any]:
         "pool": r.pool,
         "warmup_events": r.warmup_events,
         "check_events": r.check_events,
+        "max_time_s": r.max_time_s,
     }
 
 
@@ -392,8 +398,9 @@ def _record(
         "scaling_efficiency": None,
     }
     if loop["events_processed"] != the_plan.request.events:
+        why = "the time cap stopped the loop" if the_plan.request.max_time_s else "events lost"
         record["warnings"].append(
-            f"processed {loop['events_processed']} events, {the_plan.request.events} asked for"
+            f"processed {loop['events_processed']} of {the_plan.request.events} events: {why}"
         )
     env = record["environment"]
     cores = int(env.get("cpu", {}).get("usable_cores") or _usable_cores())
@@ -613,7 +620,11 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
                 for p in prepared[e % pool]:
                     run(p)
             barrier.wait()
-            _events(loop, i, mine, prepared, ready.n_objects, pool, run, sync, check_events)
+            cap = job.get("max_time_s")
+            deadline = None if cap is None else time.perf_counter_ns() + int(cap * 1e9)
+            _events(
+                loop, i, mine, prepared, ready.n_objects, pool, run, sync, check_events, deadline
+            )
             loop.ends[i] = time.perf_counter()
         except threading.BrokenBarrierError:
             pass  # another thread failed; its error is raised
@@ -675,6 +686,7 @@ def _events(
     run: Callable[[Any], Any],
     sync: Callable[[], None] | None,
     check_events: int,
+    deadline_ns: int | None = None,
 ) -> None:
     """Thread i's timed events, back to back: two clock reads around each call."""
     pc = time.perf_counter_ns
@@ -694,8 +706,11 @@ def _events(
             calls.append(t1 - t0)
             if keep:
                 loop.kept[f"e{e:06d}.c{j:03d}"] = (owner, p, raw)
-        events.append(pc() - t_event)
+        t_end = pc()
+        events.append(t_end - t_event)
         objects += n_objects[e % pool]
+        if deadline_ns is not None and t_end > deadline_ns:
+            break  # checked after an event, so each thread processes at least one
     loop.events[i] = len(events)
     loop.objects[i] = objects
 
