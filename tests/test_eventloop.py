@@ -252,6 +252,14 @@ def test_every_mode_processes_the_events_asked_for_with_bitwise_outputs(tmp_path
     for r in records[1:3]:
         assert r["agreement"]["bitwise_equal"] is True and r["agreement"]["compared"] == n
         assert r["stats"]["scaling_efficiency"] == pytest.approx(r["stats"]["speedup"] / 2)
+    from rich.console import Console
+
+    from hepinfer.cli.eventloop import eventloop_table
+
+    console = Console(record=True, width=250)
+    console.print(eventloop_table(records, title="t"))
+    text = console.export_text()
+    assert text.count("bitwise") >= 2 and "shared/per-thread/intra-op" in text
     # Two intra-op threads may split a reduction differently: equal within tolerance.
     assert records[3]["agreement"]["verdict"] in ("identical", "close")
 
@@ -297,6 +305,10 @@ def test_pytorch_sessions_per_thread_and_the_time_cap() -> None:
     assert record["status"] == "ok", record["error"]
     assert record["eventloop"]["sessions"] == 2 and record["backend"]["shareable"] is True
     assert record["eventloop"]["events_per_thread"] == [1, 1]
+    assert (
+        len(record["memory"]["rss_after_each_load"]) == 2
+        and "rss_extra_session" in record["memory"]
+    )
     assert "processed 2 of 9 events: the time cap stopped the loop" in record["warnings"]
 
 

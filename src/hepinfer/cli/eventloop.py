@@ -155,6 +155,7 @@ def eventloop_table(records: list[dict[str, Any]], title: str) -> Any:
         "call p50 µs",
         "call p99 µs",
         "event p99 µs",
+        "cores used",
         "peak RSS MB",
         "outputs",
         "notes",
@@ -172,7 +173,7 @@ def eventloop_table(records: list[dict[str, Any]], title: str) -> Any:
                 k["strategy"],
                 mode,
                 str(k["threads"]),
-                *["-"] * 8,
+                *["-"] * 9,
                 f"error: {r['error']['message']}",
             )
             continue
@@ -193,6 +194,7 @@ def eventloop_table(records: list[dict[str, Any]], title: str) -> Any:
             f"{s['call']['median_ns'] / 1e3:.1f}",
             f"{s['call']['p99_ns'] / 1e3:.1f}",
             f"{s['event']['p99_ns'] / 1e3:.1f}",
+            f"{s['cpu_utilisation']:.2f}",
             "" if peak is None else f"{peak / 2**20:.0f}",
             outputs,
             "; ".join(r.get("warnings", [])),

@@ -543,16 +543,23 @@ def setup(job: dict[str, Any], phases: Any, out: dict[str, Any], every_slot: boo
     )
     sessions = []
     load_s = []
+    after_each: list[int] = []
     for _ in range(n_threads if mode == "per-thread" else 1):
         backend = cls()
         t0 = time.perf_counter()
         backend.load(artifact, options)
         load_s.append(time.perf_counter() - t0)
         sessions.append(backend)
+        after_each.append(_rss())
     out["one_off"]["load_s"] = load_s[0]
     out["one_off"]["load_s_all"] = load_s
     mem["rss_after_load"] = _rss()
     mem["rss_per_session"] = (mem["rss_after_load"] - mem["rss_after_convert"]) / len(sessions)
+    # The first session also pays the framework's one-off set-up; the others show what one
+    # more session costs (what per-thread mode pays and shared mode saves).
+    mem["rss_after_each_load"] = after_each
+    if len(after_each) > 1:
+        mem["rss_extra_session"] = (after_each[-1] - after_each[0]) / (len(after_each) - 1)
 
     phases.enter("prepare")
     pool = min(int(job["pool"]), int(job["events"]))
