@@ -473,6 +473,8 @@ class _Loop:
         self.events = [0] * n_threads
         self.objects = [0] * n_threads
         self.ends = [0.0] * n_threads
+        # Process CPU time (user + system, s) when each thread finished its events.
+        self.cpu_ends = [0.0] * n_threads
         self.errors: list[BaseException] = []
         self.kept: dict[str, Any] = {}
 
@@ -609,7 +611,7 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
 
     def start_clock() -> None:
         # Run by one thread once all have warmed up, before any is released.
-        clock["cpu0"] = resource.getrusage(resource.RUSAGE_SELF)
+        clock["cpu0"] = _cpu_s()
         clock["start"] = time.perf_counter()
 
     barrier = threading.Barrier(framework_threads, action=start_clock)
@@ -633,6 +635,7 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
                 loop, i, mine, prepared, ready.n_objects, pool, run, sync, check_events, deadline
             )
             loop.ends[i] = time.perf_counter()
+            loop.cpu_ends[i] = _cpu_s()
         except threading.BrokenBarrierError:
             pass  # another thread failed; its error is raised
         except BaseException as err:
@@ -647,7 +650,6 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
         t.start()
     for t in threads:
         t.join()
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     if loop.errors:
         raise loop.errors[0]
     start, cpu0 = clock["start"], clock["cpu0"]
@@ -675,12 +677,19 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
         "warmup_events_per_thread": warmup,
         "wall_s": wall,
         "thread_wall_s": [end - start for end in loop.ends],
-        "cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
+        # CPU used by the whole process (backend pools included) until the last thread
+        # finished: not the idle spinning of thread pools that follows.
+        "cpu_s": loop.cpu_ends[loop.ends.index(max(loop.ends))] - cpu0,
     }
     out["backend"] = {"settings": sessions[0].settings(), "shareable": cls.shareable}
     phases.enter("environment")
     out["environment"] = environment(cls.packages)
     return out
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _events(
