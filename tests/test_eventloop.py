@@ -19,16 +19,8 @@ from hepinfer.errors import ConfigurationError
 from hepinfer.results import jsonl
 from hepinfer.results.schema import SCHEMA_VERSION
 from hepinfer.runner import eventloop
-from hepinfer.runner.eventloop import (
-    Config,
-    EventLoopRequest,
-    multiplicity,
-    object_count,
-    oversubscription,
-    plan,
-    slot_inputs,
-    split_objects,
-)
+from hepinfer.runner.eventloop import Config, EventLoopRequest, multiplicity, oversubscription, plan
+from hepinfer.runner.eventloop_worker import object_count, slot_inputs, split_objects
 from hepinfer.runner.loadgen import LoadGenRequest, early_stopping, headline, parse_summary
 from hepinfer.zoo import model_ref, spec_of
 

@@ -231,7 +231,7 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     """Set up like the event loop, then let LoadGen drive the queries."""
     from hepinfer._optional import require
     from hepinfer.measure.environment import environment
-    from hepinfer.runner.eventloop import setup
+    from hepinfer.runner.eventloop_worker import setup
     from hepinfer.runner.worker import _peak_rss, _rss
 
     lg = require("mlperf_loadgen", "hepinfer loadgen")
