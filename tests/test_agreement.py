@@ -110,9 +110,7 @@ def test_new_nan_and_inf_are_counted_and_located() -> None:
     # NaN where the reference has NaN is agreement, not a new NaN.
     ref2 = ref.copy()
     ref2[5, :] = np.nan
-    o2 = compare_output(
-        ref2, np.where(np.isnan(ref2), np.nan, ref2).astype(np.float32), tolerance("fp32")
-    )
+    o2 = compare_output(ref2, np.where(np.isnan(ref2), np.nan, ref2).astype(np.float32), tolerance("fp32"))
     assert o2["verdict"] == "identical" and o2["nan"] == 0
 
 
@@ -130,10 +128,7 @@ def test_per_precision_tolerances_and_overrides() -> None:
     got = ref + np.float32(5e-3)
     assert compare({"y": ref}, {"y": got}, "fp32")["verdict"] == "different"
     assert compare({"y": ref}, {"y": got}, "fp16")["verdict"] == "within tolerance"
-    assert (
-        compare({"y": ref}, {"y": got}, tol=tolerance("fp32", rtol=1e-2))["verdict"]
-        == "within tolerance"
-    )
+    assert compare({"y": ref}, {"y": got}, tol=tolerance("fp32", rtol=1e-2))["verdict"] == "within tolerance"
     assert tolerance("bf16", atol=0.5) == Tolerance(rtol=2e-2, atol=0.5)
     with pytest.raises(ConfigurationError, match="precision"):
         tolerance("fp8")

@@ -27,9 +27,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The tiny tagger, with tests/ on the workers' PYTHONPATH so they find the backends."""
     path = vb.tiny_tagger(tmp_path_factory.mktemp("model") / "tiny_tagger.onnx")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(
-            "PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-        )
+        mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
         yield path
 
 
@@ -84,9 +82,7 @@ def test_one_ulp_perturbation_is_caught_and_located(broken: dict[str, Any]) -> N
     assert b["verdict"] == "within tolerance"
     assert b["worst"]["output"] == "prob"
     assert (b["worst"]["event"], b["worst"]["index"]) == (vb.PERTURBED_EVENT, [vb.PERTURBED_INDEX])
-    assert b["worst"]["got"] == float(
-        np.nextafter(np.float32(b["worst"]["ref"]), np.float32(np.inf))
-    )
+    assert b["worst"]["got"] == float(np.nextafter(np.float32(b["worst"]["ref"]), np.float32(np.inf)))
     for name, s in b["sets"].items():
         o = s["outputs"]["prob"]
         if name == "batch1" or name.startswith("alone"):  # one event: event 3 is not there
@@ -136,9 +132,7 @@ def test_batch_variance_is_caught_and_located(broken: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
-def test_cli_run_to_run_and_isa_note(
-    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_run_to_run_and_isa_note(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.json"
     code = main(
         [
@@ -228,10 +222,7 @@ def test_reference_runs_at_default_settings() -> None:
     ]
     plain = validate.ValidateRequest(model="x.onnx", backends=["onnxruntime"])
     assert validate.configs(plain, "onnxruntime") == [("onnxruntime", {})]
-    assert (
-        validate.label("onnxruntime", {"optimization": "disable"})
-        == "onnxruntime[optimization=disable]"
-    )
+    assert validate.label("onnxruntime", {"optimization": "disable"}) == "onnxruntime[optimization=disable]"
 
 
 def test_tables_show_option_labels_and_worst_element() -> None:

@@ -62,10 +62,7 @@ class BatchVariantBackend(OnnxRuntimeBackend):
 
     def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
         out = super().fetch(prepared, raw)
-        return {
-            k: (v + np.float32(BATCH_SHIFT * (v.shape[0] - 1))).astype(v.dtype)
-            for k, v in out.items()
-        }
+        return {k: (v + np.float32(BATCH_SHIFT * (v.shape[0] - 1))).astype(v.dtype) for k, v in out.items()}
 
 
 def tiny_tagger(path: Path) -> Path:

@@ -144,6 +144,9 @@ class Backend(abc.ABC):
     packages: ClassVar[tuple[str, ...]] = ()
     # The hepinfer extra that installs them, for the error message; None: a core dependency.
     extra: ClassVar[str | None] = None
+    # Whether several threads may call run() on one loaded instance at once (the HEP event
+    # loop's "shared" mode); a backend that is not safe to share runs one session per thread.
+    shareable: ClassVar[bool] = False
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

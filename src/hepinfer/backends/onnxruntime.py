@@ -45,6 +45,8 @@ class OnnxRuntimeBackend(Backend):
     formats: ClassVar[frozenset[str]] = frozenset({"onnx"})
     Options: ClassVar[type[BackendOptions]] = OnnxRuntimeOptions
     packages: ClassVar[tuple[str, ...]] = ("onnxruntime", "onnx")
+    # InferenceSession.run is documented thread-safe; CMSSW shares one session across threads.
+    shareable: ClassVar[bool] = True
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Create the session with the requested threads and optimisation level."""

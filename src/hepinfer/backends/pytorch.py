@@ -35,6 +35,9 @@ class PyTorchBackend(Backend):
     formats: ClassVar[frozenset[str]] = frozenset({"torch", "onnx"})
     Options: ClassVar[type[BackendOptions]] = PyTorchOptions
     packages: ClassVar[tuple[str, ...]] = ("torch",)
+    # An eval-mode module called under inference_mode has no mutable state: safe to share
+    # (eager and frozen TorchScript alike).
+    shareable: ClassVar[bool] = True
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Thread pools first (they can be set once per process), then the module."""

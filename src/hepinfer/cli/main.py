@@ -17,6 +17,8 @@ COMMANDS = {
     "report": "an HTML/Markdown/CSV report with plots from a results file",
     "compare": "compare two results files configuration by configuration",
     "memory": "memory against batch size and threads, against the theoretical minimum",
+    "eventloop": "framework threads sharing sessions, jets per event (the HEP event loop)",
+    "loadgen": "MLPerf LoadGen scenarios: SingleStream, Offline, Server",
 }
 
 

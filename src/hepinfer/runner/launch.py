@@ -26,8 +26,10 @@ def run_job(
     name: str,
     timeout_s: float,
     env: dict[str, str] | None = None,
+    module: str = "hepinfer.runner.worker",
 ) -> dict[str, Any]:
-    """Run one job in a fresh interpreter. Never raises for what happens inside the worker.
+    """Run one job in a fresh interpreter (``python -m module JOB.json``). Never raises for
+    what happens inside the worker.
 
     ``env`` adds variables to the worker's environment (ISA caps such as ATEN_CPU_CAPABILITY
     must be set before the framework loads).
@@ -44,7 +46,7 @@ def run_job(
     result_path = Path(job["result_path"])
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hepinfer.runner.worker", str(job_path)],
+            [sys.executable, "-m", module, str(job_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

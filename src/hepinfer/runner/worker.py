@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,19 +153,25 @@ def _shapes(inputs: dict[str, np.ndarray]) -> str:
     return ", ".join(f"{k}{list(v.shape)}" for k, v in inputs.items())
 
 
-def main(argv: list[str]) -> int:
-    """Entry point; exit 0 whenever a result (success or a caught error) was written."""
+Body = Callable[[dict[str, Any], _Phases], dict[str, Any]]
+
+
+def main(argv: list[str], body: Body | None = None) -> int:
+    """Entry point; exit 0 whenever a result (success or a caught error) was written.
+
+    ``body`` runs the job (default: this module's ``execute``); other workers (the event
+    loop, LoadGen) reuse the phases, error capture and atomic result writing by passing theirs.
+    """
+    run_body = body if body is not None else execute
     job_path = Path(argv[1])
     job = json.loads(job_path.read_text())
     phases = _Phases(Path(job["result_path"]).with_suffix(".phase"))
     try:
-        if job.get("task") == "memory":  # hepinfer memory: batches, sessions vs threads
+        if body is None and job.get("task") == "memory":  # hepinfer memory: sessions vs threads
             from hepinfer.runner.memory import execute_memory
 
-            body = execute_memory(job, phases)
-        else:
-            body = execute(job, phases)
-        result: dict[str, Any] = {"status": "ok", **body}
+            run_body = execute_memory
+        result: dict[str, Any] = {"status": "ok", **run_body(job, phases)}
     except Exception as err:
         from hepinfer.errors import HepinferError
 

@@ -1,0 +1,196 @@
+"""``hepinfer eventloop MODEL_OR_PATH``: framework threads sharing sessions, event after event."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from hepinfer.cli import args as parse
+from hepinfer.errors import ConfigurationError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the eventloop command."""
+    p.add_argument("model", metavar="MODEL_OR_PATH", help="a zoo name or an .onnx file")
+    p.add_argument("--backend", default="onnxruntime", help="comma-separated backends")
+    p.add_argument("--threads", default="1,2", help="comma-separated thread counts N")
+    p.add_argument(
+        "--mode",
+        default="shared,per-thread,intra-op",
+        help="shared: N threads, one 1-thread session (CMSSW); per-thread: one session per "
+        "thread; intra-op: one thread, one N-thread session (default: %(default)s)",
+    )
+    p.add_argument("--events", type=int, default=1000, help="events per configuration")
+    p.add_argument(
+        "--objects",
+        default="one",
+        help="objects (jets) per event: one, ak4-ttbar (Poisson 6.5, 2-20), ak8-qcd (Poisson 2, "
+        "1-8), fixed:K or poisson:MEAN[:MIN[:MAX]] (default: %(default)s)",
+    )
+    p.add_argument(
+        "--strategy",
+        default="per-event,per-object",
+        help="per-event: one batched call per event; per-object: one call per object "
+        "(default: %(default)s; one of them when there is one object per event)",
+    )
+    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
+    p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. R=39")
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="BACKEND.KEY=V",
+        help="backend option, one value (e.g. onnxruntime.spinning=false)",
+    )
+    p.add_argument(
+        "--exporter",
+        choices=("dynamo", "legacy"),
+        default="dynamo",
+        help="torch ONNX exporter for zoo models (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the events (default: %(default)s)")
+    p.add_argument("--pool", type=int, default=64, help="distinct events prepared")
+    p.add_argument("--warmup-events", type=int, default=5, help="untimed events per thread")
+    p.add_argument(
+        "--max-time",
+        type=float,
+        help="cap on each configuration's timed loop, s (stops before --events if reached)",
+    )
+    p.add_argument("--out", default="hepinfer-results.jsonl", help="JSON Lines file for the records")
+    p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
+
+
+def request_from(ns: argparse.Namespace) -> Any:
+    """The EventLoopRequest the arguments describe (checked later by plan)."""
+    from hepinfer.runner.eventloop import EventLoopRequest
+
+    if ns.timeout <= 0:
+        raise ConfigurationError(f"--timeout {ns.timeout}: must be positive")
+    if ns.pool < 1 or ns.warmup_events < 0:
+        raise ConfigurationError("--pool must be 1 or more and --warmup-events 0 or more")
+    options: dict[str, dict[str, str]] = {}
+    for backend, values in parse.options(ns.option).items():
+        for key, vals in values.items():
+            if len(vals) != 1:
+                raise ConfigurationError(f"--option {backend}.{key}: give one value per option")
+            options.setdefault(backend, {})[key] = vals[0]
+    return EventLoopRequest(
+        model=ns.model,
+        backends=_names(ns.backend),
+        threads=parse.int_list(ns.threads, "--threads"),
+        modes=_names(ns.mode),
+        events=ns.events,
+        objects=ns.objects,
+        strategies=_names(ns.strategy),
+        dims=parse.dims(ns.dim),
+        params=parse.pairs(ns.param, "--param"),
+        options=options,
+        exporter=ns.exporter,
+        seed=ns.seed,
+        pool=ns.pool,
+        warmup_events=ns.warmup_events,
+        max_time_s=ns.max_time,
+        timeout_s=ns.timeout,
+    )
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def run(ns: argparse.Namespace) -> int:
+    """Plan (fail fast), warn about oversubscription, run each configuration, print the table."""
+    from rich.console import Console
+
+    from hepinfer.runner import eventloop
+
+    request = request_from(ns)
+    the_plan = eventloop.plan(request)
+    err = Console(stderr=True)
+    for note in the_plan.notes:
+        err.print(f"note: {note}")
+    cores = eventloop._usable_cores()
+    import os
+
+    for config in the_plan.configs:
+        warning = eventloop.oversubscription(config, cores, os.environ)
+        if warning:
+            err.print(f"warning: {config.backend} {config.mode} N={config.threads}: {warning}")
+    out = Path(ns.out)
+
+    def on_start(i: int, n: int, config: eventloop.Config) -> None:
+        what = f"{config.backend} {config.strategy} {config.mode} N={config.threads}"
+        err.print(f"[{i + 1}/{n}] {what}")
+
+    records = eventloop.run(request, out=out, on_start=on_start)
+    Console().print(eventloop_table(records, title=f"hepinfer eventloop: {the_plan.ref.label}"))
+    failed = sum(r["status"] != "ok" for r in records)
+    print(f"{len(records)} records appended to {out}", file=sys.stderr)
+    if failed:
+        print(f"hepinfer: {failed} of {len(records)} configurations failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def eventloop_table(records: list[dict[str, Any]], title: str) -> Any:
+    """Events/s, scaling and latencies of each configuration."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in (
+        "backend",
+        "strategy",
+        "mode",
+        "N",
+        "events/s",
+        "speed-up",
+        "efficiency",
+        "call p50 µs",
+        "call p99 µs",
+        "event p99 µs",
+        "cores used",
+        "peak RSS MB",
+        "outputs",
+        "notes",
+    ):
+        left = col in ("backend", "strategy", "mode", "outputs", "notes")
+        t.add_column(col, justify="left" if left else "right")
+    for r in records:
+        k = r["key"]
+        mode = k["mode"]
+        if k["threads"] == 1:
+            mode = "/".join(r["eventloop"].get("equivalent_modes") or [mode])
+        if r["status"] != "ok":
+            t.add_row(
+                k["backend"],
+                k["strategy"],
+                mode,
+                str(k["threads"]),
+                *["-"] * 9,
+                f"error: {r['error']['message']}",
+            )
+            continue
+        s = r["stats"]
+        agreement = r.get("agreement") or {}
+        outputs = "ref" if k["threads"] == 1 else agreement.get("verdict", "")
+        if agreement.get("bitwise_equal"):
+            outputs = "bitwise"
+        peak = r["memory"].get("peak_rss")
+        t.add_row(
+            k["backend"],
+            k["strategy"],
+            mode,
+            str(k["threads"]),
+            f"{s['events_per_s']:.0f}",
+            "" if s["speedup"] is None else f"{s['speedup']:.2f}",
+            "" if s["scaling_efficiency"] is None else f"{s['scaling_efficiency']:.0%}",
+            f"{s['call']['median_ns'] / 1e3:.1f}",
+            f"{s['call']['p99_ns'] / 1e3:.1f}",
+            f"{s['event']['p99_ns'] / 1e3:.1f}",
+            f"{s['cpu_utilisation']:.2f}",
+            "" if peak is None else f"{peak / 2**20:.0f}",
+            outputs,
+            "; ".join(r.get("warnings", [])),
+        )
+    return t

@@ -1,0 +1,117 @@
+"""``hepinfer loadgen MODEL_OR_PATH``: an MLPerf LoadGen scenario on one backend."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from hepinfer.cli import eventloop as el
+from hepinfer.errors import ConfigurationError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the loadgen command."""
+    p.add_argument("model", metavar="MODEL_OR_PATH", help="a zoo name or an .onnx file")
+    p.add_argument("--backend", default="onnxruntime", help="one backend")
+    p.add_argument(
+        "--scenario",
+        choices=("SingleStream", "Offline", "Server"),
+        default="SingleStream",
+        help="SingleStream: one event at a time (p90); Offline: all at once (throughput); "
+        "Server: Poisson arrivals at --qps (p99 under --target-latency-ms)",
+    )
+    p.add_argument(
+        "--qps",
+        type=float,
+        help="Server: target arrivals per second; Offline: expected rate "
+        "(default: estimated from a short measurement)",
+    )
+    p.add_argument("--duration", type=float, default=10.0, help="minimum run time, s")
+    p.add_argument("--min-queries", type=int, default=100, help="minimum queries")
+    p.add_argument("--target-latency-ms", type=float, default=10.0, help="Server's p99 target")
+    p.add_argument("--threads", type=int, default=1, help="framework (or intra-op) threads N")
+    p.add_argument("--mode", choices=("shared", "per-thread", "intra-op"), default="shared")
+    p.add_argument("--objects", default="one", help="objects per event, as for eventloop")
+    p.add_argument("--strategy", choices=("per-event", "per-object"), default="per-event")
+    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis")
+    p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option")
+    p.add_argument("--option", action="append", metavar="BACKEND.KEY=V", help="backend option")
+    p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo")
+    p.add_argument("--seed", type=int, default=0, help="seed of the events")
+    p.add_argument("--pool", type=int, default=64, help="distinct events (LoadGen's samples)")
+    p.add_argument("--out", default="hepinfer-results.jsonl", help="JSON Lines file for the record")
+    p.add_argument("--timeout", type=float, default=900.0, help="worker timeout beyond the run, s")
+
+
+def request_from(ns: argparse.Namespace) -> Any:
+    """The LoadGenRequest the arguments describe."""
+    from hepinfer.runner.loadgen import LoadGenRequest
+
+    if "," in ns.backend:
+        raise ConfigurationError(f"--backend {ns.backend}: loadgen runs one backend at a time")
+    # The event loop's request carries the model, backend options and events.
+    fields = {
+        **vars(ns),
+        "threads": str(ns.threads),
+        "events": ns.pool,
+        "warmup_events": 0,
+        "max_time": None,
+    }
+    loop = el.request_from(argparse.Namespace(**fields))
+    return LoadGenRequest(
+        loop=loop,
+        scenario=ns.scenario,
+        qps=ns.qps,
+        duration_s=ns.duration,
+        min_queries=ns.min_queries,
+        target_latency_ms=ns.target_latency_ms,
+        mode=ns.mode,
+        threads=ns.threads,
+    )
+
+
+def run(ns: argparse.Namespace) -> int:
+    """Run the scenario and print LoadGen's verdict and headline numbers.
+
+    Exit status: 0 for a VALID run, 2 for a run LoadGen judged INVALID, 1 for an error.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from hepinfer.runner import loadgen
+
+    request = request_from(ns)
+    loadgen.check(request)  # raises before anything runs
+    out = Path(ns.out)
+    print(f"running {request.scenario} for at least {request.duration_s:g} s ...", file=sys.stderr)
+    record = loadgen.run(request, out=out)
+    print(f"1 record appended to {out}", file=sys.stderr)
+    if record["status"] != "ok":
+        print(f"hepinfer: the run failed: {record['error']['message']}", file=sys.stderr)
+        return 1
+    s = record["stats"]
+    t = Table(title=f"hepinfer loadgen: {record['key']['model']} {request.scenario}")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    rows: list[tuple[str, Any]] = [("result", "VALID" if s["valid"] else "INVALID")]
+    for name in ("p90_ns", "p99_ns"):
+        if s.get(name) is not None:
+            rows.append((f"{name[:3]} latency µs", f"{s[name] / 1e3:.1f}"))
+    for name, est in s["early_stopping"]["estimates"].items():
+        rows.append((f"early-stopping {name[:-3]} µs", f"{est / 1e3:.1f}"))
+    for name in ("qps", "samples_per_s", "scheduled_qps", "completed_qps"):
+        if s.get(name) is not None:
+            rows.append((name.replace("_", " "), f"{s[name]:.1f}"))
+    rows.append(("min duration satisfied", str(s["min_duration_satisfied"])))
+    rows.append(("min queries satisfied", str(s["min_queries_satisfied"])))
+    rows.append(("early stopping satisfied", str(s["early_stopping"]["satisfied"])))
+    if "target_latency_satisfied" in s:
+        rows.append(("p99 under target", str(s["target_latency_satisfied"])))
+    for text in s["recommendations"]:
+        rows.append(("LoadGen recommends", text))
+    for row in rows:
+        t.add_row(*(str(v) for v in row))
+    Console().print(t)
+    return 0 if s["valid"] else 2

@@ -1,0 +1,325 @@
+"""The event loop's worker: ``python -m hepinfer.runner.eventloop_worker JOB.json``.
+
+One configuration of ``hepinfer.runner.eventloop`` in a fresh process: import, convert, load
+the session(s), prepare each thread's pool of events (untimed), then N framework threads
+process their events back to back, two clock reads around each call. The outputs of the first
+events are kept so the parent can compare them bit for bit with the 1-thread configuration's.
+LoadGen's worker (``hepinfer.runner.loadgen``) reuses ``setup``.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hepinfer.errors import ConfigurationError
+from hepinfer.runner.eventloop import Multiplicity
+
+
+def slot_inputs(
+    ref: Any, spec: Any, dims: Mapping[str, int], dist: Multiplicity, seed: int, slot: int
+) -> dict[str, np.ndarray]:
+    """Inputs of pool slot ``slot``: all its objects in one batch, the same in every process."""
+    from hepinfer.zoo import build_inputs
+
+    state = np.random.SeedSequence([seed, slot]).generate_state(2)
+    n = dist.draw(np.random.default_rng(int(state[0])))
+    return build_inputs(ref, spec, n, dims, int(state[1]))
+
+
+def object_count(spec: Any, inputs: Mapping[str, np.ndarray]) -> int:
+    """Objects in a batched input set: the size of its batch axis."""
+    axes = {t.name: t.batch_axis for t in spec.inputs}
+    return next((int(v.shape[axes[k]]) for k, v in inputs.items() if axes[k] is not None), 1)
+
+
+def split_objects(spec: Any, inputs: Mapping[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """One batch-1 input set per object (inputs without a batch axis are passed whole)."""
+    axes = {t.name: t.batch_axis for t in spec.inputs}
+    n = object_count(spec, inputs)
+    return [
+        {k: (v if axes[k] is None else np.take(v, [j], axis=axes[k])) for k, v in inputs.items()}
+        for j in range(n)
+    ]
+
+
+class _Loop:
+    """The threads of one configuration and what each measured."""
+
+    def __init__(self, n_threads: int) -> None:
+        self.calls_ns: list[list[int]] = [[] for _ in range(n_threads)]
+        self.event_ns: list[list[int]] = [[] for _ in range(n_threads)]
+        self.events = [0] * n_threads
+        self.objects = [0] * n_threads
+        self.ends = [0.0] * n_threads
+        # Process CPU time (user + system, s) when each thread finished its events.
+        self.cpu_ends = [0.0] * n_threads
+        self.errors: list[BaseException] = []
+        self.kept: dict[str, Any] = {}
+
+
+@dataclass
+class Setup:
+    """A configuration made ready to run: sessions loaded, each thread's inputs prepared."""
+
+    cls: Any
+    spec: Any
+    sessions: list[Any]
+    framework_threads: int
+    # prepared[i][slot]: thread i's prepared calls of a pool slot (one per object, or one).
+    prepared: list[dict[int, list[Any]]]
+    n_objects: list[int]
+    pool: int
+
+    def session(self, i: int) -> Any:
+        """The session thread i calls."""
+        return self.sessions[i] if len(self.sessions) > 1 else self.sessions[0]
+
+
+def setup(job: dict[str, Any], phases: Any, out: dict[str, Any], every_slot: bool = False) -> Setup:
+    """Import, convert, load the session(s), prepare the pool: the untimed part of a worker.
+
+    Slot s belongs to thread s % T (``every_slot``: to every thread). With a pool that is a
+    multiple of T, thread i's events (i, i+T, ...) only touch its own slots, so prepared
+    inputs (I/O bindings) are never used by two threads at once.
+    """
+    from hepinfer.backends.base import ModelArtifact
+    from hepinfer.backends.registry import backend_class
+    from hepinfer.errors import BackendUnavailable
+    from hepinfer.measure.memory import rss_bytes as _rss
+    from hepinfer.zoo import ModelRef, spec_of
+
+    mode, n_threads, strategy = job["mode"], int(job["threads"]), job["strategy"]
+    dist = Multiplicity(**job["multiplicity"])
+    mem = out["memory"]
+    mem["rss_start"] = _rss()
+
+    phases.enter("import")
+    cls = backend_class(job["backend"])
+    reason = cls.unavailable_reason()
+    if reason is not None:
+        raise BackendUnavailable(f"backend {cls.name} is unavailable: {reason}")
+    if mode == "shared" and not cls.shareable:
+        raise ConfigurationError(f"backend {cls.name} cannot share a session between threads")
+    t0 = time.perf_counter()
+    for pkg in cls.packages:
+        __import__(pkg)
+    out["one_off"]["import_s"] = time.perf_counter() - t0
+    mem["rss_after_import"] = _rss()
+
+    phases.enter("convert")
+    ref = ModelRef.from_dict(job["model_ref"])
+    spec = spec_of(ref)
+    artifact = ModelArtifact(ref=ref, spec=spec, exporter=job["exporter"])
+    if "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats):
+        artifact.onnx_path()
+    out["one_off"]["conversion"] = artifact.conversions
+    mem["rss_after_convert"] = _rss()
+
+    phases.enter("load")
+    backend_threads = n_threads if mode == "intra-op" else 1
+    framework_threads = 1 if mode == "intra-op" else n_threads
+    options = cls.Options.from_strings(
+        cls.name, {k: str(v) for k, v in job["options"].items()}, threads=backend_threads
+    )
+    sessions = []
+    load_s = []
+    after_each: list[int] = []
+    for _ in range(n_threads if mode == "per-thread" else 1):
+        backend = cls()
+        t0 = time.perf_counter()
+        backend.load(artifact, options)
+        load_s.append(time.perf_counter() - t0)
+        sessions.append(backend)
+        after_each.append(_rss())
+    out["one_off"]["load_s"] = load_s[0]
+    out["one_off"]["load_s_all"] = load_s
+    mem["rss_after_load"] = _rss()
+    mem["rss_per_session"] = (mem["rss_after_load"] - mem["rss_after_convert"]) / len(sessions)
+    # The first session also pays the framework's one-off set-up; the others show what one
+    # more session costs (what per-thread mode pays and shared mode saves).
+    mem["rss_after_each_load"] = after_each
+    if len(after_each) > 1:
+        mem["rss_extra_session"] = (after_each[-1] - after_each[0]) / (len(after_each) - 1)
+
+    phases.enter("prepare")
+    pool = min(int(job["pool"]), int(job["events"]))
+    pool = framework_threads * math.ceil(pool / framework_threads)
+    ready = Setup(cls, spec, sessions, framework_threads, [{} for _ in range(framework_threads)], [], pool)
+    for s in range(pool):
+        inputs = slot_inputs(ref, spec, job["dims"], dist, int(job["seed"]), s)
+        calls = split_objects(spec, inputs) if strategy == "per-object" else [inputs]
+        owners = range(framework_threads) if every_slot else [s % framework_threads]
+        for i in owners:
+            session = ready.session(i)
+            ready.prepared[i][s] = [session.prepare(c) for c in calls]
+        ready.n_objects.append(object_count(spec, inputs))
+    mem["rss_after_prepare"] = _rss()
+    return ready
+
+
+def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
+    """Run one event-loop configuration in this process; the worker's part of the record."""
+    from hepinfer.errors import ModelInputError
+    from hepinfer.measure.environment import environment
+    from hepinfer.measure.memory import hwm_bytes as _peak_rss
+    from hepinfer.measure.memory import rss_bytes as _rss
+
+    n_events = int(job["events"])
+    out: dict[str, Any] = {"one_off": {}, "memory": {}, "timing": {}}
+    ready = setup(job, phases, out)
+    cls, sessions = ready.cls, ready.sessions
+    framework_threads, pool = ready.framework_threads, ready.pool
+    mem = out["memory"]
+
+    phases.enter("first_call")
+    try:
+        t1 = time.perf_counter_ns()
+        sessions[0].run(ready.prepared[0][0][0])
+        if cls.needs_sync:
+            sessions[0].synchronize()
+        out["one_off"]["first_call_ns"] = time.perf_counter_ns() - t1
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ModelInputError(f"{cls.name} rejected the inputs: {first}") from err
+
+    phases.enter("eventloop")
+    loop = _Loop(framework_threads)
+    clock: dict[str, Any] = {}
+
+    def start_clock() -> None:
+        # Run by one thread once all have warmed up, before any is released.
+        clock["cpu0"] = _cpu_s()
+        clock["start"] = time.perf_counter()
+
+    barrier = threading.Barrier(framework_threads, action=start_clock)
+    check_events = int(job["check_events"])
+    warmup = int(job["warmup_events"])
+
+    def work(i: int) -> None:
+        try:
+            session = ready.session(i)
+            run = session.run
+            prepared = ready.prepared[i]
+            sync = session.synchronize if cls.needs_sync else None
+            mine = range(i, n_events, framework_threads)
+            for e in list(mine)[:warmup]:  # untimed, and not counted
+                for p in prepared[e % pool]:
+                    run(p)
+            barrier.wait()
+            cap = job.get("max_time_s")
+            deadline = None if cap is None else time.perf_counter_ns() + int(cap * 1e9)
+            _events(loop, i, mine, prepared, ready.n_objects, pool, run, sync, check_events, deadline)
+            loop.ends[i] = time.perf_counter()
+            loop.cpu_ends[i] = _cpu_s()
+        except threading.BrokenBarrierError:
+            pass  # another thread failed; its error is raised
+        except BaseException as err:
+            loop.errors.append(err)
+            barrier.abort()
+
+    threads = [
+        threading.Thread(target=work, args=(i,), name=f"framework-{i}") for i in range(framework_threads)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if loop.errors:
+        raise loop.errors[0]
+    start, cpu0 = clock["start"], clock["cpu0"]
+    wall = max(loop.ends) - start
+    mem["rss_after_run"] = _rss()
+    mem["peak_rss"] = _peak_rss()
+
+    if loop.kept:
+        by_session = {id(s): s for s in sessions}
+        arrays: dict[str, np.ndarray] = {}
+        for label, (sid, p, raw) in sorted(loop.kept.items()):
+            for name, value in by_session[sid].fetch(p, raw).items():
+                arrays[f"{label}.{name}"] = value
+        np.savez(job["outputs_path"], **arrays)  # type: ignore[arg-type]
+
+    out["samples_ns"] = [x for per in loop.calls_ns for x in per]
+    out["event_ns"] = [x for per in loop.event_ns for x in per]
+    out["eventloop"] = {
+        "events_processed": sum(loop.events),
+        "events_per_thread": loop.events,
+        "calls": len(out["samples_ns"]),
+        "objects": sum(loop.objects),
+        "objects_per_event_mean": sum(loop.objects) / max(1, sum(loop.events)),
+        "pool": pool,
+        "warmup_events_per_thread": warmup,
+        "wall_s": wall,
+        "thread_wall_s": [end - start for end in loop.ends],
+        # CPU used by the whole process (backend pools included) until the last thread
+        # finished: not the idle spinning of thread pools that follows.
+        "cpu_s": loop.cpu_ends[loop.ends.index(max(loop.ends))] - cpu0,
+    }
+    out["backend"] = {"settings": sessions[0].settings(), "shareable": cls.shareable}
+    phases.enter("environment")
+    out["environment"] = environment(cls.packages)
+    return out
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _events(
+    loop: _Loop,
+    i: int,
+    mine: range,
+    prepared: dict[int, list[Any]],
+    n_objects: list[int],
+    pool: int,
+    run: Callable[[Any], Any],
+    sync: Callable[[], None] | None,
+    check_events: int,
+    deadline_ns: int | None = None,
+) -> None:
+    """Thread i's timed events, back to back: two clock reads around each call."""
+    pc = time.perf_counter_ns
+    calls = loop.calls_ns[i]
+    events = loop.event_ns[i]
+    owner = id(getattr(run, "__self__", None))
+    objects = 0
+    for e in mine:
+        keep = e < check_events
+        t_event = pc()
+        for j, p in enumerate(prepared[e % pool]):
+            t0 = pc()
+            raw = run(p)
+            if sync is not None:
+                sync()
+            t1 = pc()
+            calls.append(t1 - t0)
+            if keep:
+                loop.kept[f"e{e:06d}.c{j:03d}"] = (owner, p, raw)
+        t_end = pc()
+        events.append(t_end - t_event)
+        objects += n_objects[e % pool]
+        if deadline_ns is not None and t_end > deadline_ns:
+            break  # checked after an event, so each thread processes at least one
+    loop.events[i] = len(events)
+    loop.objects[i] = objects
+
+
+def main(argv: list[str]) -> int:
+    """``python -m hepinfer.runner.eventloop_worker JOB.json``: the worker's phases and errors."""
+    from hepinfer.runner import worker
+
+    return worker.main(argv, body=execute)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
