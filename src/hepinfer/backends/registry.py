@@ -14,6 +14,9 @@ from hepinfer.errors import ConfigurationError
 BUILTIN: dict[str, str] = {
     "onnxruntime": "hepinfer.backends.onnxruntime:OnnxRuntimeBackend",
     "pytorch": "hepinfer.backends.pytorch:PyTorchBackend",
+    "openvino": "hepinfer.backends.openvino:OpenVinoBackend",
+    "sofie": "hepinfer.backends.sofie:SofieBackend",
+    "tensorflow": "hepinfer.backends.tensorflow:TensorFlowBackend",
 }
 
 

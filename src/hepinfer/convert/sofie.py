@@ -1,0 +1,356 @@
+"""ONNX -> SOFIE C++ -> a shared library with a small C entry point, cached by content.
+
+SOFIE (the ``sofie`` package, ROOT TMVA's code generator without ROOT) parses an ONNX file
+and writes a standalone C++ header whose ``doInfer(session, inputs..., outputs...)`` runs the
+model on raw buffers. It fixes every shape in the generated code, so one library is built per
+set of input shapes (per batch size). The header calls BLAS (``sgemm_``, ``sgemv_``,
+``saxpy_``...); it is linked against scipy-openblas32, whose symbols carry a ``scipy_`` prefix,
+so each routine the header declares is renamed with a ``-D`` define.
+
+The library is cached under ``$HEPINFER_CACHE/sofie`` by the file's hash, the input shapes,
+the compiler (its version) and the flags; generate and compile times are one-off costs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hepinfer._optional import require
+from hepinfer.convert.cache import cache_dir, digest, file_digest
+from hepinfer.errors import BackendUnavailable, ConversionError
+
+Isa = Literal["native", "portable"]
+# The portable ISA: x86-64-v2 (SSE4.2, POPCNT), what distributions and CMSSW target by default.
+ISA_FLAGS: dict[str, str] = {"native": "-march=native", "portable": "-march=x86-64-v2"}
+# Bump when the generated wrapper or the build changes, so cached libraries are rebuilt.
+_BUILD_VERSION = 1
+
+_CTYPES = {"float": "float32", "double": "float64", "int64_t": "int64", "int32_t": "int32", "bool": "bool"}
+
+
+@dataclass(frozen=True)
+class TensorArg:
+    """One argument of the generated ``doInfer``: the ONNX tensor, C type, shape."""
+
+    name: str
+    ctype: str
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SofieBuild:
+    """A compiled SOFIE library and how it was made."""
+
+    library: str
+    weights: str | None
+    namespace: str
+    inputs: tuple[TensorArg, ...]
+    outputs: tuple[TensorArg, ...]
+    compiler: str
+    compiler_version: str
+    flags: tuple[str, ...]
+    sofie_version: str
+    generate_s: float
+    compile_s: float
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the record's one-off costs and provenance."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SofieBuild:
+        """Inverse of to_dict (the cache's meta.json)."""
+        fields = dict(data)
+        for side in ("inputs", "outputs"):
+            fields[side] = tuple(
+                TensorArg(a["name"], a["ctype"], a["dtype"], tuple(a["shape"])) for a in data[side]
+            )
+        fields["flags"] = tuple(data["flags"])
+        return cls(**fields)
+
+
+def _sofie() -> Any:
+    return require("sofie", "the sofie backend (pip install 'hepinfer[sofie]')")
+
+
+@contextlib.contextmanager
+def _captured_stdout() -> Iterator[list[str]]:
+    """Capture what C++ code writes to file descriptor 1 (SOFIE prints its diagnostics there)."""
+    out: list[str] = []
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 1)
+        try:
+            yield out
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            tmp.seek(0)
+            out.append(tmp.read().decode(errors="replace"))
+
+
+def unsupported_operators(onnx_path: Path) -> dict[str, int]:
+    """Operators of the file that SOFIE lacks, with how often the model uses each."""
+    sofie = _sofie()
+    parser = sofie.RModelParser_ONNX()
+    with _captured_stdout() as text:
+        ok = parser.check_model(str(onnx_path), True)
+    if ok:
+        return {}
+    missing: dict[str, int] = {}
+    lines = text[0].splitlines()
+    start = next((i for i, line in enumerate(lines) if "missing operators" in line), None)
+    for line in lines[(start + 1) if start is not None else 0 :]:
+        m = re.match(r"^\s*(\w+)\s+(\d+)\s*$", line)
+        if m:
+            missing[m.group(1)] = int(m.group(2))
+    return missing or {"(unknown: SOFIE's check failed without naming them)": 1}
+
+
+def check_supported(onnx_path: Path) -> None:
+    """Raise the one-line error naming the operators SOFIE cannot run, if any."""
+    missing = unsupported_operators(onnx_path)
+    if missing:
+        ops = ", ".join(f"{op} ({n})" for op, n in sorted(missing.items()))
+        raise ConversionError(f"SOFIE cannot run this model: unsupported operators {ops}")
+
+
+def compiler_version(compiler: str) -> str:
+    """The compiler's first ``--version`` line, or a clear error when it is missing."""
+    path = shutil.which(compiler)
+    if path is None:
+        raise BackendUnavailable(
+            f"the sofie backend compiles the generated C++ with '{compiler}', which is not on PATH; "
+            "install a C++ compiler (apt-get install g++) or set sofie.compiler"
+        )
+    done = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+    return (done.stdout.strip().splitlines() or [compiler])[0]
+
+
+def _blas() -> tuple[Path, str]:
+    """The scipy-openblas32 library directory and link name."""
+    blas = require("scipy_openblas32", "the sofie backend's BLAS (pip install 'hepinfer[sofie]')")
+    return Path(blas.get_lib_dir()), str(blas.get_library())
+
+
+def build_flags(isa: Isa, opt: str) -> list[str]:
+    """The compile flags, recorded with the build."""
+    return [opt, ISA_FLAGS[isa], "-std=c++17", "-shared", "-fPIC"]
+
+
+def build(
+    onnx_path: Path,
+    shapes: Mapping[str, Sequence[int]],
+    isa: Isa = "native",
+    opt: str = "-O3",
+    compiler: str = "g++",
+) -> SofieBuild:
+    """The library for this file at these input shapes: from the cache, else generated and compiled."""
+    sofie = _sofie()
+    version = compiler_version(compiler)
+    flags = build_flags(isa, opt)
+    model_hash = file_digest(onnx_path)
+    shape_key = {k: list(v) for k, v in sorted(shapes.items())}
+    key = digest(model_hash, shape_key, version, flags, sofie.__version__, _BUILD_VERSION)
+    folder = cache_dir() / "sofie" / f"{_stem(onnx_path)}-{key}"
+    meta = folder / "meta.json"
+    if meta.exists():
+        data = json.loads(meta.read_text())
+        return SofieBuild.from_dict({**data, "cached": True})
+
+    check_supported(onnx_path)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    try:
+        t0 = time.perf_counter()
+        fixed = _fix_shapes(onnx_path, shapes, work / "model.onnx")
+        with _captured_stdout() as text:
+            try:
+                rmodel = sofie.onnx.parse(str(fixed))
+                batch = _batch_of(shapes)
+                rmodel.generate(sofie.Options.kDefault, batch)
+                rmodel.output_generated(str(work / "model.hxx"))
+            except Exception as err:  # SOFIE raises RuntimeError with its own message
+                failure: Exception | None = err
+            else:
+                failure = None
+        if failure is not None:
+            said = " ".join(text[0].split())[-300:]
+            raise ConversionError(
+                f"SOFIE could not generate code for {onnx_path.name}: {failure}"
+                + (f" (SOFIE said: {said})" if said else "")
+            ) from failure
+        generate_s = time.perf_counter() - t0
+        header = (work / "model.hxx").read_text()
+        namespace, inputs, outputs = _signature(header, rmodel, fixed)
+        routines = sorted(set(re.findall(r'extern "C" void (\w+_)\s*\(', header)))
+        (work / "entry.cxx").write_text(_entry_source(namespace, inputs, outputs))
+        lib_dir, lib_name = _blas()
+        cmd = [
+            compiler, *flags, *[f"-D{r}=scipy_{r}" for r in routines], "-o", str(work / "libmodel.so"),
+            str(work / "entry.cxx"), f"-L{lib_dir}", f"-l{lib_name}", f"-Wl,-rpath,{lib_dir}",
+            "-Wl,--no-undefined",
+        ]
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=work, check=False)
+        compile_s = time.perf_counter() - t0
+        if done.returncode != 0:
+            first = next((ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr[-300:])
+            raise ConversionError(f"compiling the SOFIE code of {onnx_path.name} failed: {first.strip()}")
+        weights = folder / "model.dat" if (work / "model.dat").exists() else None
+        result = SofieBuild(
+            library=str(folder / "libmodel.so"),
+            weights=str(weights) if weights else None,
+            namespace=namespace,
+            inputs=inputs,
+            outputs=outputs,
+            compiler=compiler,
+            compiler_version=version,
+            flags=(*flags, *[f"-D{r}=scipy_{r}" for r in routines], f"-l{lib_name}"),
+            sofie_version=sofie.__version__,
+            generate_s=generate_s,
+            compile_s=compile_s,
+        )
+        (work / "model.onnx").unlink()
+        (work / "meta.json").write_text(json.dumps(result.to_dict()))
+        try:
+            os.replace(work, folder)  # atomic: another process may have published it first
+        except OSError:
+            if not meta.exists():
+                raise
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _stem(path: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", path.stem)[:40]
+
+
+def _batch_of(shapes: Mapping[str, Sequence[int]]) -> int:
+    first = next(iter(shapes.values()), [1])
+    return int(first[0]) if first else 1
+
+
+def _fix_shapes(src: Path, shapes: Mapping[str, Sequence[int]], dst: Path) -> Path:
+    """A copy of the file with every input's axes set to the concrete sizes (SOFIE needs them)."""
+    import onnx
+
+    model = onnx.load(str(src))
+    inits = {i.name for i in model.graph.initializer}
+    for tensor in model.graph.input:
+        if tensor.name in inits:
+            continue
+        if tensor.name not in shapes:
+            raise ConversionError(f"no shape given for input {tensor.name} of {src.name}")
+        dims = tensor.type.tensor_type.shape.dim
+        want = list(shapes[tensor.name])
+        if len(dims) != len(want):
+            raise ConversionError(
+                f"input {tensor.name} of {src.name} has {len(dims)} axes, the inputs {len(want)}"
+            )
+        for d, size in zip(dims, want, strict=True):
+            d.Clear()
+            d.dim_value = int(size)
+    # Output axes are left to SOFIE's shape inference, except a symbolic batch that it cannot name.
+    for tensor in model.graph.output:
+        for d in tensor.type.tensor_type.shape.dim:
+            if d.dim_param:
+                d.Clear()
+    onnx.save(model, str(dst))
+    return dst
+
+
+def _signature(
+    header: str, rmodel: Any, onnx_path: Path
+) -> tuple[str, tuple[TensorArg, ...], tuple[TensorArg, ...]]:
+    """The namespace, and doInfer's arguments matched to the ONNX inputs and outputs in order."""
+    import onnx
+
+    ns = re.search(r"^namespace (SOFIE_\w+)\s*\{", header, re.M)
+    sig = re.search(r"inline void doInfer\(Session const &session,\s*(.*?)\)\s*;", header, re.S)
+    if ns is None or sig is None:
+        raise ConversionError("the SOFIE header has no doInfer(Session const&, ...) entry point")
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    inits = {i.name for i in graph.initializer}
+    in_names = [t.name for t in graph.input if t.name not in inits]
+    out_names = [t.name for t in graph.output]
+    args = [a.strip() for a in sig.group(1).split(",") if a.strip()]
+    ins, outs = [], []
+    for arg in args:
+        m = re.match(r"^(\w+)\s*(const)?\s*\*\s*(\w+)$", arg)
+        if m is None or m.group(1) not in _CTYPES:
+            raise ConversionError(
+                f"SOFIE's doInfer takes '{arg}': hepinfer handles tensors of {', '.join(_CTYPES)} only"
+            )
+        (ins if m.group(2) else outs).append((m.group(1), m.group(3)))
+    if len(ins) != len(in_names) or len(outs) != len(out_names):
+        raise ConversionError(
+            f"SOFIE's doInfer has {len(ins)} inputs and {len(outs)} outputs, the model "
+            f"{len(in_names)} and {len(out_names)}"
+        )
+
+    def arg(name: str, ctype: str) -> TensorArg:
+        shape = tuple(int(d) for d in rmodel.get_tensor_shape(_sofie_name(rmodel, name)))
+        return TensorArg(name, ctype, _CTYPES[ctype], shape)
+
+    return (
+        ns.group(1),
+        tuple(arg(n, c) for n, (c, _) in zip(in_names, ins, strict=True)),
+        tuple(arg(n, c) for n, (c, _) in zip(out_names, outs, strict=True)),
+    )
+
+
+def _sofie_name(rmodel: Any, name: str) -> str:
+    """SOFIE's name of an ONNX tensor (it drops characters C++ cannot have, e.g. 'input.1')."""
+    known = list(rmodel.get_input_tensor_names()) + list(rmodel.get_output_tensor_names())
+    if name in known:
+        return name
+    clean = re.sub(r"[^A-Za-z0-9_]", "", name)
+    for k in known:
+        if re.sub(r"[^A-Za-z0-9_]", "", k) == clean:
+            return str(k)
+    return name
+
+
+def _entry_source(namespace: str, inputs: Sequence[TensorArg], outputs: Sequence[TensorArg]) -> str:
+    """The C entry points around the header: create, destroy, infer on arrays of pointers."""
+    args = [f"static_cast<const {a.ctype}*>(in[{i}])" for i, a in enumerate(inputs)]
+    args += [f"static_cast<{a.ctype}*>(out[{i}])" for i, a in enumerate(outputs)]
+    return f"""// Generated by hepinfer: C entry points around SOFIE's header.
+#include "model.hxx"
+#include <cstdio>
+#include <exception>
+
+extern "C" {{
+void* hepinfer_create(const char* weights) {{
+  try {{
+    return weights ? new {namespace}::Session(weights) : new {namespace}::Session();
+  }} catch (const std::exception& e) {{
+    std::fprintf(stderr, "hepinfer_create: %s\\n", e.what());
+    return nullptr;
+  }}
+}}
+void hepinfer_destroy(void* s) {{ delete static_cast<{namespace}::Session*>(s); }}
+void hepinfer_infer(void* s, void* const* in, void* const* out) {{
+  {namespace}::doInfer(*static_cast<{namespace}::Session*>(s),
+      {", ".join(args)});
+}}
+}}
+"""
