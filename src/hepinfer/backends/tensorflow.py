@@ -20,7 +20,7 @@ import numpy as np
 
 from hepinfer._optional import require
 from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
-from hepinfer.errors import BackendUnavailable
+from hepinfer.errors import BackendUnavailable, ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,12 @@ class TensorFlowBackend(Backend):
         self._tf = tf
         self.options = options
         self.spec = model.spec
+        threading = tf.config.threading
         if options.threads > 0:
-            tf.config.threading.set_intra_op_parallelism_threads(options.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, options.inter_op_threads))
+            _set_pool(threading.set_intra_op_parallelism_threads,
+                      threading.get_intra_op_parallelism_threads, options.threads, "intra-op")
+        _set_pool(threading.set_inter_op_parallelism_threads,
+                  threading.get_inter_op_parallelism_threads, max(1, options.inter_op_threads), "inter-op")
         self.model = model.keras_model()
         self.fn: Any = None
         if options.mode == "function":
@@ -118,3 +121,15 @@ class TensorFlowBackend(Backend):
             # oneDNN is on by default on x86 CPUs unless TF_ENABLE_ONEDNN_OPTS=0.
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
         }
+
+
+def _set_pool(setter: Any, getter: Any, value: int, which: str) -> None:
+    """Set a TensorFlow pool; once TF has started, only the value it already has is accepted."""
+    try:
+        setter(value)
+    except RuntimeError as err:
+        if getter() != value:
+            raise ConfigurationError(
+                f"TensorFlow's {which} pool was already started in this process with {getter()} "
+                f"threads; {value} needs a fresh process (hepinfer bench runs one per configuration)"
+            ) from err

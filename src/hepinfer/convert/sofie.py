@@ -14,6 +14,8 @@ the compiler (its version) and the flags; generate and compile times are one-off
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import io
 import json
 import os
 import re
@@ -89,38 +91,62 @@ def _sofie() -> Any:
 
 @contextlib.contextmanager
 def _captured_stdout() -> Iterator[list[str]]:
-    """Capture what C++ code writes to file descriptor 1 (SOFIE prints its diagnostics there)."""
+    """Capture what SOFIE prints: through Python's sys.stdout and on file descriptor 1."""
     out: list[str] = []
+    py = io.StringIO()
     sys.stdout.flush()
     saved = os.dup(1)
     with tempfile.TemporaryFile(mode="w+b") as tmp:
         os.dup2(tmp.fileno(), 1)
         try:
-            yield out
+            with contextlib.redirect_stdout(py):
+                yield out
         finally:
-            sys.stdout.flush()
+            ctypes.CDLL(None).fflush(None)  # C++'s std::cout is buffered when fd 1 is not a tty
             os.dup2(saved, 1)
             os.close(saved)
             tmp.seek(0)
-            out.append(tmp.read().decode(errors="replace"))
+            out.append(py.getvalue() + tmp.read().decode(errors="replace"))
 
 
 def unsupported_operators(onnx_path: Path) -> dict[str, int]:
-    """Operators of the file that SOFIE lacks, with how often the model uses each."""
+    """Operators of the file that SOFIE lacks, with how many nodes of the model use each.
+
+    SOFIE names them; the counts come from the graph (SOFIE's own count is per kind).
+    """
     sofie = _sofie()
     parser = sofie.RModelParser_ONNX()
     with _captured_stdout() as text:
-        ok = parser.check_model(str(onnx_path), True)
+        ok = parser.check_model(str(onnx_path), False)
     if ok:
         return {}
-    missing: dict[str, int] = {}
+    names: list[str] = []
     lines = text[0].splitlines()
     start = next((i for i, line in enumerate(lines) if "missing operators" in line), None)
     for line in lines[(start + 1) if start is not None else 0 :]:
         m = re.match(r"^\s*(\w+)\s+(\d+)\s*$", line)
         if m:
-            missing[m.group(1)] = int(m.group(2))
-    return missing or {"(unknown: SOFIE's check failed without naming them)": 1}
+            names.append(m.group(1))
+    counts = _op_counts(onnx_path)
+    return {n: counts.get(n, 1) for n in names} or {"(SOFIE's check failed without naming them)": 1}
+
+
+def _op_counts(onnx_path: Path) -> dict[str, int]:
+    import onnx
+
+    counts: dict[str, int] = {}
+
+    def walk(graph: Any) -> None:
+        for node in graph.node:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+            for attr in node.attribute:
+                if attr.g is not None and attr.HasField("g"):
+                    walk(attr.g)
+                for sub in attr.graphs:
+                    walk(sub)
+
+    walk(onnx.load(str(onnx_path), load_external_data=False).graph)
+    return counts
 
 
 def check_supported(onnx_path: Path) -> None:
