@@ -107,7 +107,10 @@ def test_unsupported_operators_one_line(tmp_path):
     path = _unsupported_model(tmp_path / "unsupported.onnx")
     with pytest.raises(ConversionError) as err:
         SofieBackend().load(_artifact(str(path)), SofieOptions())
-    assert str(err.value) == "SOFIE cannot run this model: unsupported operators Dropout (1), Hardmax (2)"
+    assert (
+        str(err.value)
+        == "SOFIE cannot run this model: unsupported operators Dropout (1), Hardmax (2)"
+    )
 
 
 def test_unsupported_operator_in_a_real_file():
@@ -117,7 +120,9 @@ def test_unsupported_operator_in_a_real_file():
 
 def test_missing_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "sofie" else real(n, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "sofie" else real(n, *a)
+    )
     assert SofieBackend.unavailable_reason() == (
         "sofie is not installed; install it with: pip install 'hepinfer[sofie]'"
     )

@@ -107,12 +107,13 @@ class ModelArtifact:
 
     @property
     def formats(self) -> frozenset[str]:
-        """Formats available without a foreign converter ("keras" for zoo models with a Keras twin)."""
+        """Formats available without a foreign converter ("keras": a zoo model's Keras twin)."""
         if self.ref.kind != "zoo":
             return frozenset({"onnx"})
         from hepinfer.zoo.keras_twins import has_keras
 
-        return frozenset({"onnx", "torch", "keras"} if has_keras(self.ref.name) else {"onnx", "torch"})
+        twin = {"keras"} if has_keras(self.ref.name) else set()
+        return frozenset({"onnx", "torch", *twin})
 
     def onnx_path(self) -> Path:
         """The ONNX file: the user's, or the zoo model exported (cached) with the chosen exporter.

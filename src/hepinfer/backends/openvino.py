@@ -11,6 +11,7 @@ production code compiles; a dynamic one is slower), so its compile time is recor
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +20,14 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from hepinfer._optional import require
-from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
+from hepinfer.backends.base import (
+    Backend,
+    BackendOptions,
+    ModelArtifact,
+    Outputs,
+    Prepared,
+    check_inputs,
+)
 
 _PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
 _HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
@@ -127,7 +135,10 @@ class OpenVinoBackend(Backend):
         if isinstance(prepared, _Shared):
             values = [b.copy() for b in prepared.outputs]
         else:
-            values = [np.array(self.request.get_output_tensor(i).data) for i in range(len(self.output_names))]
+            values = [
+                np.array(self.request.get_output_tensor(i).data)
+                for i in range(len(self.output_names))
+            ]
         return dict(zip(self.output_names, values, strict=True))
 
     def settings(self) -> dict[str, Any]:
@@ -142,10 +153,8 @@ class OpenVinoBackend(Backend):
         }
         if self.compiled is not None:
             for prop in _REPORTED:
-                try:
+                with contextlib.suppress(RuntimeError):  # a property this plugin lacks
                     out[prop.lower()] = str(self.compiled.get_property(prop))
-                except RuntimeError:
-                    pass
         return out
 
 

@@ -16,7 +16,14 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from hepinfer._optional import require
-from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
+from hepinfer.backends.base import (
+    Backend,
+    BackendOptions,
+    ModelArtifact,
+    Outputs,
+    Prepared,
+    check_inputs,
+)
 from hepinfer.errors import BackendUnavailable, ConversionError
 
 
@@ -49,10 +56,7 @@ class PyTorchBackend(Backend):
             torch.set_num_threads(options.threads)
         torch.set_num_interop_threads(max(1, options.interop_threads))
         self._torch = torch
-        if "torch" in model.formats:
-            module = model.torch_module()
-        else:
-            module = self._from_onnx(model)
+        module = model.torch_module() if "torch" in model.formats else self._from_onnx(model)
         self.module = module.eval()
         self._traced = options.mode == "torchscript"
         self._compile_s: float | None = None
@@ -70,7 +74,9 @@ class PyTorchBackend(Backend):
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
         """Tensors sharing the numpy buffers; a TorchScript module is traced on them here."""
         check_inputs(self.spec, inputs)
-        tensors = tuple(self._torch.from_numpy(np.ascontiguousarray(inputs[t.name])) for t in self.spec.inputs)
+        tensors = tuple(
+            self._torch.from_numpy(np.ascontiguousarray(inputs[t.name])) for t in self.spec.inputs
+        )
         if self._traced:
             with self._torch.inference_mode():
                 traced = self._torch.jit.trace(self.module, tensors, check_trace=False)
@@ -90,7 +96,9 @@ class PyTorchBackend(Backend):
                 compiled(*tensors)
         except Exception as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise ConversionError(f"torch.compile failed on {self.spec.name}: {type(err).__name__}: {first}") from err
+            raise ConversionError(
+                f"torch.compile failed on {self.spec.name}: {type(err).__name__}: {first}"
+            ) from err
         self._compile_s = time.perf_counter() - t0
         self.module = compiled
 
@@ -114,6 +122,9 @@ class PyTorchBackend(Backend):
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "mkldnn": torch.backends.mkldnn.is_available(),
             "mode": self.options.mode,
-            **({"compile_mode": self.options.compile_mode, "compile_s": self._compile_s}
-               if self.options.mode == "compile" else {}),
+            **(
+                {"compile_mode": self.options.compile_mode, "compile_s": self._compile_s}
+                if self.options.mode == "compile"
+                else {}
+            ),
         }

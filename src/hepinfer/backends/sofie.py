@@ -8,6 +8,7 @@ costs, kept in the model's conversions and in ``settings()``.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import shutil
 from collections.abc import Mapping
@@ -17,7 +18,14 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
+from hepinfer.backends.base import (
+    Backend,
+    BackendOptions,
+    ModelArtifact,
+    Outputs,
+    Prepared,
+    check_inputs,
+)
 from hepinfer.errors import ModelInputError
 
 
@@ -65,6 +73,7 @@ class SofieBackend(Backend):
             self._blas.scipy_openblas_set_num_threads(ctypes.c_int(options.threads))
         self.build: Any = None
         self._lib: Any = None
+        self._lib_path: str | None = None
         self._session: Any = None
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
@@ -72,7 +81,9 @@ class SofieBackend(Backend):
         check_inputs(self.spec, inputs)
         shapes = {k: list(v.shape) for k, v in inputs.items()}
         o = self.options
-        build = self._convert.build(self.onnx_path, shapes, isa=o.isa, opt=o.opt, compiler=o.compiler)
+        build = self._convert.build(
+            self.onnx_path, shapes, isa=o.isa, opt=o.opt, compiler=o.compiler
+        )
         self.build = build
         self.model.conversions["onnx_to_sofie"] = build.to_dict()
         self._open(build)
@@ -80,7 +91,9 @@ class SofieBackend(Backend):
         for arg in build.inputs:
             value = inputs[arg.name]
             if tuple(value.shape) != arg.shape:
-                raise ModelInputError(f"sofie: input {arg.name} has shape {value.shape}, the code {arg.shape}")
+                raise ModelInputError(
+                    f"sofie: input {arg.name} has shape {value.shape}, the code {arg.shape}"
+                )
             feeds.append(np.ascontiguousarray(value, dtype=arg.dtype))
         outs = [np.empty(a.shape, dtype=a.dtype) for a in build.outputs]
         in_ptrs = (ctypes.c_void_p * len(feeds))(*[a.ctypes.data for a in feeds])
@@ -100,7 +113,9 @@ class SofieBackend(Backend):
         weights = build.weights.encode() if build.weights else None
         session = lib.hepinfer_create(weights)
         if not session:
-            raise ModelInputError(f"sofie: the generated Session could not read its weights ({build.weights})")
+            raise ModelInputError(
+                f"sofie: the generated Session could not read its weights ({build.weights})"
+            )
         self._lib, self._lib_path, self._session = lib, build.library, session
         self._infer = lib.hepinfer_infer
 
@@ -127,17 +142,21 @@ class SofieBackend(Backend):
         if self.build is not None:
             b = self.build
             out.update(
-                compiler=b.compiler, compiler_version=b.compiler_version, flags=list(b.flags),
-                isa=self.options.isa, sofie_version=b.sofie_version, generate_s=b.generate_s,
-                compile_s=b.compile_s, cached=b.cached, library=Path(b.library).name,
+                compiler=b.compiler,
+                compiler_version=b.compiler_version,
+                flags=list(b.flags),
+                isa=self.options.isa,
+                sofie_version=b.sofie_version,
+                generate_s=b.generate_s,
+                compile_s=b.compile_s,
+                cached=b.cached,
+                library=Path(b.library).name,
             )
         return out
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown: ctypes may be gone
             self._close()
-        except Exception:  # interpreter shutdown: ctypes may already be gone
-            pass
 
 
 @dataclass

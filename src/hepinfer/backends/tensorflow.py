@@ -19,7 +19,14 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from hepinfer._optional import require
-from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
+from hepinfer.backends.base import (
+    Backend,
+    BackendOptions,
+    ModelArtifact,
+    Outputs,
+    Prepared,
+    check_inputs,
+)
 from hepinfer.errors import BackendUnavailable, ConfigurationError
 
 
@@ -57,10 +64,18 @@ class TensorFlowBackend(Backend):
         self.spec = model.spec
         threading = tf.config.threading
         if options.threads > 0:
-            _set_pool(threading.set_intra_op_parallelism_threads,
-                      threading.get_intra_op_parallelism_threads, options.threads, "intra-op")
-        _set_pool(threading.set_inter_op_parallelism_threads,
-                  threading.get_inter_op_parallelism_threads, max(1, options.inter_op_threads), "inter-op")
+            _set_pool(
+                threading.set_intra_op_parallelism_threads,
+                threading.get_intra_op_parallelism_threads,
+                options.threads,
+                "intra-op",
+            )
+        _set_pool(
+            threading.set_inter_op_parallelism_threads,
+            threading.get_inter_op_parallelism_threads,
+            max(1, options.inter_op_threads),
+            "inter-op",
+        )
         self.model = model.keras_model()
         self.fn: Any = None
         if options.mode == "function":
@@ -131,5 +146,5 @@ def _set_pool(setter: Any, getter: Any, value: int, which: str) -> None:
         if getter() != value:
             raise ConfigurationError(
                 f"TensorFlow's {which} pool was already started in this process with {getter()} "
-                f"threads; {value} needs a fresh process (hepinfer bench runs one per configuration)"
+                f"threads; {value} needs a fresh process (hepinfer bench starts one per run)"
             ) from err

@@ -53,7 +53,9 @@ def export_keras(ref: ModelRef, spec: ModelSpec, opset: int = DEFAULT_OPSET) -> 
     The key covers the model and options, the source of the twin and of the PyTorch definition
     its weights come from, the opset and the versions of tf2onnx, TensorFlow and Keras.
     """
-    tf2onnx = require("tf2onnx", "the Keras -> ONNX conversion (pip install 'hepinfer[tensorflow]')")
+    tf2onnx = require(
+        "tf2onnx", "the Keras -> ONNX conversion (pip install 'hepinfer[tensorflow]')"
+    )
     import keras
     import tensorflow as tf
 
@@ -81,7 +83,9 @@ def export_keras(ref: ModelRef, spec: ModelSpec, opset: int = DEFAULT_OPSET) -> 
             proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
     except Exception as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ConversionError(f"tf2onnx failed on {ref.label}: {type(err).__name__}: {first}") from err
+        raise ConversionError(
+            f"tf2onnx failed on {ref.label}: {type(err).__name__}: {first}"
+        ) from err
     seconds = time.perf_counter() - start
     _rename(proto, [t.name for t in spec.inputs], [t.name for t in spec.outputs])
     tmp = path.with_suffix(".tmp.onnx")

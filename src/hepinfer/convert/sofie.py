@@ -39,7 +39,13 @@ ISA_FLAGS: dict[str, str] = {"native": "-march=native", "portable": "-march=x86-
 # Bump when the generated wrapper or the build changes, so cached libraries are rebuilt.
 _BUILD_VERSION = 1
 
-_CTYPES = {"float": "float32", "double": "float64", "int64_t": "int64", "int32_t": "int32", "bool": "bool"}
+_CTYPES = {
+    "float": "float32",
+    "double": "float64",
+    "int64_t": "int64",
+    "int32_t": "int32",
+    "bool": "bool",
+}
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,7 @@ def compiler_version(compiler: str) -> str:
     path = shutil.which(compiler)
     if path is None:
         raise BackendUnavailable(
-            f"the sofie backend compiles the generated C++ with '{compiler}', which is not on PATH; "
+            f"the sofie backend compiles the generated C++ with '{compiler}', not on PATH; "
             "install a C++ compiler (apt-get install g++) or set sofie.compiler"
         )
     done = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
@@ -187,7 +193,7 @@ def build(
     opt: str = "-O3",
     compiler: str = "g++",
 ) -> SofieBuild:
-    """The library for this file at these input shapes: from the cache, else generated and compiled."""
+    """The library for this file at these input shapes: cached, else generated and compiled."""
     sofie = _sofie()
     version = compiler_version(compiler)
     flags = build_flags(isa, opt)
@@ -229,16 +235,27 @@ def build(
         (work / "entry.cxx").write_text(_entry_source(namespace, inputs, outputs))
         lib_dir, lib_name = _blas()
         cmd = [
-            compiler, *flags, *[f"-D{r}=scipy_{r}" for r in routines], "-o", str(work / "libmodel.so"),
-            str(work / "entry.cxx"), f"-L{lib_dir}", f"-l{lib_name}", f"-Wl,-rpath,{lib_dir}",
+            compiler,
+            *flags,
+            *[f"-D{r}=scipy_{r}" for r in routines],
+            "-o",
+            str(work / "libmodel.so"),
+            str(work / "entry.cxx"),
+            f"-L{lib_dir}",
+            f"-l{lib_name}",
+            f"-Wl,-rpath,{lib_dir}",
             "-Wl,--no-undefined",
         ]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=work, check=False)
         compile_s = time.perf_counter() - t0
         if done.returncode != 0:
-            first = next((ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr[-300:])
-            raise ConversionError(f"compiling the SOFIE code of {onnx_path.name} failed: {first.strip()}")
+            first = next(
+                (ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr[-300:]
+            )
+            raise ConversionError(
+                f"compiling the SOFIE code of {onnx_path.name} failed: {first.strip()}"
+            )
         weights = folder / "model.dat" if (work / "model.dat").exists() else None
         result = SofieBuild(
             library=str(folder / "libmodel.so"),
@@ -318,12 +335,14 @@ def _signature(
     in_names = [t.name for t in graph.input if t.name not in inits]
     out_names = [t.name for t in graph.output]
     args = [a.strip() for a in sig.group(1).split(",") if a.strip()]
-    ins, outs = [], []
+    ins: list[tuple[str, str]] = []
+    outs: list[tuple[str, str]] = []
     for arg in args:
         m = re.match(r"^(\w+)\s*(const)?\s*\*\s*(\w+)$", arg)
         if m is None or m.group(1) not in _CTYPES:
             raise ConversionError(
-                f"SOFIE's doInfer takes '{arg}': hepinfer handles tensors of {', '.join(_CTYPES)} only"
+                f"SOFIE's doInfer takes '{arg}': hepinfer passes tensors of "
+                f"{', '.join(_CTYPES)} only"
             )
         (ins if m.group(2) else outs).append((m.group(1), m.group(3)))
     if len(ins) != len(in_names) or len(outs) != len(out_names):
@@ -332,14 +351,14 @@ def _signature(
             f"{len(in_names)} and {len(out_names)}"
         )
 
-    def arg(name: str, ctype: str) -> TensorArg:
+    def tensor_arg(name: str, ctype: str) -> TensorArg:
         shape = tuple(int(d) for d in rmodel.get_tensor_shape(_sofie_name(rmodel, name)))
         return TensorArg(name, ctype, _CTYPES[ctype], shape)
 
     return (
         ns.group(1),
-        tuple(arg(n, c) for n, (c, _) in zip(in_names, ins, strict=True)),
-        tuple(arg(n, c) for n, (c, _) in zip(out_names, outs, strict=True)),
+        tuple(tensor_arg(n, c) for n, (c, _) in zip(in_names, ins, strict=True)),
+        tuple(tensor_arg(n, c) for n, (c, _) in zip(out_names, outs, strict=True)),
     )
 
 

@@ -23,7 +23,7 @@ JET_MU = (-2.5694e-4, 3.9219e-7, 3.16195)
 JET_SIGMA = (0.236105, 0.239510, 14.948415)
 
 TWINS: dict[str, str] = {
-    "higgs_model_dense": "rootbench Keras Higgs MLP: Dense 7->100 ReLU, 4 x (100->100 ReLU), 100->2 sigmoid",
+    "higgs_model_dense": "rootbench Keras Higgs MLP: 7->100, 4 x (100->100) ReLU, 100->2 sigmoid",
     "jet_vae": "jet-level conv VAE: jet [B,100,3] -> reconstruction, z_mean, z_log_var",
 }
 
@@ -83,8 +83,11 @@ def _jet_vae(keras: Any, params: Mapping[str, Any]) -> tuple[Any, list[Any]]:
     dec2 = layers.Conv1DTranspose(12, 3, activation="elu", name="dec_conv2")
     conv_out = layers.Conv2DTranspose(1, (1, 3), name="conv_out")
 
-    h = standardize([1.0 / s for s in JET_SIGMA], [-m / s for m, s in zip(JET_MU, JET_SIGMA, strict=True)],
-                    name="standardize")(x)
+    h = standardize(
+        [1.0 / s for s in JET_SIGMA],
+        [-m / s for m, s in zip(JET_MU, JET_SIGMA, strict=True)],
+        name="standardize",
+    )(x)
     h = layers.Reshape((particles, 3, 1))(h)
     h = layers.Reshape((particles, 12))(conv_in(h))
     h = layers.AveragePooling1D(2)(enc2(enc1(h)))
@@ -102,14 +105,16 @@ def _jet_vae(keras: Any, params: Mapping[str, Any]) -> tuple[Any, list[Any]]:
 def _affine_layer(keras: Any) -> Any:
     """x * scale + offset per feature (the fixed standardisation), as a serialisable layer."""
 
-    class Affine(keras.layers.Layer):  # type: ignore[misc,name-defined]
+    class Affine(keras.layers.Layer):
         def __init__(self, scale: list[float], offset: list[float], **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.scale, self.offset = list(scale), list(offset)
 
         def call(self, x: Any) -> Any:
             ops = keras.ops
-            return x * ops.convert_to_tensor(self.scale, x.dtype) + ops.convert_to_tensor(self.offset, x.dtype)
+            return x * ops.convert_to_tensor(self.scale, x.dtype) + ops.convert_to_tensor(
+                self.offset, x.dtype
+            )
 
         def get_config(self) -> dict[str, Any]:
             return {**super().get_config(), "scale": self.scale, "offset": self.offset}
@@ -133,7 +138,9 @@ def copy_torch_weights(torch_model: Any, keras_layers: list[Any]) -> None:
         if isinstance(src, nn.Linear):
             kernel = w.T
         elif isinstance(src, (nn.Conv1d, nn.ConvTranspose1d)):
-            kernel = w.transpose(2, 1, 0)  # [out,in,k] -> [k,in,out]; transposed: [in,out,k] -> [k,out,in]
+            kernel = w.transpose(
+                2, 1, 0
+            )  # [out,in,k] -> [k,in,out]; transposed: [in,out,k] -> [k,out,in]
         else:
             kernel = w.transpose(2, 3, 1, 0)
         values = [kernel] + ([src.bias.detach().numpy()] if src.bias is not None else [])
@@ -144,4 +151,3 @@ def copy_torch_weights(torch_model: Any, keras_layers: list[Any]) -> None:
                 f"{[v.shape for v in values]}: the twin no longer matches the zoo's definition"
             )
         dst.set_weights(values)
-
