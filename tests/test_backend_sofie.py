@@ -20,7 +20,12 @@ pytest.importorskip("sofie")
 pytest.importorskip("scipy_openblas32")
 
 # torch.export warns from copyreg (outside the torch.* filter of pyproject) when exporting.
-pytestmark = pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)`:FutureWarning")
+pytestmark = [
+    pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)`:FutureWarning"),
+    # TensorFlow and Keras (the keras parser) warn about numpy and protobuf internals.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:tensorflow.*"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:keras.*"),
+]
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 
@@ -129,3 +134,24 @@ def test_missing_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "sofie", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[sofie\]"):
         SofieBackend().load(_artifact("linear_event"), SofieOptions())
+
+
+@pytest.mark.parametrize("parser", ["pytorch", pytest.param("keras", marks=pytest.mark.slow)])
+def test_framework_parsers_agree_with_the_onnx_path(parser, tmp_path, monkeypatch):
+    if parser == "keras":
+        pytest.importorskip("tensorflow")
+    monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path))
+    artifact = _artifact("higgs_model_dense")
+    inputs = build_inputs(artifact.ref, artifact.spec, 2, {}, seed=7)
+    backend = SofieBackend()
+    got = _run(backend, artifact, SofieOptions(parser=parser), inputs)
+    want = _ort(artifact, inputs)
+    assert list(got) == ["output"]
+    np.testing.assert_allclose(got["output"], want["output"], rtol=1e-4, atol=1e-5)
+    assert backend.settings()["parser"] == parser
+    assert f"-{parser}-" in Path(backend.build.library).parent.name
+
+
+def test_framework_parser_needs_a_zoo_model():
+    with pytest.raises(BackendUnavailable, match="has none"):
+        SofieBackend().load(_artifact("linear_event"), SofieOptions(parser="keras"))

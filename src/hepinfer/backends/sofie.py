@@ -26,7 +26,7 @@ from hepinfer.backends.base import (
     Prepared,
     check_inputs,
 )
-from hepinfer.errors import ModelInputError
+from hepinfer.errors import BackendUnavailable, ModelInputError
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class SofieOptions(BackendOptions):
     isa: Literal["native", "portable"] = "native"
     opt: Literal["-O3", "-O2"] = "-O3"
     compiler: str = "g++"
+    # Which SOFIE parser reads the model: the ONNX file, or (zoo models) the PyTorch module
+    # through torch.export, or the Keras twin saved as .keras.
+    parser: Literal["onnx", "pytorch", "keras"] = "onnx"
 
 
 class SofieBackend(Backend):
@@ -63,10 +66,29 @@ class SofieBackend(Backend):
         self.options = options
         self.model = model
         self.spec = model.spec
-        self.onnx_path = model.onnx_path()
         self._convert = convert
         convert.compiler_version(options.compiler)  # fails early when there is no compiler
-        convert.check_supported(self.onnx_path)
+        spec = model.spec
+        if options.parser == "onnx":
+            path = model.onnx_path()
+            convert.check_supported(path)
+            self.source = convert.Source("onnx", path.name, onnx_path=path)
+        else:
+            wanted = "torch" if options.parser == "pytorch" else "keras"
+            if wanted not in model.formats:
+                raise BackendUnavailable(
+                    f"sofie.parser={options.parser} needs a zoo model with a "
+                    f"{'PyTorch definition' if options.parser == 'pytorch' else 'Keras twin'}; "
+                    f"{model.ref.label} has none (use sofie.parser=onnx)"
+                )
+            self.source = convert.Source(
+                options.parser,
+                model.ref.name,
+                zoo_name=model.ref.name,
+                zoo_params=model.ref.params,
+                input_names=tuple(t.name for t in spec.inputs),
+                output_names=tuple(t.name for t in spec.outputs),
+            )
         lib_dir, lib_name = convert._blas()
         self._blas = ctypes.CDLL(str(lib_dir / f"lib{lib_name}.so"))
         if options.threads > 0:
@@ -81,9 +103,7 @@ class SofieBackend(Backend):
         check_inputs(self.spec, inputs)
         shapes = {k: list(v.shape) for k, v in inputs.items()}
         o = self.options
-        build = self._convert.build(
-            self.onnx_path, shapes, isa=o.isa, opt=o.opt, compiler=o.compiler
-        )
+        build = self._convert.build(self.source, shapes, isa=o.isa, opt=o.opt, compiler=o.compiler)
         self.build = build
         self.model.conversions["onnx_to_sofie"] = build.to_dict()
         self._open(build)
@@ -146,6 +166,7 @@ class SofieBackend(Backend):
                 compiler_version=b.compiler_version,
                 flags=list(b.flags),
                 isa=self.options.isa,
+                parser=self.options.parser,
                 sofie_version=b.sofie_version,
                 generate_s=b.generate_s,
                 compile_s=b.compile_s,

@@ -186,35 +186,76 @@ def build_flags(isa: Isa, opt: str) -> list[str]:
     return [opt, ISA_FLAGS[isa], "-std=c++17", "-shared", "-fPIC"]
 
 
+@dataclass(frozen=True)
+class Source:
+    """What SOFIE parses: an ONNX file, or a zoo model through SOFIE's PyTorch or Keras parser.
+
+    ``parser`` "pytorch" exports the zoo's PyTorch module with torch.export at the input
+    shapes; "keras" saves the model's Keras twin as a .keras file. ``names`` are the input and
+    output names in order (the spec's), which SOFIE's C++ names are matched to.
+    """
+
+    parser: Literal["onnx", "pytorch", "keras"]
+    label: str
+    onnx_path: Path | None = None
+    zoo_name: str | None = None
+    zoo_params: tuple[tuple[str, Any], ...] = ()
+    input_names: tuple[str, ...] = ()
+    output_names: tuple[str, ...] = ()
+
+    def content_hash(self) -> str:
+        """The file's hash, or the zoo model's options and the source of its definition."""
+        if self.parser == "onnx":
+            assert self.onnx_path is not None
+            return file_digest(self.onnx_path)
+        import importlib
+        import inspect
+
+        from hepinfer.zoo import entry
+
+        assert self.zoo_name is not None
+        modules = [f"hepinfer.zoo.{entry(self.zoo_name).module}"]
+        if self.parser == "keras":
+            modules.append("hepinfer.zoo.keras_twins")
+        sources = [inspect.getsource(importlib.import_module(m)) for m in modules]
+        framework = "torch" if self.parser == "pytorch" else "keras"
+        version = importlib.import_module(framework).__version__
+        return digest(self.parser, self.zoo_name, self.zoo_params, version, digest(*sources))
+
+
 def build(
-    onnx_path: Path,
+    onnx_path: Path | Source,
     shapes: Mapping[str, Sequence[int]],
     isa: Isa = "native",
     opt: str = "-O3",
     compiler: str = "g++",
 ) -> SofieBuild:
-    """The library for this file at these input shapes: cached, else generated and compiled."""
+    """The library for this model at these input shapes: cached, else generated and compiled."""
+    source = (
+        onnx_path if isinstance(onnx_path, Source) else Source("onnx", onnx_path.name, onnx_path)
+    )
     sofie = _sofie()
     version = compiler_version(compiler)
     flags = build_flags(isa, opt)
-    model_hash = file_digest(onnx_path)
+    model_hash = source.content_hash()
     shape_key = {k: list(v) for k, v in sorted(shapes.items())}
     key = digest(model_hash, shape_key, version, flags, sofie.__version__, _BUILD_VERSION)
-    folder = cache_dir() / "sofie" / f"{_stem(onnx_path)}-{key}"
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(source.label).stem)[:40]
+    folder = cache_dir() / "sofie" / f"{stem}-{source.parser}-{key}"
     meta = folder / "meta.json"
     if meta.exists():
         data = json.loads(meta.read_text())
         return SofieBuild.from_dict({**data, "cached": True})
 
-    check_supported(onnx_path)
+    if source.onnx_path is not None:
+        check_supported(source.onnx_path)
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
         t0 = time.perf_counter()
-        fixed = _fix_shapes(onnx_path, shapes, work / "model.onnx")
         with _captured_stdout() as text:
             try:
-                rmodel = sofie.onnx.parse(str(fixed))
+                rmodel, names = _parse(sofie, source, shapes, work)
                 batch = _batch_of(shapes)
                 rmodel.generate(sofie.Options.kDefault, batch)
                 rmodel.output_generated(str(work / "model.hxx"))
@@ -225,12 +266,12 @@ def build(
         if failure is not None:
             said = " ".join(text[0].split())[-300:]
             raise ConversionError(
-                f"SOFIE could not generate code for {onnx_path.name}: {failure}"
+                f"SOFIE could not generate code for {source.label}: {failure}"
                 + (f" (SOFIE said: {said})" if said else "")
             ) from failure
         generate_s = time.perf_counter() - t0
         header = (work / "model.hxx").read_text()
-        namespace, inputs, outputs = _signature(header, rmodel, fixed)
+        namespace, inputs, outputs = _signature(header, rmodel, *names)
         routines = sorted(set(re.findall(r'extern "C" void (\w+_)\s*\(', header)))
         (work / "entry.cxx").write_text(_entry_source(namespace, inputs, outputs))
         lib_dir, lib_name = _blas()
@@ -254,7 +295,7 @@ def build(
                 (ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr[-300:]
             )
             raise ConversionError(
-                f"compiling the SOFIE code of {onnx_path.name} failed: {first.strip()}"
+                f"compiling the SOFIE code of {source.label} failed: {first.strip()}"
             )
         weights = folder / "model.dat" if (work / "model.dat").exists() else None
         result = SofieBuild(
@@ -270,7 +311,8 @@ def build(
             generate_s=generate_s,
             compile_s=compile_s,
         )
-        (work / "model.onnx").unlink()
+        for scratch in ("model.onnx", "model.keras"):
+            (work / scratch).unlink(missing_ok=True)
         (work / "meta.json").write_text(json.dumps(result.to_dict()))
         try:
             os.replace(work, folder)  # atomic: another process may have published it first
@@ -282,8 +324,38 @@ def build(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _stem(path: Path) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", path.stem)[:40]
+def _parse(
+    sofie: Any, source: Source, shapes: Mapping[str, Sequence[int]], work: Path
+) -> tuple[Any, tuple[list[str], list[str]]]:
+    """SOFIE's RModel of the source at these shapes, and the input and output names in order."""
+    if source.parser == "onnx":
+        import onnx
+
+        assert source.onnx_path is not None
+        fixed = _fix_shapes(source.onnx_path, shapes, work / "model.onnx")
+        graph = onnx.load(str(fixed), load_external_data=False).graph
+        inits = {i.name for i in graph.initializer}
+        names = (
+            [t.name for t in graph.input if t.name not in inits],
+            [t.name for t in graph.output],
+        )
+        return sofie.onnx.parse(str(fixed)), names
+    names = (list(source.input_names), list(source.output_names))
+    if source.parser == "pytorch":
+        import torch
+
+        from hepinfer.zoo import entry
+
+        assert source.zoo_name is not None
+        module = entry(source.zoo_name).build(dict(source.zoo_params))
+        example = tuple(torch.zeros(tuple(shapes[n])) for n in source.input_names)
+        return sofie.pytorch.parse(torch.export.export(module, example)), names
+    from hepinfer.zoo.keras_twins import build_keras
+
+    assert source.zoo_name is not None
+    path = work / "model.keras"
+    build_keras(source.zoo_name, dict(source.zoo_params)).save(str(path))
+    return sofie.keras.parse(str(path), batch_size=_batch_of(shapes)), names
 
 
 def _batch_of(shapes: Mapping[str, Sequence[int]]) -> int:
@@ -321,19 +393,13 @@ def _fix_shapes(src: Path, shapes: Mapping[str, Sequence[int]], dst: Path) -> Pa
 
 
 def _signature(
-    header: str, rmodel: Any, onnx_path: Path
+    header: str, rmodel: Any, in_names: list[str], out_names: list[str]
 ) -> tuple[str, tuple[TensorArg, ...], tuple[TensorArg, ...]]:
-    """The namespace, and doInfer's arguments matched to the ONNX inputs and outputs in order."""
-    import onnx
-
+    """The namespace, and doInfer's arguments matched to the model's inputs and outputs in order."""
     ns = re.search(r"^namespace (SOFIE_\w+)\s*\{", header, re.M)
     sig = re.search(r"inline void doInfer\(Session const &session,\s*(.*?)\)\s*;", header, re.S)
     if ns is None or sig is None:
         raise ConversionError("the SOFIE header has no doInfer(Session const&, ...) entry point")
-    graph = onnx.load(str(onnx_path), load_external_data=False).graph
-    inits = {i.name for i in graph.initializer}
-    in_names = [t.name for t in graph.input if t.name not in inits]
-    out_names = [t.name for t in graph.output]
     args = [a.strip() for a in sig.group(1).split(",") if a.strip()]
     ins: list[tuple[str, str]] = []
     outs: list[tuple[str, str]] = []
@@ -351,27 +417,21 @@ def _signature(
             f"{len(in_names)} and {len(out_names)}"
         )
 
-    def tensor_arg(name: str, ctype: str) -> TensorArg:
-        shape = tuple(int(d) for d in rmodel.get_tensor_shape(_sofie_name(rmodel, name)))
+    # doInfer takes SOFIE's inputs and outputs in the order SOFIE lists them.
+    sofie_ins = list(rmodel.get_input_tensor_names())
+    sofie_outs = list(rmodel.get_output_tensor_names())
+
+    def tensor_arg(name: str, sofie_name: str, ctype: str) -> TensorArg:
+        shape = tuple(int(d) for d in rmodel.get_tensor_shape(sofie_name))
         return TensorArg(name, ctype, _CTYPES[ctype], shape)
 
     return (
         ns.group(1),
-        tuple(tensor_arg(n, c) for n, (c, _) in zip(in_names, ins, strict=True)),
-        tuple(tensor_arg(n, c) for n, (c, _) in zip(out_names, outs, strict=True)),
+        tuple(tensor_arg(n, s, c) for n, s, (c, _) in zip(in_names, sofie_ins, ins, strict=True)),
+        tuple(
+            tensor_arg(n, s, c) for n, s, (c, _) in zip(out_names, sofie_outs, outs, strict=True)
+        ),
     )
-
-
-def _sofie_name(rmodel: Any, name: str) -> str:
-    """SOFIE's name of an ONNX tensor (it drops characters C++ cannot have, e.g. 'input.1')."""
-    known = list(rmodel.get_input_tensor_names()) + list(rmodel.get_output_tensor_names())
-    if name in known:
-        return name
-    clean = re.sub(r"[^A-Za-z0-9_]", "", name)
-    for k in known:
-        if re.sub(r"[^A-Za-z0-9_]", "", k) == clean:
-            return str(k)
-    return name
 
 
 def _entry_source(namespace: str, inputs: Sequence[TensorArg], outputs: Sequence[TensorArg]) -> str:
