@@ -96,3 +96,15 @@ def test_missing_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "openvino", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[openvino\]"):
         OpenVinoBackend().load(_artifact("linear_event"), OpenVinoOptions())
+
+
+def test_real_tagger_with_masks_and_dynamic_axes():
+    path = SHARED / "cms" / "ParticleNetAK4_CHS_V01.onnx"
+    if not path.exists():
+        pytest.skip(f"real models not found at {SHARED}")
+    artifact = _artifact(str(path))
+    inputs = build_inputs(artifact.ref, artifact.spec, 2, {"n_pf": 12, "n_sv": 3}, seed=0)
+    got = _run(OpenVinoBackend(), artifact, OpenVinoOptions(), inputs)
+    want = _ort(artifact, inputs)
+    assert got["softmax"].shape == (2, 4)
+    np.testing.assert_allclose(got["softmax"], want["softmax"], rtol=1e-4, atol=1e-5)

@@ -106,7 +106,8 @@ class OpenVinoBackend(Backend):
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
         """Compile for these shapes; bind inputs and outputs to shared buffers (zero copy)."""
         check_inputs(self.spec, inputs)
-        feeds = {n: np.ascontiguousarray(inputs[n]) for n in self.input_names}
+        # Own, writeable copies: a shared ov.Tensor refuses read-only arrays (broadcast masks).
+        feeds = {n: np.array(inputs[n], order="C", copy=True) for n in self.input_names}
         self._compile(feeds)
         if not self.options.zero_copy:
             return _Copying({i: feeds[n] for i, n in enumerate(self.input_names)})

@@ -291,9 +291,8 @@ def build(
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=work, check=False)
         compile_s = time.perf_counter() - t0
         if done.returncode != 0:
-            first = next(
-                (ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr[-300:]
-            )
+            errors = [ln for ln in done.stderr.splitlines() if "error" in ln]
+            first = (errors or [done.stderr.strip()[-300:]])[0].replace(f"{work}/", "")
             raise ConversionError(
                 f"compiling the SOFIE code of {source.label} failed: {first.strip()}"
             )
