@@ -103,7 +103,8 @@ def test_real_tagger_with_masks_and_dynamic_axes():
     if not path.exists():
         pytest.skip(f"real models not found at {SHARED}")
     artifact = _artifact(str(path))
-    inputs = build_inputs(artifact.ref, artifact.spec, 2, {"n_pf": 20, "n_sv": 4}  # kNN with k=16: 17 or more points, seed=0)
+    # The kNN inside takes k=16 neighbours: 17 or more points.
+    inputs = build_inputs(artifact.ref, artifact.spec, 2, {"n_pf": 20, "n_sv": 4}, seed=0)
     got = _run(OpenVinoBackend(), artifact, OpenVinoOptions(), inputs)
     want = _ort(artifact, inputs)
     assert got["softmax"].shape == (2, 4)
