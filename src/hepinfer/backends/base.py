@@ -145,9 +145,9 @@ class ModelArtifact:
 
     def keras_model(self) -> Any:
         """The zoo model's Keras twin, with the PyTorch definition's weights (imports keras)."""
-        from hepinfer.zoo.keras_twins import build_keras
+        from hepinfer.zoo.keras_twins import load_keras
 
-        return build_keras(self.ref.name, dict(self.ref.params))
+        return load_keras(self.ref.name, dict(self.ref.params))
 
 
 Prepared = Any

@@ -105,7 +105,7 @@ class SofieBackend(Backend):
         o = self.options
         build = self._convert.build(self.source, shapes, isa=o.isa, opt=o.opt, compiler=o.compiler)
         self.build = build
-        self.model.conversions["onnx_to_sofie"] = build.to_dict()
+        self.model.conversions[f"{o.parser}_to_sofie"] = build.to_dict()
         self._open(build)
         feeds = []
         for arg in build.inputs:

@@ -8,12 +8,23 @@ layers (Linear, Conv, ConvTranspose) against the twin's, with each kernel transp
 Keras's channels-last layout; a mismatch in count or shape is an error, not a silent
 fallback.
 
+``load_keras`` is what backends use: the twin with its weights read from a cached
+``.weights.h5`` file, which a child process writes once from the PyTorch definition, so that a
+TensorFlow worker never imports torch (its memory would be counted as TensorFlow's).
+
 Importing this module imports neither keras nor torch.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hepinfer.errors import ConfigurationError
@@ -50,6 +61,51 @@ def build_keras(name: str, params: Mapping[str, Any], weights_from_torch: bool =
         torch_model = entry(name).build(dict(params))
         copy_torch_weights(torch_model, ordered)
     return model
+
+
+def load_keras(name: str, params: Mapping[str, Any]) -> Any:
+    """The twin with the PyTorch definition's weights, without importing torch here."""
+    path = weights_file(name, params)
+    model = build_keras(name, params, weights_from_torch=False)
+    model.load_weights(str(path))
+    return model
+
+
+def weights_file(name: str, params: Mapping[str, Any]) -> Path:
+    """The cached Keras weights of the twin; written by a child process when missing."""
+    import keras
+
+    from hepinfer.convert.cache import cache_dir, digest
+    from hepinfer.zoo import entry
+
+    sources = [
+        inspect.getsource(sys.modules[__name__]),
+        inspect.getsource(importlib.import_module(f"hepinfer.zoo.{entry(name).module}")),
+    ]
+    key = digest(name, sorted(params.items()), keras.__version__, digest(*sources))
+    path = cache_dir() / "keras" / f"{name}-{key}.weights.h5"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    args = [
+        sys.executable,
+        "-m",
+        "hepinfer.zoo.keras_twins",
+        name,
+        json.dumps(dict(params)),
+        str(path),
+    ]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not path.exists():
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigurationError(f"could not write the Keras weights of {name}: {last}")
+    return path
+
+
+def _write_weights(name: str, params: Mapping[str, Any], path: Path) -> None:
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.weights.h5")
+    build_keras(name, params).save_weights(str(tmp))
+    os.replace(tmp, path)
 
 
 def _higgs(keras: Any, params: Mapping[str, Any]) -> tuple[Any, list[Any]]:
@@ -151,3 +207,8 @@ def copy_torch_weights(torch_model: Any, keras_layers: list[Any]) -> None:
                 f"{[v.shape for v in values]}: the twin no longer matches the zoo's definition"
             )
         dst.set_weights(values)
+
+
+if __name__ == "__main__":  # python -m hepinfer.zoo.keras_twins NAME PARAMS_JSON OUT
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _write_weights(sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3]))
