@@ -31,6 +31,9 @@ pytestmark = [
 ]
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
+# In this process TensorFlow may already be started (by another test): leave its pools alone.
+# Thread settings are checked through worker processes, in the end-to-end test.
+SAME_PROCESS = {"threads": 0, "inter_op_threads": 0}
 FAST = TimingPolicy(max_time_s=0.3, min_calls=5, warmup_calls=2, warmup_s=0.0)
 
 
@@ -54,24 +57,26 @@ def test_keras_twin_of_higgs_computes_the_pytorch_function():
     with torch.inference_mode():
         want = artifact.torch_module()(torch.from_numpy(inputs["input"])).numpy()
     for mode in ("function", "call", "predict_on_batch"):
-        got = _call(TensorFlowBackend(), artifact, TensorFlowOptions(mode=mode), inputs)
+        got = _call(
+            TensorFlowBackend(), artifact, TensorFlowOptions(mode=mode, **SAME_PROCESS), inputs
+        )
         np.testing.assert_allclose(got["output"], want, rtol=1e-5, atol=1e-6, err_msg=mode)
     model = artifact.keras_model()
     assert model.count_params() == 41_402
 
 
-def test_settings_record_mode_and_threads():
+def test_xla_function_agrees_and_settings_are_recorded():
+    import torch
+
     backend = TensorFlowBackend()
     artifact = _artifact("higgs_model_dense")
-    _call(
-        backend,
-        artifact,
-        TensorFlowOptions(threads=1),
-        build_inputs(artifact.ref, artifact.spec, 1, {}, 0),
-    )
+    inputs = build_inputs(artifact.ref, artifact.spec, 3, {}, seed=8)
+    got = _call(backend, artifact, TensorFlowOptions(xla=True, **SAME_PROCESS), inputs)
+    with torch.inference_mode():
+        want = artifact.torch_module()(torch.from_numpy(inputs["input"])).numpy()
+    np.testing.assert_allclose(got["output"], want, rtol=1e-5, atol=1e-6)
     s = backend.settings()
-    assert s["mode"] == "function" and s["intra_op_parallelism_threads"] == 1
-    assert s["inter_op_parallelism_threads"] == 1 and s["keras_backend"] == "tensorflow"
+    assert s["mode"] == "function" and s["xla"] is True and s["keras_backend"] == "tensorflow"
 
 
 def test_jet_vae_twin_layout_and_size():
@@ -94,7 +99,12 @@ def test_tf2onnx_export_agrees_and_is_recorded():
     assert "tf2onnx" in path.name
     inputs = build_inputs(artifact.ref, artifact.spec, 3, {}, seed=4)
     got = _call(OnnxRuntimeBackend(), artifact, OnnxRuntimeOptions(), inputs)
-    want = _call(TensorFlowBackend(), _artifact("higgs_model_dense"), TensorFlowOptions(), inputs)
+    want = _call(
+        TensorFlowBackend(),
+        _artifact("higgs_model_dense"),
+        TensorFlowOptions(**SAME_PROCESS),
+        inputs,
+    )
     assert list(got) == ["output"]
     np.testing.assert_allclose(got["output"], want["output"], rtol=1e-5, atol=1e-6)
 
@@ -150,5 +160,8 @@ def test_bench_every_new_backend_agrees_with_the_reference(tmp_path):
         assert r["agreement"]["verdict"] in ("reference", "identical", "within tolerance"), key
     sofie_build = by[("sofie", None)]["one_off"]["conversion"]["onnx_to_sofie"]
     assert sofie_build["inputs"][0]["shape"] == [2, 7]
+    tf_settings = by[("tensorflow", None)]["backend"]["settings"]
+    assert tf_settings["intra_op_parallelism_threads"] == 1
+    assert tf_settings["inter_op_parallelism_threads"] == 1
     ov_settings = by[("openvino", None)]["backend"]["settings"]
     assert ov_settings["requested"]["INFERENCE_PRECISION_HINT"] == "f32"

@@ -37,6 +37,7 @@ class TensorFlowOptions(BackendOptions):
     mode: Literal["function", "call", "predict_on_batch"] = "function"
     # jit_compile=True on the tf.function (mode "function" only).
     xla: bool = False
+    # 0 leaves TensorFlow's default (as threads=0 does for the intra-op pool).
     inter_op_threads: int = 1
 
 
@@ -70,12 +71,13 @@ class TensorFlowBackend(Backend):
                 options.threads,
                 "intra-op",
             )
-        _set_pool(
-            threading.set_inter_op_parallelism_threads,
-            threading.get_inter_op_parallelism_threads,
-            max(1, options.inter_op_threads),
-            "inter-op",
-        )
+        if options.inter_op_threads > 0:
+            _set_pool(
+                threading.set_inter_op_parallelism_threads,
+                threading.get_inter_op_parallelism_threads,
+                options.inter_op_threads,
+                "inter-op",
+            )
         self.model = model.keras_model()
         self.fn: Any = None
         if options.mode == "function":
