@@ -63,8 +63,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--threads", default="1,2")
     p.add_argument("--backends", default=",".join(VARIANTS))
     p.add_argument("--max-time", type=float, default=1.0, help="timing seconds per configuration")
+    p.add_argument("--compile", action="store_true", help="add pytorch mode=compile (slow)")
     p.add_argument("--out", type=Path, default=None, help="append the records to this JSONL file")
     ns = p.parse_args(argv)
+    if ns.compile:
+        VARIANTS["pytorch"] = {"mode": ("eager", "torchscript", "compile")}
     batches = [int(b) for b in ns.batches.split(",")]
     threads = [int(t) for t in ns.threads.split(",")]
     policy = TimingPolicy(max_time_s=ns.max_time, min_calls=20, warmup_calls=10, warmup_s=0.1)
@@ -137,7 +140,28 @@ def main(argv: list[str]) -> int:
     print()
     for row in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    _expected_order(rows)
     return 0
+
+
+def _expected_order(rows: list[tuple[str, ...]]) -> None:
+    """Issue 4's expectation at batch 1 on linear_event: SOFIE < ORT with I/O binding < ORT."""
+    want = ["sofie", "onnxruntime[iobinding=True]", "onnxruntime"]
+    for threads in sorted({r[2] for r in rows}):
+        got = {
+            r[3]: r[4] for r in rows if r[0] == "linear_event" and r[1] == "1" and r[2] == threads
+        }
+        if not all(w in got and got[w] != "error" for w in want):
+            continue
+        times = [_ns(got[w]) for w in want]
+        verdict = "reproduced" if times == sorted(times) else "NOT reproduced"
+        line = " < ".join(f"{w} {got[w]}" for w in want)
+        print(f"\nlinear_event batch 1, {threads} thread(s): {line}: expected order {verdict}")
+
+
+def _ns(text: str) -> float:
+    value, unit = text.split()
+    return float(value) * {"ns": 1.0, "us": 1e3, "ms": 1e6}[unit]
 
 
 if __name__ == "__main__":

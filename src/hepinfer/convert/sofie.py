@@ -18,6 +18,7 @@ import ctypes
 import io
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -34,8 +35,14 @@ from hepinfer.convert.cache import cache_dir, digest, file_digest
 from hepinfer.errors import BackendUnavailable, ConversionError
 
 Isa = Literal["native", "portable"]
-# The portable ISA: x86-64-v2 (SSE4.2, POPCNT), what distributions and CMSSW target by default.
-ISA_FLAGS: dict[str, str] = {"native": "-march=native", "portable": "-march=x86-64-v2"}
+# The portable ISA: x86-64-v2 (SSE4.2, POPCNT), what distributions and CMSSW target by default
+# (armv8-a on ARM, where -march=native is also what "native" means).
+PORTABLE = {"x86_64": "-march=x86-64-v2", "amd64": "-march=x86-64-v2", "aarch64": "-march=armv8-a"}
+ISA_FLAGS: dict[str, str] = {
+    "native": "-march=native",
+    # Elsewhere: the compiler's default target, which is portable by definition.
+    "portable": PORTABLE.get(platform.machine().lower(), ""),
+}
 # Bump when the generated wrapper or the build changes, so cached libraries are rebuilt.
 _BUILD_VERSION = 1
 
@@ -183,7 +190,7 @@ def _blas() -> tuple[Path, str]:
 
 def build_flags(isa: Isa, opt: str) -> list[str]:
     """The compile flags, recorded with the build."""
-    return [opt, ISA_FLAGS[isa], "-std=c++17", "-shared", "-fPIC"]
+    return [f for f in (opt, ISA_FLAGS[isa], "-std=c++17", "-shared", "-fPIC") if f]
 
 
 @dataclass(frozen=True)
