@@ -71,6 +71,10 @@ def test_zoo_model_zero_copy_and_copying_paths_agree():
     assert shared.settings()["performance_hint"].upper().endswith("THROUGHPUT")
     copying = _run(OpenVinoBackend(), artifact, OpenVinoOptions(zero_copy=False), inputs)
     np.testing.assert_allclose(copying["output"], want["output"], rtol=1e-4, atol=1e-5)
+    dynamic = OpenVinoBackend()
+    got = _run(dynamic, artifact, OpenVinoOptions(static_shapes=False), inputs)
+    np.testing.assert_allclose(got["output"], want["output"], rtol=1e-4, atol=1e-5)
+    assert dynamic.settings()["static_shapes"] is False
     # New input values in the bound buffer are seen by the next call, without re-binding.
     prepared.inputs["input"][:] = 0.0
     shared.run(prepared)
