@@ -89,7 +89,7 @@ class SofieBackend(Backend):
                 input_names=tuple(t.name for t in spec.inputs),
                 output_names=tuple(t.name for t in spec.outputs),
             )
-        lib_dir, lib_name = convert._blas()
+        lib_dir, lib_name = convert.blas_library()
         self._blas = ctypes.CDLL(str(lib_dir / f"lib{lib_name}.so"))
         if options.threads > 0:
             self._blas.scipy_openblas_set_num_threads(ctypes.c_int(options.threads))

@@ -182,7 +182,7 @@ def compiler_version(compiler: str) -> str:
     return (done.stdout.strip().splitlines() or [compiler])[0]
 
 
-def _blas() -> tuple[Path, str]:
+def blas_library() -> tuple[Path, str]:
     """The scipy-openblas32 library directory and link name."""
     blas = require("scipy_openblas32", "the sofie backend's BLAS (pip install 'hepinfer[sofie]')")
     return Path(blas.get_lib_dir()), str(blas.get_library())
@@ -281,7 +281,7 @@ def build(
         namespace, inputs, outputs = _signature(header, rmodel, *names)
         routines = sorted(set(re.findall(r'extern "C" void (\w+_)\s*\(', header)))
         (work / "entry.cxx").write_text(_entry_source(namespace, inputs, outputs))
-        lib_dir, lib_name = _blas()
+        lib_dir, lib_name = blas_library()
         cmd = [
             compiler,
             *flags,
