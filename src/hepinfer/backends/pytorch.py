@@ -56,7 +56,10 @@ class PyTorchBackend(Backend):
             torch.set_num_threads(options.threads)
         torch.set_num_interop_threads(max(1, options.interop_threads))
         self._torch = torch
-        module = model.torch_module() if "torch" in model.formats else self._from_onnx(model)
+        if "torch" in model.formats:
+            module = model.torch_module()
+        else:
+            module = self._from_onnx(model)
         self.module = module.eval()
         self._traced = options.mode == "torchscript"
         self._compile_s: float | None = None
