@@ -105,14 +105,28 @@ class ModelArtifact:
 
     @property
     def formats(self) -> frozenset[str]:
-        """Formats available without a foreign converter."""
-        return frozenset({"onnx", "torch"}) if self.ref.kind == "zoo" else frozenset({"onnx"})
+        """Formats available without a foreign converter ("keras": a zoo model's Keras twin)."""
+        if self.ref.kind != "zoo":
+            return frozenset({"onnx"})
+        from hepinfer.zoo.keras_twins import has_keras
+
+        twin = {"keras"} if has_keras(self.ref.name) else set()
+        return frozenset({"onnx", "torch", *twin})
 
     def onnx_path(self) -> Path:
-        """The ONNX file: the user's, or the zoo model exported (cached) with the chosen exporter."""
+        """The ONNX file: the user's, or the zoo model exported (cached) with the chosen exporter.
+
+        Exporter "tf2onnx" exports the model's Keras twin instead of its PyTorch definition.
+        """
         if self._onnx is None:
             if self.ref.kind == "onnx":
                 self._onnx = Path(self.ref.name)
+            elif self.exporter == "tf2onnx":
+                from hepinfer.convert.keras_onnx import export_keras
+
+                keras_export = export_keras(self.ref, self.spec)
+                self.conversions["keras_to_onnx"] = keras_export.to_dict()
+                self._onnx = keras_export.path
             else:
                 from hepinfer.convert.torch_onnx import export_zoo
 
@@ -126,6 +140,12 @@ class ModelArtifact:
         from hepinfer.zoo import entry
 
         return entry(self.ref.name).build(dict(self.ref.params))
+
+    def keras_model(self) -> Any:
+        """The zoo model's Keras twin, with the PyTorch definition's weights (imports keras)."""
+        from hepinfer.zoo.keras_twins import load_keras
+
+        return load_keras(self.ref.name, dict(self.ref.params))
 
 
 Prepared = Any

@@ -14,6 +14,9 @@ from hepinfer.errors import ConfigurationError
 BUILTIN: dict[str, str] = {
     "onnxruntime": "hepinfer.backends.onnxruntime:OnnxRuntimeBackend",
     "pytorch": "hepinfer.backends.pytorch:PyTorchBackend",
+    "openvino": "hepinfer.backends.openvino:OpenVinoBackend",
+    "sofie": "hepinfer.backends.sofie:SofieBackend",
+    "tensorflow": "hepinfer.backends.tensorflow:TensorFlowBackend",
     "pytorch-cuda": "hepinfer.backends.pytorch_cuda:PyTorchCudaBackend",
     "onnxruntime-cuda": "hepinfer.backends.onnxruntime_gpu:OnnxRuntimeCudaBackend",
     "onnxruntime-trt": "hepinfer.backends.onnxruntime_gpu:OnnxRuntimeTrtBackend",

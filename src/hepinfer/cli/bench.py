@@ -40,9 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--exporter",
-        choices=("dynamo", "legacy"),
+        choices=("dynamo", "legacy", "tf2onnx"),
         default="dynamo",
-        help="torch ONNX exporter for zoo models (default: %(default)s)",
+        help="how a zoo model becomes ONNX: the torch exporters, or tf2onnx from its Keras twin "
+        "(default: %(default)s)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the input builder (default: %(default)s)")
     p.add_argument(

@@ -75,9 +75,10 @@ def cpu_info() -> dict[str, Any]:
 def versions(packages: Iterable[str]) -> dict[str, str]:
     """Installed versions of the named distributions ('absent' when not installed)."""
     out = {}
+    dists = metadata.packages_distributions()  # module -> distributions (tensorflow-cpu)
     for name in ("hepinfer", "numpy", *packages):
         try:
-            out[name] = metadata.version(name)
+            out[name] = metadata.version(dists.get(name, [name])[0])
         except metadata.PackageNotFoundError:
             # A module whose distribution has another name (tensorflow-cpu): ask the module.
             module = sys.modules.get(name)

@@ -63,8 +63,17 @@ class Plan:
 
 
 def default_reference(ref: ModelRef) -> str:
-    """The native framework for a zoo model; ONNX Runtime at default settings for a file."""
-    return "pytorch" if ref.kind == "zoo" else "onnxruntime"
+    """The native framework: Keras/TensorFlow for a zoo model whose original was Keras and
+    that has a Keras twin (when TensorFlow is installed), else PyTorch for the zoo; ONNX
+    Runtime at default settings for a file."""
+    if ref.kind != "zoo":
+        return "onnxruntime"
+    from hepinfer.zoo.keras_twins import has_keras
+
+    keras_native = entry(ref.name).origin == "keras" and has_keras(ref.name)
+    if keras_native and backend_class("tensorflow").unavailable_reason() is None:
+        return "tensorflow"
+    return "pytorch"
 
 
 def plan(request: BenchRequest) -> Plan:

@@ -1,0 +1,152 @@
+"""TensorFlow / Keras 3 on CPU: a zoo model's Keras twin, called three ways users call it.
+
+- ``function`` (default, the fast path): the model wrapped in a ``tf.function`` traced once
+  for the input signature (optionally XLA-compiled), called on tf tensors;
+- ``call``: ``model(x, training=False)`` eagerly, what notebooks and simple scripts do;
+- ``predict_on_batch``: Keras's own batch entry point, on numpy arrays.
+
+Thread pools are set through ``tf.config.threading`` before anything else touches TensorFlow
+(they can be set once per process, which the one-process-per-configuration worker allows).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from hepinfer._optional import require
+from hepinfer.backends.base import (
+    Backend,
+    BackendOptions,
+    ModelArtifact,
+    Outputs,
+    Prepared,
+    check_inputs,
+)
+from hepinfer.errors import BackendUnavailable, ConfigurationError
+
+
+@dataclass(frozen=True)
+class TensorFlowOptions(BackendOptions):
+    """How the Keras model is called, XLA, and TensorFlow's inter-op pool."""
+
+    mode: Literal["function", "call", "predict_on_batch"] = "function"
+    # jit_compile=True on the tf.function (mode "function" only).
+    xla: bool = False
+    # 0 leaves TensorFlow's default (as threads=0 does for the intra-op pool).
+    inter_op_threads: int = 1
+
+
+class TensorFlowBackend(Backend):
+    """A Keras 3 model on TensorFlow's CPU kernels."""
+
+    name: ClassVar[str] = "tensorflow"
+    formats: ClassVar[frozenset[str]] = frozenset({"keras"})
+    Options: ClassVar[type[BackendOptions]] = TensorFlowOptions
+    packages: ClassVar[tuple[str, ...]] = ("tensorflow", "keras")
+    extra: ClassVar[str | None] = "tensorflow"
+
+    def load(self, model: ModelArtifact, options: BackendOptions) -> None:
+        """Thread pools first, then the Keras twin (weights from the PyTorch definition)."""
+        assert isinstance(options, TensorFlowOptions)
+        if "keras" not in model.formats:
+            raise BackendUnavailable(
+                f"tensorflow runs zoo models that have a Keras twin (hepinfer.zoo.keras_twins); "
+                f"{model.ref.label} has none, and TensorFlow cannot run an ONNX file"
+            )
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep the worker's output for errors
+        tf = require("tensorflow", "the tensorflow backend (pip install 'hepinfer[tensorflow]')")
+        self._tf = tf
+        self.options = options
+        self.spec = model.spec
+        threading = tf.config.threading
+        if options.threads > 0:
+            _set_pool(
+                threading.set_intra_op_parallelism_threads,
+                threading.get_intra_op_parallelism_threads,
+                options.threads,
+                "intra-op",
+            )
+        if options.inter_op_threads > 0:
+            _set_pool(
+                threading.set_inter_op_parallelism_threads,
+                threading.get_inter_op_parallelism_threads,
+                options.inter_op_threads,
+                "inter-op",
+            )
+        self.model = model.keras_model()
+        self.fn: Any = None
+        if options.mode == "function":
+            keras_model = self.model
+
+            def forward(*xs: Any) -> Any:
+                return keras_model(list(xs) if len(xs) > 1 else xs[0], training=False)
+
+            signature = [
+                tf.TensorSpec([None if d == "batch" else d for d in t.shape], t.dtype, name=t.name)
+                for t in self.spec.inputs
+            ]
+            self.fn = tf.function(forward, input_signature=signature, jit_compile=options.xla)
+
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
+        """Inputs in the spec's order: tf tensors (function, call) or numpy arrays (predict)."""
+        check_inputs(self.spec, inputs)
+        arrays = [np.ascontiguousarray(inputs[t.name]) for t in self.spec.inputs]
+        if self.options.mode == "predict_on_batch":
+            return arrays
+        tensors = [self._tf.constant(a) for a in arrays]
+        if self.fn is not None:
+            self.fn.get_concrete_function(*tensors)  # trace now, not in the first timed call
+        return tensors
+
+    def run(self, prepared: Prepared) -> Any:
+        """One call in the chosen mode."""
+        mode = self.options.mode
+        if mode == "function":
+            return self.fn(*prepared)
+        x = prepared if len(prepared) > 1 else prepared[0]
+        if mode == "call":
+            return self.model(x, training=False)
+        return self.model.predict_on_batch(x)
+
+    def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
+        """Outputs by the spec's names, in the Keras model's output order."""
+        if isinstance(raw, dict):
+            values = [raw[k] for k in self.model.output_names]
+        else:
+            values = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+        names = [t.name for t in self.spec.outputs]
+        return {n: np.array(v) for n, v in zip(names, values, strict=True)}
+
+    def settings(self) -> dict[str, Any]:
+        """TensorFlow's pools, versions, XLA and oneDNN."""
+        tf = self._tf
+        import keras
+
+        return {
+            "mode": self.options.mode,
+            "xla": self.options.xla,
+            "intra_op_parallelism_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_parallelism_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "keras_backend": keras.backend.backend(),
+            # oneDNN is on by default on x86 CPUs unless TF_ENABLE_ONEDNN_OPTS=0.
+            "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+        }
+
+
+def _set_pool(setter: Any, getter: Any, value: int, which: str) -> None:
+    """Set a TensorFlow pool; once TF has started, only the value it already has is accepted."""
+    try:
+        setter(value)
+    except RuntimeError as err:
+        if getter() != value:
+            raise ConfigurationError(
+                f"TensorFlow's {which} pool was already started in this process with {getter()} "
+                f"threads; {value} needs a fresh process (hepinfer bench starts one per run)"
+            ) from err
