@@ -1,0 +1,161 @@
+"""Event records -> model inputs (numpy, float32), for event_vae, jet_vae and particlenet.
+
+Units: event_vae takes energies and momenta in units of 100 GeV (as hepinfer.zoo.events);
+jet_vae takes constituent pT in GeV (its fixed standardisation has sigma 14.9 GeV) and
+(eta, phi) relative to the jet axis; particlenet takes the CMS ParticleNet-AK8 features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import awkward as ak
+import numpy as np
+
+from hepinfer.data.schema import delta_phi
+from hepinfer.errors import DataError
+from hepinfer.zoo.events import event_layout
+
+GEV = 100.0  # event_vae's unit
+
+# ParticleNet-AK8 (CMS, General V01) pf_features in order; FILLED are computed from
+# constituents, the rest (track and vertex quantities generation does not simulate) are zero.
+PF_FEATURES = (
+    "pfcand_pt_log_nopuppi", "pfcand_e_log_nopuppi", "pfcand_etarel", "pfcand_phirel",
+    "pfcand_isEl", "pfcand_isMu", "pfcand_isGamma", "pfcand_isChargedHad", "pfcand_isNeutralHad",
+    "pfcand_abseta", "pfcand_charge",
+    "pfcand_VTX_ass", "pfcand_lostInnerHits", "pfcand_normchi2", "pfcand_quality",
+    "pfcand_dz", "pfcand_dzsig", "pfcand_dxy", "pfcand_dxysig",
+    "pfcand_btagEtaRel", "pfcand_btagPtRatio", "pfcand_btagPParRatio", "pfcand_btagSip3dVal",
+    "pfcand_btagSip3dSig", "pfcand_btagJetDistVal",
+)
+PF_FILLED = PF_FEATURES[:11]
+
+
+def _pad(x: ak.Array, size: int) -> np.ndarray:
+    """Jagged [n, var] -> [n, size] float32, truncated or zero-padded."""
+    return ak.to_numpy(ak.fill_none(ak.pad_none(x, size, axis=-1, clip=True), 0.0)).astype(np.float32)
+
+
+def _groups(events: ak.Array) -> dict[str, ak.Array]:
+    jets, mu, el = events.jets, events.muons, events.electrons
+    return {
+        "jet": jets[~jets.btag], "bjet": jets[jets.btag],
+        "mu+": mu[mu.charge > 0], "mu-": mu[mu.charge < 0],
+        "e+": el[el.charge > 0], "e-": el[el.charge < 0],
+        "photon": events.photons,
+    }
+
+
+def event_vae_inputs(events: ak.Array, rows: int = 32) -> dict[str, np.ndarray]:
+    """objects [B,1,R,4] as (E, pT, eta, phi), 100 GeV units, rows as event_layout(R); met [B,1]."""
+    groups = _groups(events)
+    blocks = []
+    for name, slots, _mean in event_layout(rows):
+        obj = groups["jet"] if name == "jet" else groups[name]
+        if rows < 25:  # all rows are jets: b-jets among them, in pT order
+            obj = events.jets
+        obj = obj[ak.argsort(obj.pt, axis=1, ascending=False)]
+        feats = [_pad(obj.e, slots) / GEV, _pad(obj.pt, slots) / GEV, _pad(obj.eta, slots), _pad(obj.phi, slots)]
+        blocks.append(np.stack(feats, axis=-1))
+    objects = np.concatenate(blocks, axis=1)[:, None, :, :].astype(np.float32)
+    met = (ak.to_numpy(events.met).astype(np.float32) / GEV).reshape(-1, 1)
+    return {"objects": np.ascontiguousarray(objects), "met": met}
+
+
+def leading_fatjets(events: ak.Array, n_jets: int = 2) -> ak.Array:
+    """The ``n_jets`` leading AK8 jets of each event, flattened to one row per jet."""
+    fat = events.fatjets[:, :n_jets]
+    return ak.flatten(fat, axis=1)
+
+
+def _relative(jets: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array]:
+    c = jets.constituents
+    return c.eta - jets.eta, delta_phi(c.phi, jets.phi), c
+
+
+def jet_vae_inputs(jets: ak.Array, particles: int = 100) -> dict[str, np.ndarray]:
+    """jet [J,100,3]: (deta, dphi, pT/GeV) of the leading constituents, zero-padded."""
+    if len(jets) == 0:
+        raise DataError("no AK8 jets in these events: jet_vae needs generated events with fat jets "
+                        "('hepinfer data generate'); the real testdata files have no constituents")
+    deta, dphi, c = _relative(jets)
+    x = np.stack([_pad(deta, particles), _pad(dphi, particles), _pad(c.pt, particles)], axis=-1)
+    return {"jet": np.ascontiguousarray(x, dtype=np.float32)}
+
+
+def particlenet_inputs(jets: ak.Array, particles: int = 100, vertices: int = 7) -> dict[str, np.ndarray]:
+    """pf_points [J,2,P], pf_features [J,25,P] (PF_FILLED filled, rest 0), pf_mask [J,1,P], sv_* zero."""
+    if len(jets) == 0:
+        raise DataError("no AK8 jets in these events: particlenet needs generated events with fat jets")
+    deta, dphi, c = _relative(jets)
+    pid = abs(c.pid)
+    charge = c.charge
+    mask = _pad(ak.ones_like(c.pt), particles)
+    filled = {
+        # CMS preprocessing: (log x - median) * norm, as in the ParticleNet-AK8 config.
+        "pfcand_pt_log_nopuppi": (np.log(np.maximum(_pad(c.pt, particles), 1e-6)) - 1.0) * 0.5,
+        "pfcand_e_log_nopuppi": (np.log(np.maximum(_pad(c.e, particles), 1e-6)) - 1.3) * 0.5,
+        "pfcand_etarel": _pad(deta * np.sign(jets.eta + 1e-12), particles),
+        "pfcand_phirel": _pad(dphi, particles),
+        "pfcand_isEl": _pad(pid == 11, particles),
+        "pfcand_isMu": _pad(pid == 13, particles),
+        "pfcand_isGamma": _pad(pid == 22, particles),
+        "pfcand_isChargedHad": _pad((charge != 0) & (pid != 11) & (pid != 13), particles),
+        "pfcand_isNeutralHad": _pad((charge == 0) & (pid != 22), particles),
+        "pfcand_abseta": (_pad(abs(c.eta), particles) - 0.6) * 1.6,
+        "pfcand_charge": _pad(charge, particles),
+    }
+    n = len(jets)
+    features = np.zeros((n, len(PF_FEATURES), particles), np.float32)
+    for i, name in enumerate(PF_FILLED):
+        features[:, i, :] = filled[name]
+    features *= mask[:, None, :]
+    points = np.stack([_pad(deta, particles), _pad(dphi, particles)], axis=1)
+    return {
+        "pf_points": np.ascontiguousarray(points, dtype=np.float32),
+        "pf_features": features,
+        "pf_mask": mask[:, None, :].astype(np.float32),
+        "sv_points": np.zeros((n, 2, vertices), np.float32),
+        "sv_features": np.zeros((n, 11, vertices), np.float32),
+        "sv_mask": np.zeros((n, 1, vertices), np.float32),
+    }
+
+
+def ak4_multiplicity(events: ak.Array, pt_min: float = 30.0, eta_max: float = 2.5) -> np.ndarray:
+    """AK4 jets per event with pT > pt_min GeV and |eta| < eta_max (the jets-per-event scenario)."""
+    j = events.jets
+    return ak.to_numpy(ak.sum((j.pt > pt_min) & (abs(j.eta) < eta_max), axis=1)).astype(np.int64)
+
+
+# Input names of each model family, to feed any model (zoo or ONNX file) with those names.
+FAMILIES = {
+    "event_vae": frozenset({"objects", "met"}),
+    "jet_vae": frozenset({"jet"}),
+    "particlenet": frozenset({"pf_points", "pf_features", "pf_mask", "sv_points", "sv_features", "sv_mask"}),
+}
+
+
+def family_of(input_names: frozenset[str] | set[str]) -> str:
+    """Which builder fits a model with these input names (raises DataError if none)."""
+    for name, names in FAMILIES.items():
+        if set(input_names) == names:
+            return name
+    known = "; ".join(f"{k}: {sorted(v)}" for k, v in FAMILIES.items())
+    raise DataError(f"no event builder for a model with inputs {sorted(input_names)}: "
+                    f"data inputs exist for {known}")
+
+
+def inputs_for(input_names: frozenset[str] | set[str], events: ak.Array,
+               shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """The model inputs built from events; the batch is events (event_vae) or their 2 leading AK8 jets.
+
+    ``shapes`` gives each input's shape without its batch axis (to read R, P, S from).
+    """
+    family = family_of(input_names)
+    if family == "event_vae":
+        return event_vae_inputs(events, rows=int(shapes["objects"][1]))
+    jets = leading_fatjets(events)
+    if family == "jet_vae":
+        return jet_vae_inputs(jets, particles=int(shapes["jet"][0]))
+    return particlenet_inputs(jets, particles=int(shapes["pf_points"][1]), vertices=int(shapes["sv_points"][1]))
