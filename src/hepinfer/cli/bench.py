@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rel-ci", type=float, default=0.01,
                    help="stop when the median's 95%% CI is within +-this fraction (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
+    p.add_argument("--data", metavar="FILE",
+                   help="also time reading + preprocessing + inference of events from this file "
+                        "(parquet from 'hepinfer data generate', or a testdata ROOT file)")
+    p.add_argument("--data-chunk", type=int, default=1000, help="events read per chunk with --data")
+    p.add_argument("--data-events", type=int, help="read at most this many events with --data")
 
 
 def request_from(ns: argparse.Namespace) -> object:
@@ -54,6 +59,9 @@ def request_from(ns: argparse.Namespace) -> object:
         policy=TimingPolicy(max_time_s=ns.max_time, min_calls=ns.min_calls, rel_ci=ns.rel_ci),
         reference=ns.reference,
         timeout_s=ns.timeout,
+        data=ns.data,
+        data_chunk=ns.data_chunk,
+        data_events=ns.data_events,
     )
 
 
@@ -84,6 +92,10 @@ def run(ns: argparse.Namespace) -> int:
         records = bench.run(request, out=out, on_start=on_start,
                             on_record=lambda r: progress.advance(task))
     Console().print(bench_table(records, title=f"hepinfer bench: {the_plan.ref.label}"))
+    if request.data is not None:
+        from hepinfer.data.pipeline import data_table
+
+        Console().print(data_table(records))
     failed = sum(r["status"] != "ok" for r in records)
     print(f"{len(records)} records appended to {out}", file=sys.stderr)
     if failed:

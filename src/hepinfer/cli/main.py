@@ -12,6 +12,7 @@ COMMANDS = {
     "env": "what this machine and each backend can do",
     "zoo": "the built-in models, their parameters and inputs",
     "bench": "measure a model on backends over batch sizes and threads",
+    "data": "generate, describe and find physics event files (inputs from real events)",
 }
 
 

@@ -74,11 +74,18 @@ def _relative(jets: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array]:
     return c.eta - jets.eta, delta_phi(c.phi, jets.phi), c
 
 
+def constituent_arrays(jets: ak.Array, particles: int = 100) -> dict[str, np.ndarray]:
+    """Padded [J,P] numpy arrays of the leading constituents: deta, dphi, pt, e, charge, pid, mask."""
+    deta, dphi, c = _relative(jets)
+    return {
+        "deta": _pad(deta, particles), "dphi": _pad(dphi, particles), "pt": _pad(c.pt, particles),
+        "e": _pad(c.e, particles), "charge": _pad(c.charge, particles), "pid": _pad(c.pid, particles),
+        "mask": _pad(ak.ones_like(c.pt), particles),
+    }
+
+
 def jet_vae_inputs(jets: ak.Array, particles: int = 100) -> dict[str, np.ndarray]:
     """jet [J,100,3]: (deta, dphi, pT/GeV) of the leading constituents, zero-padded."""
-    if len(jets) == 0:
-        raise DataError("no AK8 jets in these events: jet_vae needs generated events with fat jets "
-                        "('hepinfer data generate'); the real testdata files have no constituents")
     deta, dphi, c = _relative(jets)
     x = np.stack([_pad(deta, particles), _pad(dphi, particles), _pad(c.pt, particles)], axis=-1)
     return {"jet": np.ascontiguousarray(x, dtype=np.float32)}
@@ -86,8 +93,6 @@ def jet_vae_inputs(jets: ak.Array, particles: int = 100) -> dict[str, np.ndarray
 
 def particlenet_inputs(jets: ak.Array, particles: int = 100, vertices: int = 7) -> dict[str, np.ndarray]:
     """pf_points [J,2,P], pf_features [J,25,P] (PF_FILLED filled, rest 0), pf_mask [J,1,P], sv_* zero."""
-    if len(jets) == 0:
-        raise DataError("no AK8 jets in these events: particlenet needs generated events with fat jets")
     deta, dphi, c = _relative(jets)
     pid = abs(c.pid)
     charge = c.charge

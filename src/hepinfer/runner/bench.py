@@ -47,6 +47,10 @@ class BenchRequest:
     reference: str | None = None
     timeout_s: float = 900.0
     device: str = "cpu"
+    # Disk-inclusive timing (hepinfer.data.pipeline): an event file read in chunks of events.
+    data: str | None = None
+    data_chunk: int = 1000
+    data_events: int | None = None
 
 
 @dataclass
@@ -83,6 +87,10 @@ def plan(request: BenchRequest) -> Plan:
         if b not in backends:
             raise ConfigurationError(f"--option {b}.…: backend {b} is not among --backend {','.join(backends)}")
     reference = check_name(request.reference or default_reference(ref))
+    if request.data is not None:
+        from hepinfer.data.pipeline import check
+
+        check(request.data, {t.name for t in spec.inputs})
     variants = {b: _option_grid(b, request.options.get(b, {})) for b in backends}
     common = {
         "device": request.device,
@@ -146,6 +154,9 @@ def run(
                 "policy": request.policy.to_dict(),
                 "measure": measure,
             }
+            if request.data is not None:
+                job["data"] = {"path": str(Path(request.data).resolve()), "chunk": request.data_chunk,
+                               "max_events": request.data_events}
             result = run_job(job, workdir, f"job{i:04d}", request.timeout_s)
             npz = workdir / f"job{i:04d}.npz"
             ref_key = reference_key(key, the_plan.reference)
@@ -200,6 +211,8 @@ def _record(key: Key, run_id: str, result: dict[str, Any], the_plan: Plan) -> di
     for field_name in ("samples_ns", "timing", "one_off", "memory", "backend", "environment"):
         record[field_name] = result.get(field_name, record[field_name])
     record["model"]["output_shapes"] = result.get("output_shapes", {})
+    if "data" in result:
+        record["data"] = result["data"]
     record["stats"] = summarize(record["samples_ns"], key.batch, request_confidence(result))
     return record
 

@@ -125,6 +125,14 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
         out["samples_ns"] = samples
         out["timing"]["stop_reason"] = reason_stop
         out["timing"]["policy"] = policy.to_dict()
+        if job.get("data"):
+            from hepinfer.data.pipeline import time_from_file
+
+            phases.enter("data")
+            d = job["data"]
+            shapes = {name: shape[1:] for name, shape in spec.shapes(key["batch"], key["dims"]).items()}
+            out["data"] = time_from_file(backend.run, backend.prepare, shapes, d["path"], key["batch"],
+                                         chunk=d["chunk"], max_events=d["max_events"], sync=sync)
     mem["rss_after_run"] = _rss()
     mem["peak_rss"] = _peak_rss()
     phases.enter("environment")
