@@ -21,28 +21,51 @@ GEV = 100.0  # event_vae's unit
 # ParticleNet-AK8 (CMS, General V01) pf_features in order; FILLED are computed from
 # constituents, the rest (track and vertex quantities generation does not simulate) are zero.
 PF_FEATURES = (
-    "pfcand_pt_log_nopuppi", "pfcand_e_log_nopuppi", "pfcand_etarel", "pfcand_phirel",
-    "pfcand_isEl", "pfcand_isMu", "pfcand_isGamma", "pfcand_isChargedHad", "pfcand_isNeutralHad",
-    "pfcand_abseta", "pfcand_charge",
-    "pfcand_VTX_ass", "pfcand_lostInnerHits", "pfcand_normchi2", "pfcand_quality",
-    "pfcand_dz", "pfcand_dzsig", "pfcand_dxy", "pfcand_dxysig",
-    "pfcand_btagEtaRel", "pfcand_btagPtRatio", "pfcand_btagPParRatio", "pfcand_btagSip3dVal",
-    "pfcand_btagSip3dSig", "pfcand_btagJetDistVal",
+    "pfcand_pt_log_nopuppi",
+    "pfcand_e_log_nopuppi",
+    "pfcand_etarel",
+    "pfcand_phirel",
+    "pfcand_isEl",
+    "pfcand_isMu",
+    "pfcand_isGamma",
+    "pfcand_isChargedHad",
+    "pfcand_isNeutralHad",
+    "pfcand_abseta",
+    "pfcand_charge",
+    "pfcand_VTX_ass",
+    "pfcand_lostInnerHits",
+    "pfcand_normchi2",
+    "pfcand_quality",
+    "pfcand_dz",
+    "pfcand_dzsig",
+    "pfcand_dxy",
+    "pfcand_dxysig",
+    "pfcand_btagEtaRel",
+    "pfcand_btagPtRatio",
+    "pfcand_btagPParRatio",
+    "pfcand_btagSip3dVal",
+    "pfcand_btagSip3dSig",
+    "pfcand_btagJetDistVal",
 )
 PF_FILLED = PF_FEATURES[:11]
 
 
 def _pad(x: ak.Array, size: int) -> np.ndarray:
     """Jagged [n, var] -> [n, size] float32, truncated or zero-padded."""
-    return ak.to_numpy(ak.fill_none(ak.pad_none(x, size, axis=-1, clip=True), 0.0)).astype(np.float32)
+    return ak.to_numpy(ak.fill_none(ak.pad_none(x, size, axis=-1, clip=True), 0.0)).astype(
+        np.float32
+    )
 
 
 def _groups(events: ak.Array) -> dict[str, ak.Array]:
     jets, mu, el = events.jets, events.muons, events.electrons
     return {
-        "jet": jets[~jets.btag], "bjet": jets[jets.btag],
-        "mu+": mu[mu.charge > 0], "mu-": mu[mu.charge < 0],
-        "e+": el[el.charge > 0], "e-": el[el.charge < 0],
+        "jet": jets[~jets.btag],
+        "bjet": jets[jets.btag],
+        "mu+": mu[mu.charge > 0],
+        "mu-": mu[mu.charge < 0],
+        "e+": el[el.charge > 0],
+        "e-": el[el.charge < 0],
         "photon": events.photons,
     }
 
@@ -56,7 +79,12 @@ def event_vae_inputs(events: ak.Array, rows: int = 32) -> dict[str, np.ndarray]:
         if rows < 25:  # all rows are jets: b-jets among them, in pT order
             obj = events.jets
         obj = obj[ak.argsort(obj.pt, axis=1, ascending=False)]
-        feats = [_pad(obj.e, slots) / GEV, _pad(obj.pt, slots) / GEV, _pad(obj.eta, slots), _pad(obj.phi, slots)]
+        feats = [
+            _pad(obj.e, slots) / GEV,
+            _pad(obj.pt, slots) / GEV,
+            _pad(obj.eta, slots),
+            _pad(obj.phi, slots),
+        ]
         blocks.append(np.stack(feats, axis=-1))
     objects = np.concatenate(blocks, axis=1)[:, None, :, :].astype(np.float32)
     met = (ak.to_numpy(events.met).astype(np.float32) / GEV).reshape(-1, 1)
@@ -75,11 +103,15 @@ def _relative(jets: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array]:
 
 
 def constituent_arrays(jets: ak.Array, particles: int = 100) -> dict[str, np.ndarray]:
-    """Padded [J,P] numpy arrays of the leading constituents: deta, dphi, pt, e, charge, pid, mask."""
+    """Padded [J,P] arrays of the leading constituents: deta, dphi, pt, e, charge, pid, mask."""
     deta, dphi, c = _relative(jets)
     return {
-        "deta": _pad(deta, particles), "dphi": _pad(dphi, particles), "pt": _pad(c.pt, particles),
-        "e": _pad(c.e, particles), "charge": _pad(c.charge, particles), "pid": _pad(c.pid, particles),
+        "deta": _pad(deta, particles),
+        "dphi": _pad(dphi, particles),
+        "pt": _pad(c.pt, particles),
+        "e": _pad(c.e, particles),
+        "charge": _pad(c.charge, particles),
+        "pid": _pad(c.pid, particles),
         "mask": _pad(ak.ones_like(c.pt), particles),
     }
 
@@ -91,8 +123,11 @@ def jet_vae_inputs(jets: ak.Array, particles: int = 100) -> dict[str, np.ndarray
     return {"jet": np.ascontiguousarray(x, dtype=np.float32)}
 
 
-def particlenet_inputs(jets: ak.Array, particles: int = 100, vertices: int = 7) -> dict[str, np.ndarray]:
-    """pf_points [J,2,P], pf_features [J,25,P] (PF_FILLED filled, rest 0), pf_mask [J,1,P], sv_* zero."""
+def particlenet_inputs(
+    jets: ak.Array, particles: int = 100, vertices: int = 7
+) -> dict[str, np.ndarray]:
+    """pf_points [J,2,P], pf_features [J,25,P] (PF_FILLED filled, the rest 0), pf_mask [J,1,P];
+    sv_* and sv_mask zero."""
     deta, dphi, c = _relative(jets)
     pid = abs(c.pid)
     charge = c.charge
@@ -137,7 +172,9 @@ def ak4_multiplicity(events: ak.Array, pt_min: float = 30.0, eta_max: float = 2.
 FAMILIES = {
     "event_vae": frozenset({"objects", "met"}),
     "jet_vae": frozenset({"jet"}),
-    "particlenet": frozenset({"pf_points", "pf_features", "pf_mask", "sv_points", "sv_features", "sv_mask"}),
+    "particlenet": frozenset(
+        {"pf_points", "pf_features", "pf_mask", "sv_points", "sv_features", "sv_mask"}
+    ),
 }
 
 
@@ -147,13 +184,16 @@ def family_of(input_names: frozenset[str] | set[str]) -> str:
         if set(input_names) == names:
             return name
     known = "; ".join(f"{k}: {sorted(v)}" for k, v in FAMILIES.items())
-    raise DataError(f"no event builder for a model with inputs {sorted(input_names)}: "
-                    f"data inputs exist for {known}")
+    raise DataError(
+        f"no event builder for a model with inputs {sorted(input_names)}: "
+        f"data inputs exist for {known}"
+    )
 
 
-def inputs_for(input_names: frozenset[str] | set[str], events: ak.Array,
-               shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """The model inputs built from events; the batch is events (event_vae) or their 2 leading AK8 jets.
+def inputs_for(
+    input_names: frozenset[str] | set[str], events: ak.Array, shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, np.ndarray]:
+    """Model inputs from events; one row per event (event_vae) or per leading AK8 jet (2 an event).
 
     ``shapes`` gives each input's shape without its batch axis (to read R, P, S from).
     """
@@ -163,4 +203,6 @@ def inputs_for(input_names: frozenset[str] | set[str], events: ak.Array,
     jets = leading_fatjets(events)
     if family == "jet_vae":
         return jet_vae_inputs(jets, particles=int(shapes["jet"][0]))
-    return particlenet_inputs(jets, particles=int(shapes["pf_points"][1]), vertices=int(shapes["sv_points"][1]))
+    return particlenet_inputs(
+        jets, particles=int(shapes["pf_points"][1]), vertices=int(shapes["sv_points"][1])
+    )

@@ -4,7 +4,8 @@ Processes:
 - ``qcd``: HardQCD:all with pTHat > 600 GeV (dijets of mass ~1.2 TeV and up, the background
   of a 1.5 TeV dijet resonance search).
 - ``graviton-narrow`` / ``graviton-broad``: an RS graviton G* of 1.5 TeV
-  (gg and ffbar -> G*) decaying to W+W-, each W to quarks; the width forced to 1% (narrow) or 35% (broad) of the mass.
+  (gg and ffbar -> G*) decaying to W+W-, each W to quarks; the width forced to 1% (narrow)
+  or 35% (broad) of the mass.
 
 Per event, from the visible final state (neutrinos dropped, |eta| < 5): AK8 (anti-kt R=0.8,
 pT > 200 GeV) jets with their constituents; AK4 (R=0.4, pT > 20 GeV) jets, b-tagged when a
@@ -53,10 +54,18 @@ _GRAVITON = (
 )
 PROCESSES: dict[str, tuple[str, ...]] = {
     "qcd": ("HardQCD:all = on", "PhaseSpace:pTHatMin = 600."),
-    "graviton-narrow": (*_GRAVITON, f"5100039:mWidth = {0.01 * GRAVITON_MASS}",
-                        f"5100039:mMin = {0.8 * GRAVITON_MASS}", f"5100039:mMax = {1.2 * GRAVITON_MASS}"),
-    "graviton-broad": (*_GRAVITON, f"5100039:mWidth = {0.35 * GRAVITON_MASS}",
-                       "5100039:mMin = 500.", "5100039:mMax = 3000."),
+    "graviton-narrow": (
+        *_GRAVITON,
+        f"5100039:mWidth = {0.01 * GRAVITON_MASS}",
+        f"5100039:mMin = {0.8 * GRAVITON_MASS}",
+        f"5100039:mMax = {1.2 * GRAVITON_MASS}",
+    ),
+    "graviton-broad": (
+        *_GRAVITON,
+        f"5100039:mWidth = {0.35 * GRAVITON_MASS}",
+        "5100039:mMin = 500.",
+        "5100039:mMax = 3000.",
+    ),
 }
 
 
@@ -95,7 +104,9 @@ def _pythia(lines: list[str]) -> Any:
         if not p.readString(line):
             raise ConfigurationError(f"Pythia rejected the setting '{line}'")
     if not p.init():
-        raise ConfigurationError("Pythia failed to initialise with the settings " + "; ".join(lines))
+        raise ConfigurationError(
+            "Pythia failed to initialise with the settings " + "; ".join(lines)
+        )
     return p
 
 
@@ -122,7 +133,12 @@ def _sorted_jets(cs: Any, min_pt: float) -> tuple[ak.Array, ak.Array]:
 
 def _kin(px: ak.Array, py: ak.Array, pz: ak.Array, e: ak.Array) -> dict[str, ak.Array]:
     pt = np.hypot(px, py)
-    return {"pt": pt, "eta": np.arcsinh(pz / np.maximum(pt, 1e-9)), "phi": np.arctan2(py, px), "e": e}
+    return {
+        "pt": pt,
+        "eta": np.arcsinh(pz / np.maximum(pt, 1e-9)),
+        "phi": np.arctan2(py, px),
+        "e": e,
+    }
 
 
 def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
@@ -138,7 +154,9 @@ def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
     kin = _kin(vis.p.px, vis.p.py, vis.p.pz, vis.p.e)
     counts = ak.num(vis.id)
     charge = ak.unflatten(_charges(pythia, ak.to_numpy(ak.flatten(vis.id))), counts)
-    part = ak.zip({**kin, "charge": charge, "pid": vis.id, "px": vis.p.px, "py": vis.p.py, "pz": vis.p.pz})
+    part = ak.zip(
+        {**kin, "charge": charge, "pid": vis.id, "px": vis.p.px, "py": vis.p.py, "pz": vis.p.pz}
+    )
     part = part[abs(part.eta) < sel.eta_max]
     four = ak.zip({"px": part.px, "py": part.py, "pz": part.pz, "E": part.e})
 
@@ -150,12 +168,22 @@ def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
     cons = ak.unflatten(ak.flatten(cons), ak.flatten(ak.num(fidx, axis=2)))
     cons = ak.unflatten(cons, ak.num(fidx, axis=1))
     cons = cons[ak.argsort(cons.pt, axis=2, ascending=False)]
-    constituents = ak.zip({f: ak.values_astype(cons[f], np.float32)
-                           for f in ("pt", "eta", "phi", "e", "charge", "pid")})
+    constituents = ak.zip(
+        {
+            f: ak.values_astype(cons[f], np.float32)
+            for f in ("pt", "eta", "phi", "e", "charge", "pid")
+        }
+    )
     fk = _kin(fj.px, fj.py, fj.pz, fj.E)
     m = np.sqrt(np.maximum(fj.E**2 - fj.px**2 - fj.py**2 - fj.pz**2, 0.0))
-    fatjets = ak.zip({**{k: ak.values_astype(v, np.float32) for k, v in fk.items()},
-                      "m": ak.values_astype(m, np.float32), "constituents": constituents}, depth_limit=2)
+    fatjets = ak.zip(
+        {
+            **{k: ak.values_astype(v, np.float32) for k, v in fk.items()},
+            "m": ak.values_astype(m, np.float32),
+            "constituents": constituents,
+        },
+        depth_limit=2,
+    )
 
     # Isolated leptons and photons.
     def isolated(sel_mask: ak.Array) -> ak.Array:
@@ -182,8 +210,14 @@ def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
     bh = bh[bh.pt > sel.b_hadron_pt]
     btag = ak.any(_nested_dr(jets, bh) < sel.jet_r, axis=2)
     jets = ak.with_field(jets, btag, "btag")
-    others = ak.concatenate([muons[["pt", "eta", "phi"]], electrons[["pt", "eta", "phi"]],
-                             photons[["pt", "eta", "phi"]]], axis=1)
+    others = ak.concatenate(
+        [
+            muons[["pt", "eta", "phi"]],
+            electrons[["pt", "eta", "phi"]],
+            photons[["pt", "eta", "phi"]],
+        ],
+        axis=1,
+    )
     overlap = ak.any(_nested_dr(jets, others) < sel.jet_r, axis=2)
     jets = jets[~overlap]
 
@@ -192,22 +226,30 @@ def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
     def obj(o: ak.Array, fields: tuple[str, ...], cast: dict[str, Any]) -> ak.Array:
         return ak.zip({f: ak.values_astype(o[f], cast.get(f, np.float32)) for f in fields})
 
-    return make_events({
-        "jets": obj(jets, ("pt", "eta", "phi", "e", "btag"), {"btag": bool}),
-        "muons": obj(muons, ("pt", "eta", "phi", "e", "charge"), {"charge": np.int32}),
-        "electrons": obj(electrons, ("pt", "eta", "phi", "e", "charge"), {"charge": np.int32}),
-        "photons": obj(photons, ("pt", "eta", "phi", "e"), {}),
-        "met": ak.values_astype(np.hypot(mpx, mpy), np.float32),
-        "met_phi": ak.values_astype(np.arctan2(mpy, mpx), np.float32),
-        "fatjets": fatjets,
-    })
+    return make_events(
+        {
+            "jets": obj(jets, ("pt", "eta", "phi", "e", "btag"), {"btag": bool}),
+            "muons": obj(muons, ("pt", "eta", "phi", "e", "charge"), {"charge": np.int32}),
+            "electrons": obj(electrons, ("pt", "eta", "phi", "e", "charge"), {"charge": np.int32}),
+            "photons": obj(photons, ("pt", "eta", "phi", "e"), {}),
+            "met": ak.values_astype(np.hypot(mpx, mpy), np.float32),
+            "met_phi": ak.values_astype(np.arctan2(mpy, mpx), np.float32),
+            "fatjets": fatjets,
+        }
+    )
 
 
 Progress = Callable[[int, int], None]
 
 
-def generate(process: str, events: int, seed: int, sel: Selection | None = None,
-             progress: Progress | None = None, chunk: int = 50) -> ak.Array:
+def generate(
+    process: str,
+    events: int,
+    seed: int,
+    sel: Selection | None = None,
+    progress: Progress | None = None,
+    chunk: int = 50,
+) -> ak.Array:
     """``events`` event records of a process; the same seed gives the same events."""
     if events < 1:
         raise ConfigurationError(f"--events {events}: generate at least 1 event")
@@ -242,8 +284,14 @@ def cache_metadata(process: str, events: int, seed: int, sel: Selection) -> dict
     }
 
 
-def cached(process: str, events: int, seed: int, out: Path | None = None, sel: Selection | None = None,
-           progress: Progress | None = None) -> tuple[Path, bool]:
+def cached(
+    process: str,
+    events: int,
+    seed: int,
+    out: Path | None = None,
+    sel: Selection | None = None,
+    progress: Progress | None = None,
+) -> tuple[Path, bool]:
     """The parquet file of these events, generated unless cached; returns (path, was_cached)."""
     from hepinfer.convert.cache import cache_dir, digest
     from hepinfer.data import store
@@ -251,7 +299,11 @@ def cached(process: str, events: int, seed: int, out: Path | None = None, sel: S
     sel = sel or Selection()
     meta = cache_metadata(process, events, seed, sel)
     key = digest(meta)
-    path = Path(out) if out is not None else cache_dir() / "events" / f"{process}-{events}-s{seed}-{key}.parquet"
+    path = (
+        Path(out)
+        if out is not None
+        else cache_dir() / "events" / f"{process}-{events}-s{seed}-{key}.parquet"
+    )
     if path.exists():
         try:
             if store.metadata(path).get("key") == key:

@@ -24,8 +24,14 @@ def channel_weights(pt: np.ndarray, charge: np.ndarray, mask: np.ndarray) -> np.
     return np.stack([pt * charged, pt * neutral], axis=-1).astype(np.float32)
 
 
-def eta_phi_image(deta: np.ndarray, dphi: np.ndarray, weights: np.ndarray, mask: np.ndarray,
-                  size: int = 32, half_width: float = 0.8) -> np.ndarray:
+def eta_phi_image(
+    deta: np.ndarray,
+    dphi: np.ndarray,
+    weights: np.ndarray,
+    mask: np.ndarray,
+    size: int = 32,
+    half_width: float = 0.8,
+) -> np.ndarray:
     """Sum of ``weights`` [J,P,C] into a [J,C,size,size] grid over |deta|,|dphi| < half_width.
 
     Constituents outside the window or masked out (mask 0) are dropped.
@@ -42,8 +48,9 @@ def eta_phi_image(deta: np.ndarray, dphi: np.ndarray, weights: np.ndarray, mask:
     return image
 
 
-def deeptau_grids(deta: np.ndarray, dphi: np.ndarray, weights: np.ndarray,
-                  mask: np.ndarray) -> dict[str, np.ndarray]:
+def deeptau_grids(
+    deta: np.ndarray, dphi: np.ndarray, weights: np.ndarray, mask: np.ndarray
+) -> dict[str, np.ndarray]:
     """DeepTau-like channels-last grids: inner 11x11 of 0.02 cells, outer 21x21 of 0.05 cells."""
     inner = eta_phi_image(deta, dphi, weights, mask, size=11, half_width=11 * 0.02 / 2)
     outer = eta_phi_image(deta, dphi, weights, mask, size=21, half_width=21 * 0.05 / 2)
@@ -54,7 +61,7 @@ def knn_graph(image: np.ndarray, k: int = 3) -> dict[str, np.ndarray]:
     """One image [C,H,W] -> nodes [N,C+2], coords [N,2] (i, j), neighbours [N,k] (node indices)."""
     if image.ndim != 3:
         raise ValueError(f"knn_graph takes one image [C,H,W], got shape {image.shape}")
-    c, h, w = image.shape
+    _, h, w = image.shape
     ii, jj = np.nonzero(np.any(image != 0, axis=0))  # row-major order
     coords = np.stack([ii, jj], axis=1).astype(np.int64)
     values = image[:, ii, jj].T
@@ -76,7 +83,9 @@ def _knn(coords: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def padded_graphs(images: np.ndarray, k: int = 3, max_nodes: int | None = None) -> dict[str, np.ndarray]:
+def padded_graphs(
+    images: np.ndarray, k: int = 3, max_nodes: int | None = None
+) -> dict[str, np.ndarray]:
     """Images [B,C,H,W] -> the exportable padded form: node_features [B,N,C+2], mask [B,N],
     neighbours [B,N,k] (padding rows point to themselves), coords [B,N,2].
 
@@ -137,9 +146,12 @@ def _keep_largest(image: np.ndarray, max_nodes: int | None) -> np.ndarray:
     return image * sel.reshape(total.shape)[None]
 
 
-def jet_images(constituents: Mapping[str, np.ndarray], size: int = 32,
-               half_width: float = 0.8) -> np.ndarray:
+def jet_images(
+    constituents: Mapping[str, np.ndarray], size: int = 32, half_width: float = 0.8
+) -> np.ndarray:
     """Padded constituent arrays (deta, dphi, pt, charge, mask: [J,P]) -> [J,2,size,size] images
     of charged and neutral pT (GeV)."""
     w = channel_weights(constituents["pt"], constituents["charge"], constituents["mask"])
-    return eta_phi_image(constituents["deta"], constituents["dphi"], w, constituents["mask"], size, half_width)
+    return eta_phi_image(
+        constituents["deta"], constituents["dphi"], w, constituents["mask"], size, half_width
+    )

@@ -28,8 +28,10 @@ def check(path: str | Path, input_names: set[str] | frozenset[str]) -> str:
     family = builders.family_of(set(input_names))
     meta = store.metadata(Path(path))
     if family in ("jet_vae", "particlenet") and meta.get("source") != "pythia8":
-        raise DataError(f"{path} has no jet constituents ({meta.get('source')}): {family} inputs need a file "
-                        "from 'hepinfer data generate'")
+        raise DataError(
+            f"{path} has no jet constituents ({meta.get('source')}): {family} inputs need a file "
+            "from 'hepinfer data generate'"
+        )
     return family
 
 
@@ -53,13 +55,27 @@ def time_from_file(
     for p in range(passes):
         results.append(_one_pass(run, prepare, shapes, path, batch, chunk, max_events, sync, names))
         results[-1]["pass"] = "first" if p == 0 else "again"
-    return {"file": str(path), "bytes": path.stat().st_size, "family": family, "chunk_events": chunk,
-            "batch": batch, "passes": results}
+    return {
+        "file": str(path),
+        "bytes": path.stat().st_size,
+        "family": family,
+        "chunk_events": chunk,
+        "batch": batch,
+        "passes": results,
+    }
 
 
-def _one_pass(run: Callable[[Any], Any], prepare: Callable[[Mapping[str, np.ndarray]], Any],
-              shapes: Mapping[str, tuple[int, ...]], path: Path, batch: int, chunk: int,
-              max_events: int | None, sync: Callable[[], None] | None, names: set[str]) -> dict[str, Any]:
+def _one_pass(
+    run: Callable[[Any], Any],
+    prepare: Callable[[Mapping[str, np.ndarray]], Any],
+    shapes: Mapping[str, tuple[int, ...]],
+    path: Path,
+    batch: int,
+    chunk: int,
+    max_events: int | None,
+    sync: Callable[[], None] | None,
+    names: set[str],
+) -> dict[str, Any]:
     read_ns = pre_ns = 0
     infer: list[int] = []
     events = rows = 0
@@ -83,7 +99,9 @@ def _one_pass(run: Callable[[Any], Any], prepare: Callable[[Mapping[str, np.ndar
         pre_ns += time.perf_counter_ns() - t1
         for start in range(0, full, batch):
             t2 = time.perf_counter_ns()
-            prepared = prepare({k: np.ascontiguousarray(v[start : start + batch]) for k, v in inputs.items()})
+            prepared = prepare(
+                {k: np.ascontiguousarray(v[start : start + batch]) for k, v in inputs.items()}
+            )
             t3 = time.perf_counter_ns()
             run(prepared)
             if sync is not None:
@@ -93,16 +111,27 @@ def _one_pass(run: Callable[[Any], Any], prepare: Callable[[Mapping[str, np.ndar
             infer.append(t4 - t3)
             rows += batch
     if not infer:
-        raise DataError(f"{path}: not one full batch of {batch} rows in {events} events; "
-                        "use a smaller --batch or a larger file")
+        raise DataError(
+            f"{path}: not one full batch of {batch} rows in {events} events; "
+            "use a smaller --batch or a larger file"
+        )
     infer_ns = int(np.sum(infer))
     total = read_ns + pre_ns + infer_ns
     return {
-        "events": events, "rows": rows, "batches": len(infer),
-        "read_ns": read_ns, "preprocess_ns": pre_ns, "inference_ns": infer_ns, "total_ns": total,
+        "events": events,
+        "rows": rows,
+        "batches": len(infer),
+        "read_ns": read_ns,
+        "preprocess_ns": pre_ns,
+        "inference_ns": infer_ns,
+        "total_ns": total,
         "inference_samples_ns": infer,
-        "per_row_ns": {"read": read_ns / rows, "preprocess": pre_ns / rows, "inference": infer_ns / rows,
-                       "total": total / rows},
+        "per_row_ns": {
+            "read": read_ns / rows,
+            "preprocess": pre_ns / rows,
+            "inference": infer_ns / rows,
+            "total": total / rows,
+        },
         "inference_median_ns": float(np.median(infer)),
     }
 
@@ -114,8 +143,19 @@ def data_table(records: list[dict[str, Any]]) -> Any:
     from hepinfer.report.table import fmt_ns, label
 
     t = Table(title="reading from disk: time per row (event, or jet for jet models)")
-    for col in ("backend", "batch", "thr", "pass", "rows", "read", "prep", "infer",
-                "total", "infer only", "rows/s"):
+    for col in (
+        "backend",
+        "batch",
+        "thr",
+        "pass",
+        "rows",
+        "read",
+        "prep",
+        "infer",
+        "total",
+        "infer only",
+        "rows/s",
+    ):
         t.add_column(col, justify="left" if col in ("backend", "pass") else "right")
     for r in records:
         d = r.get("data")
@@ -125,7 +165,17 @@ def data_table(records: list[dict[str, Any]]) -> Any:
         only = r["stats"]["median_ns"] / k["batch"] if r.get("stats") else None
         for p in d["passes"]:
             pr = p["per_row_ns"]
-            t.add_row(label(r), str(k["batch"]), str(k["threads"]), p["pass"], str(p["rows"]),
-                      fmt_ns(pr["read"]), fmt_ns(pr["preprocess"]), fmt_ns(pr["inference"]),
-                      fmt_ns(pr["total"]), fmt_ns(only), f"{1e9 / pr['total']:.3g}")
+            t.add_row(
+                label(r),
+                str(k["batch"]),
+                str(k["threads"]),
+                p["pass"],
+                str(p["rows"]),
+                fmt_ns(pr["read"]),
+                fmt_ns(pr["preprocess"]),
+                fmt_ns(pr["inference"]),
+                fmt_ns(pr["total"]),
+                fmt_ns(only),
+                f"{1e9 / pr['total']:.3g}",
+            )
     return t

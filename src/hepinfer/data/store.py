@@ -27,7 +27,9 @@ def write(events: ak.Array, path: Path, metadata: Mapping[str, Any], row_group: 
 
     table = ak.to_arrow_table(events, extensionarray=False)
     meta = {"format_version": FORMAT_VERSION, "n_events": len(events), **metadata}
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta)})
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), META_KEY: json.dumps(meta)}
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp, row_group_size=row_group, compression="zstd")
@@ -44,12 +46,16 @@ def _kind(path: Path) -> str:
         tail = f.read(4)
     if head == b"PAR1":
         if tail != b"PAR1":
-            raise DataError(f"{path} is a truncated parquet file (no footer): regenerate or copy it again")
+            raise DataError(
+                f"{path} is a truncated parquet file (no footer): regenerate or copy it again"
+            )
         return "parquet"
     if head == b"root":
         return "root"
-    raise DataError(f"{path} is neither parquet nor ROOT (starts with {head!r}): give an event file "
-                    "written by 'hepinfer data generate' or a scikit-hep-testdata CMS ROOT file")
+    raise DataError(
+        f"{path} is neither parquet nor ROOT (starts with {head!r}): give an event file "
+        "written by 'hepinfer data generate' or a scikit-hep-testdata CMS ROOT file"
+    )
 
 
 def metadata(path: Path) -> dict[str, Any]:
@@ -57,7 +63,11 @@ def metadata(path: Path) -> dict[str, Any]:
     path = Path(path)
     if _kind(path) == "root":
         tree, conv = _root_tree(path)
-        return {"source": f"ROOT tree 'events' ({conv})", "n_events": int(tree.num_entries), "file": path.name}
+        return {
+            "source": f"ROOT tree 'events' ({conv})",
+            "n_events": int(tree.num_entries),
+            "file": path.name,
+        }
     import pyarrow.parquet as pq
 
     try:
@@ -67,8 +77,10 @@ def metadata(path: Path) -> dict[str, Any]:
         raise DataError(f"{path} cannot be read as parquet ({_first(err)}): regenerate it") from err
     raw = (schema.metadata or {}).get(META_KEY)
     if raw is None:
-        raise DataError(f"{path} is parquet but not written by hepinfer (no '{META_KEY.decode()}' "
-                        "metadata): make it with 'hepinfer data generate'")
+        raise DataError(
+            f"{path} is parquet but not written by hepinfer (no '{META_KEY.decode()}' "
+            "metadata): make it with 'hepinfer data generate'"
+        )
     meta: dict[str, Any] = json.loads(raw)
     meta["n_events"] = int(n)
     return meta
@@ -97,8 +109,10 @@ def iter_events(path: Path, chunk: int = 1000, entry_stop: int | None = None) ->
     except DataError:
         raise
     except Exception as err:
-        raise DataError(f"{path}: reading events failed after {seen} ({_first(err)}); "
-                        "the file is damaged: regenerate it") from err
+        raise DataError(
+            f"{path}: reading events failed after {seen} ({_first(err)}); "
+            "the file is damaged: regenerate it"
+        ) from err
 
 
 def read(path: Path, entry_stop: int | None = None) -> ak.Array:
@@ -119,13 +133,17 @@ def _root_tree(path: Path) -> tuple[Any, str]:
         tree = f["events"]
         branches = set(tree.keys())
     except Exception as err:
-        raise DataError(f"{path} cannot be read as a ROOT file with an 'events' tree "
-                        f"({_first(err)}): give an uncorrupted scikit-hep-testdata HZZ or Zmumu file") from err
+        raise DataError(
+            f"{path} cannot be read as a ROOT file with an 'events' tree "
+            f"({_first(err)}): give an uncorrupted scikit-hep-testdata HZZ or Zmumu file"
+        ) from err
     for name, (needed, _conv) in converters().items():
         if set(needed) <= branches:
             return tree, name
-    raise DataError(f"{path}: its 'events' tree has neither the HZZ nor the Zmumu branches; "
-                    "hepinfer reads only those ROOT layouts (or its own parquet files)")
+    raise DataError(
+        f"{path}: its 'events' tree has neither the HZZ nor the Zmumu branches; "
+        "hepinfer reads only those ROOT layouts (or its own parquet files)"
+    )
 
 
 def read_root(path: Path, chunk: int, entry_stop: int | None = None) -> Iterator[ak.Array]:
@@ -138,7 +156,9 @@ def read_root(path: Path, chunk: int, entry_stop: int | None = None) -> Iterator
         for arrays in tree.iterate(branches, step_size=chunk, entry_stop=entry_stop, library="ak"):
             yield conv(arrays)  # type: ignore[operator]
     except Exception as err:
-        raise DataError(f"{path}: reading the ROOT tree failed ({_first(err)}): the file is damaged") from err
+        raise DataError(
+            f"{path}: reading the ROOT tree failed ({_first(err)}): the file is damaged"
+        ) from err
 
 
 def _first(err: BaseException) -> str:

@@ -28,7 +28,7 @@ TARGET = {"event_vae": "objects", "jet_vae": "jet"}
 
 
 def roc_auc(background: np.ndarray, signal: np.ndarray) -> float:
-    """Area under the ROC curve of score > cut for signal vs background (Mann-Whitney, ties halved)."""
+    """ROC AUC of score > cut, signal vs background (Mann-Whitney; ties count half)."""
     b = np.asarray(background, np.float64)
     s = np.asarray(signal, np.float64)
     if len(b) == 0 or len(s) == 0:
@@ -41,12 +41,12 @@ def roc_auc(background: np.ndarray, signal: np.ndarray) -> float:
     _, start, counts = np.unique(sorted_v, return_index=True, return_counts=True)
     avg = start + (counts + 1) / 2.0
     ranks[order] = np.repeat(avg, counts)
-    r_s = ranks[len(b):].sum()
+    r_s = ranks[len(b) :].sum()
     return float((r_s - len(s) * (len(s) + 1) / 2.0) / (len(s) * len(b)))
 
 
 def model_inputs(model: str, events: Any, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The inputs of a VAE from event records (event_vae: per event; jet_vae: 2 leading AK8 jets)."""
+    """A VAE's inputs from event records (event_vae: per event; jet_vae: 2 leading AK8 jets)."""
     if model == "event_vae":
         return builders.event_vae_inputs(events, rows=int(params.get("R", 32)))
     if model == "jet_vae":
@@ -54,9 +54,17 @@ def model_inputs(model: str, events: Any, params: Mapping[str, Any]) -> dict[str
     raise ConfigurationError(f"no training recipe for {model}: use event_vae or jet_vae")
 
 
-def train_vae(module: Any, inputs: Mapping[str, np.ndarray], target: str, epochs: int = 20,
-              seed: int = 1, batch_size: int = 128, lr: float = 1e-3, beta: float = 1e-3,
-              log: Callable[[str], None] | None = None) -> list[float]:
+def train_vae(
+    module: Any,
+    inputs: Mapping[str, np.ndarray],
+    target: str,
+    epochs: int = 20,
+    seed: int = 1,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    beta: float = 1e-3,
+    log: Callable[[str], None] | None = None,
+) -> list[float]:
     """Fit ``module`` to reconstruct ``inputs[target]``: MSE + beta * KL; returns the epoch losses.
 
     ``module``'s forward takes the inputs (keyword) and returns (recon, z_mean, z_log_var).
@@ -98,21 +106,34 @@ def reconstruction_error(module: Any, inputs: Mapping[str, np.ndarray], target: 
 
     module.eval()
     with torch.no_grad():
-        recon = module(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()})[0]
+        recon = module(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()})[
+            0
+        ]
     err = (recon.numpy() - inputs[target]) ** 2
     return err.reshape(len(err), -1).mean(axis=1)
 
 
-def _split(inputs: Mapping[str, np.ndarray], frac: float, seed: int) -> tuple[dict[str, np.ndarray], ...]:
+def _split(
+    inputs: Mapping[str, np.ndarray], frac: float, seed: int
+) -> tuple[dict[str, np.ndarray], ...]:
     n = len(next(iter(inputs.values())))
     perm = np.random.default_rng(seed).permutation(n)
     cut = int(n * frac)
-    return ({k: v[perm[:cut]] for k, v in inputs.items()}, {k: v[perm[cut:]] for k, v in inputs.items()})
+    return (
+        {k: v[perm[:cut]] for k, v in inputs.items()},
+        {k: v[perm[cut:]] for k, v in inputs.items()},
+    )
 
 
-def train_and_score(model: str, events: int = 2000, epochs: int = 20, seed: int = 1,
-                    params: Mapping[str, Any] | None = None, module: Any = None,
-                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def train_and_score(
+    model: str,
+    events: int = 2000,
+    epochs: int = 20,
+    seed: int = 1,
+    params: Mapping[str, Any] | None = None,
+    module: Any = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Generate (or reuse) QCD and graviton samples, train on 80% of QCD, score the rest.
 
     ``module``: the torch module to train (default: the zoo's, from this build's catalog).
@@ -157,16 +178,26 @@ def train_and_score(model: str, events: int = 2000, epochs: int = 20, seed: int 
         score_b = reconstruction_error(module, test_in, target)
         auc = {}
         for s in SIGNALS:
-            score_s = reconstruction_error(module, model_inputs(model, store.read(files[s]), params), target)
+            score_s = reconstruction_error(
+                module, model_inputs(model, store.read(files[s]), params), target
+            )
             auc[s] = roc_auc(score_b, score_s)
     finally:
         torch.set_num_threads(threads)
     tmp = weights.with_suffix(".tmp")
     torch.save(module.state_dict(), tmp)
     tmp.replace(weights)
-    result = {"model": model, "params": params, "epochs": epochs, "seed": seed, "auc": auc,
-              "losses": losses, "train_rows": len(train_in[target]), "test_rows": len(test_in[target]),
-              "data": {p: str(f) for p, f in files.items()}}
+    result = {
+        "model": model,
+        "params": params,
+        "epochs": epochs,
+        "seed": seed,
+        "auc": auc,
+        "losses": losses,
+        "train_rows": len(train_in[target]),
+        "test_rows": len(test_in[target]),
+        "data": {p: str(f) for p, f in files.items()},
+    }
     summary.write_text(json.dumps(result, indent=1))
     return {**result, "weights": str(weights), "cached": False}
 
