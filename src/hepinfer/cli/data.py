@@ -138,6 +138,9 @@ def _train(ns: argparse.Namespace) -> int:
         log=lambda line: print(line, file=sys.stderr),
     )
     for signal, auc in result["auc"].items():
-        print(f"{ns.model}: ROC AUC QCD vs {signal} = {auc:.3f}")
+        print(
+            f"{ns.model}: ROC AUC QCD vs {signal}: reconstruction {auc:.3f}, "
+            f"KL {result['auc_kl'][signal]:.3f}"
+        )
     print(f"weights: {result['weights']}")
     return 0

@@ -54,6 +54,13 @@ def model_inputs(model: str, events: Any, params: Mapping[str, Any]) -> dict[str
     raise ConfigurationError(f"no training recipe for {model}: use event_vae or jet_vae")
 
 
+def feature_scale(x: np.ndarray) -> np.ndarray:
+    """Per-feature (last axis) standard deviation over all rows and slots, padding included:
+    reconstruction errors are divided by it, so that no feature's units dominate."""
+    flat = x.reshape(-1, x.shape[-1])
+    return np.maximum(flat.std(axis=0), 1e-6).astype(np.float32)
+
+
 def train_vae(
     module: Any,
     inputs: Mapping[str, np.ndarray],
@@ -63,9 +70,11 @@ def train_vae(
     batch_size: int = 128,
     lr: float = 1e-3,
     beta: float = 1e-3,
+    scale: np.ndarray | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[float]:
-    """Fit ``module`` to reconstruct ``inputs[target]``: MSE + beta * KL; returns the epoch losses.
+    """Fit ``module`` to reconstruct ``inputs[target]``: mean of ((recon - x) / scale)^2 plus
+    beta * KL; returns the epoch losses. ``scale`` defaults to feature_scale(inputs[target]).
 
     ``module``'s forward takes the inputs (keyword) and returns (recon, z_mean, z_log_var).
     """
@@ -73,6 +82,7 @@ def train_vae(
 
     torch.manual_seed(seed)
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
+    inv = torch.from_numpy(1.0 / (feature_scale(inputs[target]) if scale is None else scale))
     n = len(tensors[target])
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(module.parameters(), lr=lr)
@@ -86,7 +96,7 @@ def train_vae(
             if len(idx) < 2:  # batch norm needs two rows
                 continue
             recon, mu, logvar = module(**{k: v[idx] for k, v in tensors.items()})
-            mse = ((recon - tensors[target][idx]) ** 2).mean()
+            mse = (((recon - tensors[target][idx]) * inv) ** 2).mean()
             kl = -0.5 * torch.mean(1 + logvar - mu**2 - logvar.exp())
             loss = mse + beta * kl
             opt.zero_grad()
@@ -100,17 +110,30 @@ def train_vae(
     return losses
 
 
-def reconstruction_error(module: Any, inputs: Mapping[str, np.ndarray], target: str) -> np.ndarray:
-    """Anomaly score: mean squared reconstruction error per row (eval mode, no gradient)."""
+def reconstruction_error(
+    module: Any, inputs: Mapping[str, np.ndarray], target: str, scale: np.ndarray | None = None
+) -> np.ndarray:
+    """Anomaly score: mean of ((recon - x) / scale)^2 per row (eval mode, no gradient)."""
     import torch
 
     module.eval()
+    tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
     with torch.no_grad():
-        recon = module(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()})[
-            0
-        ]
-    err = (recon.numpy() - inputs[target]) ** 2
+        recon = module(**tensors)[0].numpy()
+    err = ((recon - inputs[target]) / (1.0 if scale is None else scale)) ** 2
     return err.reshape(len(err), -1).mean(axis=1)
+
+
+def kl_score(module: Any, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The other usual anomaly score: KL divergence of the encoded Gaussian from N(0, 1) per row."""
+    import torch
+
+    module.eval()
+    tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
+    with torch.no_grad():
+        _, mu, logvar = module(**tensors)
+    kl = -0.5 * (1 + logvar - mu**2 - logvar.exp())
+    return kl.sum(dim=1).numpy()
 
 
 def _split(
@@ -137,7 +160,8 @@ def train_and_score(
     """Generate (or reuse) QCD and graviton samples, train on 80% of QCD, score the rest.
 
     ``module``: the torch module to train (default: the zoo's, from this build's catalog).
-    Returns {"auc": {signal: AUC}, "weights": path, "losses": [...], ...}; cached.
+    Returns {"auc": {signal: AUC of the reconstruction error}, "auc_kl": {signal: AUC of the
+    KL score}, "weights": path, "losses": [...], ...}; cached.
     """
     import torch
 
@@ -159,7 +183,7 @@ def train_and_score(
         files[process] = path
     keys = {p: store.metadata(f)["key"] for p, f in files.items()}
     n_params = sum(int(p.numel()) for p in module.parameters())
-    key = digest(model, params, keys, epochs, seed, n_params, type(module).__name__, 1)
+    key = digest(model, params, keys, epochs, seed, n_params, type(module).__name__, 3)
     out_dir = cache_dir() / "trained"
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{model}-{key}.pt"
@@ -174,14 +198,15 @@ def train_and_score(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a shared machine: one core
     try:
-        losses = train_vae(module, train_in, target, epochs=epochs, seed=seed, log=say)
-        score_b = reconstruction_error(module, test_in, target)
-        auc = {}
+        scale = feature_scale(train_in[target])
+        losses = train_vae(module, train_in, target, epochs=epochs, seed=seed, scale=scale, log=say)
+        score_b = reconstruction_error(module, test_in, target, scale)
+        kl_b = kl_score(module, test_in)
+        auc, auc_kl = {}, {}
         for s in SIGNALS:
-            score_s = reconstruction_error(
-                module, model_inputs(model, store.read(files[s]), params), target
-            )
-            auc[s] = roc_auc(score_b, score_s)
+            sig_in = model_inputs(model, store.read(files[s]), params)
+            auc[s] = roc_auc(score_b, reconstruction_error(module, sig_in, target, scale))
+            auc_kl[s] = roc_auc(kl_b, kl_score(module, sig_in))
     finally:
         torch.set_num_threads(threads)
     tmp = weights.with_suffix(".tmp")
@@ -193,6 +218,8 @@ def train_and_score(
         "epochs": epochs,
         "seed": seed,
         "auc": auc,
+        "auc_kl": auc_kl,
+        "scale": scale.tolist(),
         "losses": losses,
         "train_rows": len(train_in[target]),
         "test_rows": len(test_in[target]),
