@@ -356,3 +356,16 @@ def test_bench_data_flag_records_disk_inclusive_timing() -> None:
     bad = BenchRequest(model="event_vae", backends=["pytorch"], data="/nonexistent/events.parquet")
     with pytest.raises(DataError, match="does not exist"):
         run(bad)
+
+
+def test_train_and_score_is_seeded_and_cached(one_thread: None) -> None:
+    from hepinfer.zoo import entry
+
+    def fresh() -> object:
+        return entry("event_vae").build({"R": 32})
+
+    first = train.train_and_score("event_vae", events=8, epochs=2, seed=5, module=fresh())
+    assert not first["cached"] and set(first["auc"]) == set(train.SIGNALS)
+    assert all(0.0 <= a <= 1.0 for a in [*first["auc"].values(), *first["auc_kl"].values()])
+    again = train.train_and_score("event_vae", events=8, epochs=2, seed=5, module=fresh())
+    assert again["cached"] and again["auc"] == first["auc"] and again["weights"] == first["weights"]

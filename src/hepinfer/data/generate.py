@@ -17,8 +17,11 @@ event record of ``hepinfer.data.schema``, in parquet, cached under the settings'
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -242,6 +245,24 @@ def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
 Progress = Callable[[int, int], None]
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what C++ code prints to file descriptor 1 to descriptor 2 for a while."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no descriptor 1 (embedded interpreters): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def generate(
     process: str,
     events: int,
@@ -254,16 +275,17 @@ def generate(
     if events < 1:
         raise ConfigurationError(f"--events {events}: generate at least 1 event")
     sel = sel or Selection()
-    pythia = _pythia(settings(process, seed))
     out = []
     done = 0
-    while done < events:
-        n = min(chunk, events - done)
-        batch = pythia.nextBatch(n)
-        out.append(process_batch(batch, pythia, sel))
-        done += len(batch)
-        if progress is not None:
-            progress(done, events)
+    with _stdout_to_stderr():  # Pythia's and FastJet's banners, not the command's output
+        pythia = _pythia(settings(process, seed))
+        while done < events:
+            n = min(chunk, events - done)
+            batch = pythia.nextBatch(n)
+            out.append(process_batch(batch, pythia, sel))
+            done += len(batch)
+            if progress is not None:
+                progress(done, events)
     result = ak.concatenate(out) if len(out) > 1 else out[0]
     return result[:events]
 
