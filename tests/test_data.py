@@ -353,6 +353,21 @@ def test_bench_data_flag_records_disk_inclusive_timing() -> None:
     assert [p["rows"] for p in data["passes"]] == [96, 96]
     assert len(data["passes"][0]["inference_samples_ns"]) == 12
     assert record["samples_ns"]  # the inference-only timing is there too
+    first = pipeline.first_inputs(real.path_of("zmumu"), {"objects": (1, 32, 4), "met": (1,)}, 8)
+    assert first["objects"].shape == (8, 1, 32, 4)
+    assert np.count_nonzero(first["objects"][:, 0, :, 1]) == 16  # two muons an event
+    # The worker's own inputs come from the file too: a batch larger than it cannot be built.
+    too_big = BenchRequest(
+        model="event_vae",
+        backends=["pytorch"],
+        batches=[3000],
+        policy=policy,
+        data=str(real.path_of("zmumu")),
+    )
+    (failed,) = run(too_big)
+    assert (
+        failed["status"] == "error" and "fewer than the batch of 3000" in failed["error"]["message"]
+    )
     bad = BenchRequest(model="event_vae", backends=["pytorch"], data="/nonexistent/events.parquet")
     with pytest.raises(DataError, match="does not exist"):
         run(bad)

@@ -5,6 +5,8 @@ Each stage is timed separately over a pass through the file (or its first ``max_
 uproot, decompression and conversion to awkward included); ``preprocess`` is building the
 padded numpy inputs from the records plus the backend's ``prepare``; ``inference`` is the
 backend's ``run`` (+ synchronize), one call per batch, as in the inference-only timing.
+With ``--data`` the inference-only timing and the agreement check also run on the file's
+first batch of rows instead of the seeded synthetic inputs (``first_inputs``).
 Rows that do not fill a last batch are carried to the next chunk; a final partial batch is
 dropped (models may have a fixed batch). The operating system's page cache is not dropped:
 a second pass (``again``) reads what the first left in memory.
@@ -33,6 +35,28 @@ def check(path: str | Path, input_names: set[str] | frozenset[str]) -> str:
             "from 'hepinfer data generate'"
         )
     return family
+
+
+def first_inputs(
+    path: str | Path, shapes: Mapping[str, tuple[int, ...]], batch: int, chunk: int = 1000
+) -> dict[str, np.ndarray]:
+    """The first ``batch`` rows of model inputs built from the file's events (the inputs of the
+    inference-only timing and of the agreement check when a bench is given --data)."""
+    names = set(shapes)
+    parts: list[dict[str, np.ndarray]] = []
+    rows = 0
+    for records in store.iter_events(Path(path), chunk=chunk):
+        parts.append(builders.inputs_for(names, records, shapes))
+        rows += len(next(iter(parts[-1].values())))
+        if rows >= batch:
+            return {
+                k: np.ascontiguousarray(np.concatenate([p[k] for p in parts])[:batch])
+                for k in parts[0]
+            }
+    raise DataError(
+        f"{path}: {rows} rows of model inputs, fewer than the batch of {batch}; "
+        "use a smaller --batch or a larger file"
+    )
 
 
 def time_from_file(

@@ -96,7 +96,13 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
     mem["rss_after_load"] = _rss()
 
     phases.enter("prepare")
-    inputs = build_inputs(ref, spec, key["batch"], key["dims"], key["seed"])
+    if job.get("data"):  # the file's first events, so that timing and agreement see real data
+        from hepinfer.data.pipeline import first_inputs
+
+        shapes = {name: s[1:] for name, s in spec.shapes(key["batch"], key["dims"]).items()}
+        inputs = first_inputs(job["data"]["path"], shapes, key["batch"])
+    else:
+        inputs = build_inputs(ref, spec, key["batch"], key["dims"], key["seed"])
     prepared = backend.prepare(inputs)
 
     phases.enter("first_call")
