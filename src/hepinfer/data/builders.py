@@ -51,44 +51,80 @@ PF_FILLED = PF_FEATURES[:11]
 
 
 def _pad(x: ak.Array, size: int) -> np.ndarray:
-    """Jagged [n, var] -> [n, size] float32, truncated or zero-padded."""
-    return ak.to_numpy(ak.fill_none(ak.pad_none(x, size, axis=-1, clip=True), 0.0)).astype(
-        np.float32
-    )
+    """Jagged [n, var] -> [n, size] float32, truncated or zero-padded.
+
+    Done on the flat content with numpy (a scatter through the list offsets): several times
+    faster than ak.pad_none + ak.fill_none, which matters inside the timed preprocessing.
+    """
+    counts = ak.to_numpy(ak.num(x, axis=1)).astype(np.int64)
+    flat = ak.to_numpy(ak.flatten(x, axis=1)).astype(np.float32)
+    out = np.zeros((len(counts), size), np.float32)
+    if len(flat) == 0:
+        return out
+    rows = np.repeat(np.arange(len(counts)), counts)
+    starts = np.cumsum(counts) - counts
+    local = np.arange(len(flat)) - np.repeat(starts, counts)
+    keep = local < size
+    out[rows[keep], local[keep]] = flat[keep]
+    return out
 
 
-def _groups(events: ak.Array) -> dict[str, ak.Array]:
-    jets, mu, el = events.jets, events.muons, events.electrons
-    return {
-        "jet": jets[~jets.btag],
-        "bjet": jets[jets.btag],
-        "mu+": mu[mu.charge > 0],
-        "mu-": mu[mu.charge < 0],
-        "e+": el[el.charge > 0],
-        "e-": el[el.charge < 0],
-        "photon": events.photons,
-    }
+def _flat(
+    collection: ak.Array, fields: tuple[str, ...]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Objects per event and each field's flat content (numpy)."""
+    counts = ak.to_numpy(ak.num(collection, axis=1)).astype(np.int64)
+    return counts, {f: ak.to_numpy(ak.flatten(collection[f], axis=1)) for f in fields}
+
+
+def _scatter(
+    out: np.ndarray,
+    row0: int,
+    slots: int,
+    counts: np.ndarray,
+    cols: Mapping[str, np.ndarray],
+    keep: np.ndarray,
+) -> None:
+    """Write the kept objects of each event into rows row0.. of ``out`` [B,R,4], falling pT."""
+    event = np.repeat(np.arange(len(counts)), counts)[keep]
+    pt = cols["pt"][keep]
+    order = np.lexsort((-pt, event))  # by event, then falling pT
+    event = event[order]
+    local = np.arange(len(event)) - np.searchsorted(event, event, side="left")
+    ok = local < slots
+    for k, (name, unit) in enumerate((("e", GEV), ("pt", GEV), ("eta", 1.0), ("phi", 1.0))):
+        out[event[ok], row0 + local[ok], k] = cols[name][keep][order][ok] / unit
 
 
 def event_vae_inputs(events: ak.Array, rows: int = 32) -> dict[str, np.ndarray]:
-    """objects [B,1,R,4] as (E, pT, eta, phi), 100 GeV units, rows as event_layout(R); met [B,1]."""
-    groups = _groups(events)
-    blocks = []
+    """objects [B,1,R,4] as (E, pT, eta, phi), 100 GeV units, rows as event_layout(R); met [B,1].
+
+    Works on the flat content with numpy (a sort and a scatter per group), which keeps the
+    timed preprocessing of ``pipeline`` to tens of microseconds per event.
+    """
+    kin = ("e", "pt", "eta", "phi")
+    jn, jets = _flat(events.jets, (*kin, "btag"))
+    mn, mu = _flat(events.muons, (*kin, "charge"))
+    en, el = _flat(events.electrons, (*kin, "charge"))
+    pn, ph = _flat(events.photons, kin)
+    btag = jets["btag"].astype(bool)
+    groups = {
+        "jet": (jn, jets, ~btag if rows >= 25 else np.ones_like(btag)),
+        "bjet": (jn, jets, btag),
+        "mu+": (mn, mu, mu["charge"] > 0),
+        "mu-": (mn, mu, mu["charge"] < 0),
+        "e+": (en, el, el["charge"] > 0),
+        "e-": (en, el, el["charge"] < 0),
+        "photon": (pn, ph, np.ones(len(ph["pt"]), bool)),
+    }
+    out = np.zeros((len(events), rows, 4), np.float32)
+    row = 0
     for name, slots, _mean in event_layout(rows):
-        obj = groups["jet"] if name == "jet" else groups[name]
-        if rows < 25:  # all rows are jets: b-jets among them, in pT order
-            obj = events.jets
-        obj = obj[ak.argsort(obj.pt, axis=1, ascending=False)]
-        feats = [
-            _pad(obj.e, slots) / GEV,
-            _pad(obj.pt, slots) / GEV,
-            _pad(obj.eta, slots),
-            _pad(obj.phi, slots),
-        ]
-        blocks.append(np.stack(feats, axis=-1))
-    objects = np.concatenate(blocks, axis=1)[:, None, :, :].astype(np.float32)
+        counts, cols, keep = groups[name]
+        _scatter(out, row, slots, counts, cols, keep)
+        row += slots
     met = (ak.to_numpy(events.met).astype(np.float32) / GEV).reshape(-1, 1)
-    return {"objects": np.ascontiguousarray(objects), "met": met}
+    return {"objects": out[:, None, :, :], "met": met}
 
 
 def leading_fatjets(events: ak.Array, n_jets: int = 2) -> ak.Array:
