@@ -227,6 +227,11 @@ def test_cache_and_file_roundtrip(tmp_path: Path) -> None:
     chunks = list(store.iter_events(path, chunk=2))
     assert [len(c) for c in chunks] == [2, 2, 1]
     assert ak.to_list(ak.concatenate(chunks)) == ak.to_list(store.read(path))
+    (projected,) = store.iter_events(path, chunk=10, fields=("met", "jets"))
+    assert projected.fields == ["jets", "met"] or projected.fields == ["met", "jets"]
+    assert ak.to_list(projected.met) == ak.to_list(chunks[0].met) + ak.to_list(
+        chunks[1].met
+    ) + ak.to_list(chunks[2].met)
 
 
 def _one_line_error(path: Path) -> str:

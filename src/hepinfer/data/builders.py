@@ -214,6 +214,14 @@ FAMILIES = {
 }
 
 
+# The event fields each family reads (parquet column projection in the pipeline).
+FIELDS = {
+    "event_vae": ("jets", "muons", "electrons", "photons", "met"),
+    "jet_vae": ("fatjets",),
+    "particlenet": ("fatjets",),
+}
+
+
 def family_of(input_names: frozenset[str] | set[str]) -> str:
     """Which builder fits a model with these input names (raises DataError if none)."""
     for name, names in FAMILIES.items():

@@ -1,10 +1,11 @@
 """Disk-inclusive timing: read events in chunks from a file, build model inputs, run the model.
 
 Each stage is timed separately over a pass through the file (or its first ``max_events``):
-``read`` is getting the next chunk of event records from disk (parquet via pyarrow, ROOT via
-uproot, decompression and conversion to awkward included); ``preprocess`` is building the
-padded numpy inputs from the records plus the backend's ``prepare``; ``inference`` is the
-backend's ``run`` (+ synchronize), one call per batch, as in the inference-only timing.
+``read`` is getting the next chunk of event records from disk (parquet via pyarrow, only the
+columns the builder needs; ROOT via uproot; decompression and conversion to awkward included);
+``preprocess`` is building the padded numpy inputs from the records plus the backend's
+``prepare``; ``inference`` is the backend's ``run`` (+ synchronize), one call per batch, as
+in the inference-only timing.
 With ``--data`` the inference-only timing and the agreement check also run on the file's
 first batch of rows instead of the seeded synthetic inputs (``first_inputs``).
 Rows that do not fill a last batch are carried to the next chunk; a final partial batch is
@@ -45,7 +46,8 @@ def first_inputs(
     names = set(shapes)
     parts: list[dict[str, np.ndarray]] = []
     rows = 0
-    for records in store.iter_events(Path(path), chunk=chunk):
+    fields = builders.FIELDS[builders.family_of(names)]
+    for records in store.iter_events(Path(path), chunk=chunk, fields=fields):
         parts.append(builders.inputs_for(names, records, shapes))
         rows += len(next(iter(parts[-1].values())))
         if rows >= batch:
@@ -104,7 +106,8 @@ def _one_pass(
     infer: list[int] = []
     events = rows = 0
     carry: dict[str, np.ndarray] | None = None
-    it = store.iter_events(path, chunk=chunk, entry_stop=max_events)
+    fields = builders.FIELDS[builders.family_of(names)]
+    it = store.iter_events(path, chunk=chunk, entry_stop=max_events, fields=fields)
     while True:
         t0 = time.perf_counter_ns()
         try:

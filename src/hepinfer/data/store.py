@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +86,17 @@ def metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
-def iter_events(path: Path, chunk: int = 1000, entry_stop: int | None = None) -> Iterator[ak.Array]:
-    """Event records in chunks of ``chunk`` events (the last one shorter)."""
+def iter_events(
+    path: Path,
+    chunk: int = 1000,
+    entry_stop: int | None = None,
+    fields: Sequence[str] | None = None,
+) -> Iterator[ak.Array]:
+    """Event records in chunks of ``chunk`` events (the last one shorter).
+
+    ``fields``: read only these top-level fields of a parquet file (column projection); a
+    ROOT file is always read whole.
+    """
     path = Path(path)
     if chunk < 1:
         raise DataError(f"chunk size {chunk}: must be at least 1 event")
@@ -99,7 +108,8 @@ def iter_events(path: Path, chunk: int = 1000, entry_stop: int | None = None) ->
 
     seen = 0
     try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk):
+        columns = list(fields) if fields is not None else None
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk, columns=columns):
             events = ak.from_arrow(batch)
             if entry_stop is not None and seen + len(events) >= entry_stop:
                 yield events[: entry_stop - seen]
