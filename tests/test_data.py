@@ -148,9 +148,10 @@ def test_jet_vae_and_particlenet_inputs(qcd: ak.Array) -> None:
     pn = builders.particlenet_inputs(jets, particles=100, vertices=7)
     assert pn["pf_points"].shape == (n, 2, 100) and pn["pf_features"].shape == (n, 25, 100)
     np.testing.assert_array_equal(pn["pf_mask"][:, 0], real_rows.astype(np.float32))
-    np.testing.assert_array_equal(
-        pn["pf_points"].transpose(0, 2, 1), jet[:, :, :2] * [np.sign(1), 1]
-    )
+    flip = np.sign(ak.to_numpy(jets.eta))[:, None]
+    np.testing.assert_allclose(pn["pf_points"][:, 0], jet[:, :, 0] * flip)
+    np.testing.assert_array_equal(pn["pf_points"][:, 1], jet[:, :, 1])
+    np.testing.assert_array_equal(pn["pf_features"][:, 2:4], pn["pf_points"])
     filled = len(builders.PF_FILLED)
     assert np.all(pn["pf_features"][:, filled:] == 0)
     assert np.all(

@@ -162,17 +162,19 @@ def jet_vae_inputs(jets: ak.Array, particles: int = 100) -> dict[str, np.ndarray
 def particlenet_inputs(
     jets: ak.Array, particles: int = 100, vertices: int = 7
 ) -> dict[str, np.ndarray]:
-    """pf_points [J,2,P], pf_features [J,25,P] (PF_FILLED filled, the rest 0), pf_mask [J,1,P];
-    sv_* and sv_mask zero."""
+    """pf_points [J,2,P] = (etarel, phirel), pf_features [J,25,P] (PF_FILLED filled, the rest
+    0), pf_mask [J,1,P]; sv_* and sv_mask zero."""
     deta, dphi, c = _relative(jets)
     pid = abs(c.pid)
     charge = c.charge
     mask = _pad(ak.ones_like(c.pt), particles)
+    # eta relative to the jet, flipped for jets at negative eta (as CMS does); also the points.
+    etarel = _pad(deta * np.sign(jets.eta + 1e-12), particles)
     filled = {
         # CMS preprocessing: (log x - median) * norm, as in the ParticleNet-AK8 config.
         "pfcand_pt_log_nopuppi": (np.log(np.maximum(_pad(c.pt, particles), 1e-6)) - 1.0) * 0.5,
         "pfcand_e_log_nopuppi": (np.log(np.maximum(_pad(c.e, particles), 1e-6)) - 1.3) * 0.5,
-        "pfcand_etarel": _pad(deta * np.sign(jets.eta + 1e-12), particles),
+        "pfcand_etarel": etarel,
         "pfcand_phirel": _pad(dphi, particles),
         "pfcand_isEl": _pad(pid == 11, particles),
         "pfcand_isMu": _pad(pid == 13, particles),
@@ -187,7 +189,7 @@ def particlenet_inputs(
     for i, name in enumerate(PF_FILLED):
         features[:, i, :] = filled[name]
     features *= mask[:, None, :]
-    points = np.stack([_pad(deta, particles), _pad(dphi, particles)], axis=1)
+    points = np.stack([etarel, filled["pfcand_phirel"]], axis=1)
     return {
         "pf_points": np.ascontiguousarray(points, dtype=np.float32),
         "pf_features": features,
