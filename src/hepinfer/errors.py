@@ -33,3 +33,7 @@ class ConversionError(HepinferError):
 
 class ResultsError(HepinferError):
     """A results file that cannot be read or written."""
+
+
+class DataError(ModelInputError):
+    """An event file that is missing, truncated, or not in a format hepinfer reads."""

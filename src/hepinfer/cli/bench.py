@@ -71,6 +71,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="heap profiles with memray of a fresh session's load and inference: peak heap, "
         "allocations by native library, HTML flame graphs in OUT-memray/ (slower)",
     )
+    p.add_argument(
+        "--data",
+        metavar="FILE",
+        help="also time reading + preprocessing + inference of events from this file "
+        "(parquet from 'hepinfer data generate', or a testdata ROOT file)",
+    )
+    p.add_argument("--data-chunk", type=int, default=1000, help="events read per chunk with --data")
+    p.add_argument("--data-events", type=int, help="read at most this many events with --data")
 
 
 def request_from(ns: argparse.Namespace) -> object:
@@ -94,6 +102,9 @@ def request_from(ns: argparse.Namespace) -> object:
         reference=ns.reference,
         timeout_s=ns.timeout,
         memray_dir=_memray_dir(ns),
+        data=ns.data,
+        data_chunk=ns.data_chunk,
+        data_events=ns.data_events,
     )
 
 
@@ -150,6 +161,10 @@ def run(ns: argparse.Namespace) -> int:
 
     for line in crossover_lines(records):
         print(f"crossover: {line}")
+    if request.data is not None:
+        from hepinfer.data.pipeline import data_table
+
+        console.print(data_table(records))
     failed = sum(r["status"] != "ok" for r in records)
     print(f"{len(records)} records appended to {out}", file=sys.stderr)
     if failed:

@@ -19,6 +19,7 @@ COMMANDS = {
     "memory": "memory against batch size and threads, against the theoretical minimum",
     "eventloop": "framework threads sharing sessions, jets per event (the HEP event loop)",
     "loadgen": "MLPerf LoadGen scenarios: SingleStream, Offline, Server",
+    "data": "generate, describe and find physics event files (inputs from real events)",
 }
 
 

@@ -49,6 +49,10 @@ class BenchRequest:
     device: str = "cpu"
     # Where --memray writes heap profiles and flame graphs (None: no heap profile).
     memray_dir: str | None = None
+    # Disk-inclusive timing (hepinfer.data.pipeline): an event file read in chunks of events.
+    data: str | None = None
+    data_chunk: int = 1000
+    data_events: int | None = None
 
 
 @dataclass
@@ -96,6 +100,10 @@ def plan(request: BenchRequest) -> Plan:
                 f"--option {name}.…: backend {name} is not among --backend {','.join(backends)}"
             )
     reference = check_name(request.reference or default_reference(ref))
+    if request.data is not None:
+        from hepinfer.data.pipeline import check
+
+        check(request.data, {t.name for t in spec.inputs})
     variants = {b: _option_grid(b, request.options.get(b, {})) for b in backends}
     keys = []
     for batch, backend, threads in itertools.product(batches, backends, request.threads):
@@ -190,6 +198,12 @@ def run(
             if measure and request.memray_dir:
                 job["memray_dir"] = request.memray_dir
                 job["memray_name"] = f"{run_id}-{i:04d}-{key.backend}-b{key.batch}-t{key.threads}"
+            if request.data is not None:
+                job["data"] = {
+                    "path": str(Path(request.data).resolve()),
+                    "chunk": request.data_chunk,
+                    "max_events": request.data_events,
+                }
             result = run_job(job, workdir, f"job{i:04d}", request.timeout_s)
             npz = workdir / f"job{i:04d}.npz"
             ref_key = reference_key(key, the_plan.reference)
@@ -245,6 +259,8 @@ def _record(key: Key, run_id: str, result: dict[str, Any], the_plan: Plan) -> di
     for field_name in ("samples_ns", "timing", "one_off", "memory", "backend", "environment"):
         record[field_name] = result.get(field_name, record[field_name])
     record["model"]["output_shapes"] = result.get("output_shapes", {})
+    if "data" in result:
+        record["data"] = result["data"]
     record["stats"] = summarize(record["samples_ns"], key.batch, request_confidence(result))
     one_off = record["one_off"]  # the cold first call against the warm median
     one_off["warm_median_ns"] = record["stats"]["median_ns"]

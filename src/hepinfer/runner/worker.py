@@ -84,7 +84,13 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
     probe.mark("load")
 
     phases.enter("prepare")
-    inputs = build_inputs(ref, spec, key["batch"], key["dims"], key["seed"])
+    if job.get("data"):  # the file's first events, so that timing and agreement see real data
+        from hepinfer.data.pipeline import first_inputs
+
+        shapes = {name: s[1:] for name, s in spec.shapes(key["batch"], key["dims"]).items()}
+        inputs = first_inputs(job["data"]["path"], shapes, key["batch"])
+    else:
+        inputs = build_inputs(ref, spec, key["batch"], key["dims"], key["seed"])
     prepared = backend.prepare(inputs)
     probe.mark("prepare")
 
@@ -128,6 +134,22 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
             phases.enter("after_timing")
             for section, values in after(prepared).items():
                 out.setdefault(section, {}).update(values)
+        if job.get("data"):  # disk-inclusive timing: read, preprocess and infer from the file
+            from hepinfer.data.pipeline import time_from_file
+
+            phases.enter("data")
+            d = job["data"]
+            shapes = {name: shape[1:] for name, shape in spec.shapes(key["batch"], key["dims"]).items()}
+            out["data"] = time_from_file(
+                backend.run,
+                backend.prepare,
+                shapes,
+                d["path"],
+                key["batch"],
+                chunk=d["chunk"],
+                max_events=d["max_events"],
+                sync=sync,
+            )
     else:
         probe.mark("inference")
     probe.close()
