@@ -35,7 +35,9 @@ def model_ref(name_or_path: str, params: Mapping[str, Any] | None = None) -> Mod
     path = Path(name_or_path)
     if path.suffix == ".onnx" or path.exists() or "/" in name_or_path:
         if params:
-            raise ConfigurationError("--param applies to zoo models only; an ONNX file has no options")
+            raise ConfigurationError(
+                "--param applies to zoo models only; an ONNX file has no options"
+            )
         return ModelRef(kind="onnx", name=str(path.resolve()))
     return zoo_ref(name_or_path, params)  # raises, listing the zoo names
 
@@ -54,5 +56,6 @@ def build_inputs(
 ) -> dict[str, np.ndarray]:
     """Seeded inputs for one call at a batch size: identical in every process for a seed."""
     rng = np.random.default_rng(seed)
-    builder = entry(ref.name).inputs if ref.kind == "zoo" else generic_inputs
-    return builder(spec, batch, dims, rng)
+    if ref.kind == "zoo":
+        return entry(ref.name).make_inputs(spec, batch, dims, rng, dict(ref.params))
+    return generic_inputs(spec, batch, dims, rng)

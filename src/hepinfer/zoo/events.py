@@ -9,11 +9,20 @@ from __future__ import annotations
 import numpy as np
 
 # event_vae's object rows, in the presentation's order (R=39): 15 jets, then 4 of each kind.
-_OBJECT_GROUPS = (("jet", 15, 4.0), ("bjet", 4, 1.0), ("mu+", 4, 0.3), ("mu-", 4, 0.3),
-                  ("e+", 4, 0.3), ("e-", 4, 0.3), ("photon", 4, 0.4))
+_OBJECT_GROUPS = (
+    ("jet", 15, 4.0),
+    ("bjet", 4, 1.0),
+    ("mu+", 4, 0.3),
+    ("mu-", 4, 0.3),
+    ("e+", 4, 0.3),
+    ("e-", 4, 0.3),
+    ("photon", 4, 0.4),
+)
 
 
-def falling_pt(rng: np.random.Generator, size: tuple[int, ...] | int, minimum: float = 0.2) -> np.ndarray:
+def falling_pt(
+    rng: np.random.Generator, size: tuple[int, ...] | int, minimum: float = 0.2
+) -> np.ndarray:
     """A steeply falling spectrum above ``minimum``: pT ~ minimum * U^(-1/3) (power law n=4)."""
     u = rng.uniform(1e-3, 1.0, size)
     return minimum * u ** (-1.0 / 3.0)

@@ -14,7 +14,9 @@ import numpy as np
 
 from hepinfer.zoo.spec import ModelSpec
 
-InputBuilder = Callable[[ModelSpec, int, Mapping[str, int], np.random.Generator], dict[str, np.ndarray]]
+InputBuilder = Callable[
+    [ModelSpec, int, Mapping[str, int], np.random.Generator], dict[str, np.ndarray]
+]
 
 
 def multiplicity(rng: np.random.Generator, batch: int, capacity: int) -> np.ndarray:

@@ -33,7 +33,9 @@ def load_onnx(path: Path) -> Any:
             "check that it is an ONNX model and was copied whole"
         ) from err
     if not model.graph.node and not model.graph.input:
-        raise ModelError(f"{path} holds no ONNX graph (empty or not an ONNX file); re-export the model")
+        raise ModelError(
+            f"{path} holds no ONNX graph (empty or not an ONNX file); re-export the model"
+        )
     try:
         onnx.checker.check_model(model)
     except Exception as err:

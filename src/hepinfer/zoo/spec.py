@@ -72,7 +72,9 @@ class ModelRef:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelRef:
         """Inverse of to_dict."""
-        return cls(kind=data["kind"], name=data["name"], params=tuple(sorted(data["params"].items())))
+        return cls(
+            kind=data["kind"], name=data["name"], params=tuple(sorted(data["params"].items()))
+        )
 
     @property
     def label(self) -> str:
