@@ -173,10 +173,26 @@ class DeepDoubleX(nn.Module):
             nn.Linear(db + 50 * len(branches), 100), nn.ReLU(), nn.Linear(100, 2), nn.Softmax(dim=1)
         )
 
-    def forward(self, input_1: torch.Tensor, *others: torch.Tensor) -> torch.Tensor:
+    def _forward(self, input_1: torch.Tensor, *others: torch.Tensor) -> torch.Tensor:
         parts = [self.db_bn(input_1.flatten(1))]
         parts += [b(x) for b, x in zip(self.branches, others, strict=True)]
         return self.head(torch.cat(parts, dim=1))
+
+
+class DeepDoubleX102(DeepDoubleX):
+    """102X V02: four named inputs (torch.export needs a fixed signature)."""
+
+    def forward(
+        self, input_1: torch.Tensor, input_2: torch.Tensor, input_3: torch.Tensor, input_4: torch.Tensor
+    ) -> torch.Tensor:
+        return self._forward(input_1, input_2, input_3, input_4)
+
+
+class DeepDoubleX94(DeepDoubleX):
+    """94X V01 (rootbench DDB): three named inputs."""
+
+    def forward(self, input_1: torch.Tensor, input_2: torch.Tensor, input_3: torch.Tensor) -> torch.Tensor:
+        return self._forward(input_1, input_2, input_3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,7 +304,8 @@ def build(name: str, params: Mapping[str, Any]) -> nn.Module:
     elif name == "deepjet":
         model = DeepJet()
     elif name == "deepdoublex":
-        model = DeepDoubleX(str(params["version"]))
+        version = str(params["version"])
+        model = DeepDoubleX102(version) if version == "102X" else DeepDoubleX94(version)
     elif name == "deeptau":
         model = DeepTau()
     elif name == "breg":
