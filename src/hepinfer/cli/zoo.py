@@ -58,7 +58,7 @@ def cost_of(ref: Any, spec: Any, batch: int, dims: dict[str, int], exporter: str
         path = export_zoo(ref, spec, exporter, fallback=True).path  # type: ignore[arg-type]
     else:
         path = Path(ref.name)
-    return model_cost(path, batch, spec.resolve_dims(dims))
+    return model_cost(path, batch, spec.resolve_dims(dims), spec=spec)
 
 
 def run(ns: argparse.Namespace) -> int:

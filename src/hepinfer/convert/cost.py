@@ -21,25 +21,29 @@ _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 _COUNTED = ("Gemm", "MatMul", "Conv", "ConvTranspose", *_GATES)
 
 
-def model_cost(path: Path | str, batch: int = 1, dims: Mapping[str, int] | None = None) -> dict[str, Any]:
+def model_cost(
+    path: Path | str, batch: int = 1, dims: Mapping[str, int] | None = None, spec: Any = None
+) -> dict[str, Any]:
     """Parameters, weight bytes and MACs (total and per event) of an ONNX file.
 
     ``batch`` fills the batch axis (a file whose batch is fixed inside runs at its own);
     ``dims`` gives the sizes of the other dynamic axes (``n_pf``), defaulting to none.
+    ``spec`` (a ModelSpec) says which axes are which when the file's own naming misleads
+    (gnn_tau's flat form, whose first axis is nodes, not events); by default it is read
+    from the file.
     Returns ``params`` (elements of all initializers), ``weight_bytes``, ``macs`` (at the
     batch), ``macs_per_event``, ``macs_by_op``, the ``batch`` and ``dims`` used, and
     ``uncounted``: arithmetic nodes whose shapes could not be inferred (so ``macs`` is a
     lower bound when it is not empty).
     """
     import numpy as np
-    import onnx
     from onnx import numpy_helper
 
     from hepinfer.zoo.onnx_file import load_onnx, spec_from_onnx
 
     path = Path(path)
     model = load_onnx(path)
-    spec = spec_from_onnx(path)
+    spec = spec if spec is not None else spec_from_onnx(path)
     if batch < 1:
         raise ConfigurationError(f"batch size {batch} is not allowed: use 1 or more")
     given = dict(dims or {})
@@ -65,7 +69,6 @@ def model_cost(path: Path | str, batch: int = 1, dims: Mapping[str, int] | None 
             continue
         by_op[node.op_type] = by_op.get(node.op_type, 0) + macs
     total = sum(by_op.values())
-    _ = onnx  # imported for its side effect of checking the install early
     return {
         "params": params,
         "weight_bytes": weight_bytes,
