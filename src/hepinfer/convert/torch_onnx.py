@@ -15,6 +15,7 @@ import io
 import re
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -146,7 +147,18 @@ def _export(ref: ModelRef, spec: ModelSpec, exporter: Exporter) -> Export:
     start = time.perf_counter()
     try:
         # The new exporter prints its progress; keep the worker's output for errors.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
+            # The exporters' deprecation notices about their own internals (and the legacy
+            # exporter's about itself, chosen on purpose) are noise for the user, and where
+            # warnings are errors (tests, -W error) they would fail a sound export.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            # The tracer's notes on Python control flow: the zoo's graphs do not depend on it.
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             if exporter == "dynamo":
                 auto = torch.export.Dim.AUTO
                 dynamic = tuple(
