@@ -153,7 +153,9 @@ def _params(model: object) -> int:
 
 @pytest.mark.shared
 @pytest.mark.parametrize(("name", "params", "real", "names"), REAL, ids=[r[2] for r in REAL])
-def test_export_matches_the_real_file(name: str, params: dict[str, str], real: str, names: bool) -> None:
+def test_export_matches_the_real_file(
+    name: str, params: dict[str, str], real: str, names: bool
+) -> None:
     path = SHARED_MODELS / real
     if not path.exists():
         pytest.skip(f"the real model is not here ({path} is absent)")
@@ -199,6 +201,7 @@ class _Spectrum(torch.nn.Module):
 @pytest.fixture
 def spectrum_entry(monkeypatch: pytest.MonkeyPatch) -> str:
     module = types.ModuleType("hepinfer.zoo.spectrum_test")
+
     def build(name: str, params: object) -> torch.nn.Module:
         torch.manual_seed(0)
         return _Spectrum().eval()
@@ -235,7 +238,9 @@ def test_exporter_failure_names_exporter_and_operation(
 def test_failing_operation_reads_chained_errors() -> None:
     try:
         try:
-            raise RuntimeError("Exporting the operator 'aten::fft_rfft' to ONNX opset 18 is not supported")
+            raise RuntimeError(
+                "Exporting the operator 'aten::fft_rfft' to ONNX opset 18 is not supported"
+            )
         except RuntimeError as inner:
             raise ValueError("export failed") from inner
     except ValueError as outer:

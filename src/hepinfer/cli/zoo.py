@@ -16,17 +16,35 @@ from hepinfer.cli import args as parse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the zoo command."""
-    p.add_argument("model", nargs="?", metavar="MODEL_OR_PATH",
-                   help="show one model's inputs and cost: a zoo name or an .onnx file")
-    p.add_argument("--no-count", action="store_true", help="skip building the models to count parameters")
-    p.add_argument("--cost", action="store_true",
-                   help="add weight bytes and MACs per event (exports each zoo model to ONNX, cached)")
-    p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
-                   help="torch ONNX exporter used for the cost of zoo models (default: %(default)s)")
-    p.add_argument("--batch", type=int, default=1, help="batch size the cost is computed at (default: 1)")
-    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
-    p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. variant=lite")
-    # fmt: skip
+    p.add_argument(
+        "model",
+        nargs="?",
+        metavar="MODEL_OR_PATH",
+        help="show one model's inputs and cost: a zoo name or an .onnx file",
+    )
+    p.add_argument(
+        "--no-count", action="store_true", help="skip building the models to count parameters"
+    )
+    p.add_argument(
+        "--cost",
+        action="store_true",
+        help="add weight bytes and MACs per event (exports each zoo model to ONNX, cached)",
+    )
+    p.add_argument(
+        "--exporter",
+        choices=("dynamo", "legacy"),
+        default="dynamo",
+        help="torch ONNX exporter used for the cost of zoo models (default: %(default)s)",
+    )
+    p.add_argument(
+        "--batch", type=int, default=1, help="batch size the cost is computed at (default: 1)"
+    )
+    p.add_argument(
+        "--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100"
+    )
+    p.add_argument(
+        "--param", action="append", metavar="NAME=V", help="zoo model option, e.g. variant=lite"
+    )
 
 
 def count_parameters(name: str, params: dict[str, Any] | None = None) -> int:

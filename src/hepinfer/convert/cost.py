@@ -55,7 +55,9 @@ def model_cost(
     for init in model.graph.initializer:
         n = math.prod(init.dims)
         params += n
-        weight_bytes += n * np.dtype(numpy_helper.helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        weight_bytes += (
+            n * np.dtype(numpy_helper.helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        )
 
     shapes = _infer_shapes(model, spec, run_batch, resolved)
     by_op: dict[str, int] = {}
@@ -81,7 +83,9 @@ def model_cost(
     }
 
 
-def _infer_shapes(model: Any, spec: Any, batch: int, dims: Mapping[str, int]) -> dict[str, list[int]]:
+def _infer_shapes(
+    model: Any, spec: Any, batch: int, dims: Mapping[str, int]
+) -> dict[str, list[int]]:
     """Concrete shapes of every tensor that inference can size, inputs fixed to the sizes."""
     import onnx
 

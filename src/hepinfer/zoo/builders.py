@@ -195,7 +195,7 @@ def deeptau(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
 
 
 def breg(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
-    """b-jet regression: 43 jet features (kinematics, leptons, secondary vertex, energy fractions)."""
+    """b-jet regression: 43 jet features (kinematics, leptons, secondary vertex, fractions)."""
     return {"input": _global(rng, batch, 43)}
 
 

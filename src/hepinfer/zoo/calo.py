@@ -20,6 +20,8 @@ from torch import nn
 class SinusoidalEmbedding(nn.Module):
     """Fixed sin/cos features of a scalar per row, then a learned projection."""
 
+    freqs: torch.Tensor
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         half = dim // 2

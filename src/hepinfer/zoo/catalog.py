@@ -9,7 +9,7 @@ torch. Input builders live in ``builders`` (numpy only).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,7 +55,8 @@ class ZooEntry:
         if unknown:
             allowed = ", ".join(f"{k} (default {v})" for k, v in self.defaults.items()) or "none"
             raise ConfigurationError(
-                f"--param {unknown[0]}: zoo model {self.name} has no such option (options: {allowed})"
+                f"--param {unknown[0]}: zoo model {self.name} has no such option "
+                f"(options: {allowed})"
             )
         out = dict(self.defaults)
         for key, value in given.items():
@@ -87,8 +88,8 @@ class ZooEntry:
 
 def _spec(
     name: str,
-    inputs: list[tuple[str, tuple[Any, ...]] | TensorSpec],
-    outputs: list[tuple[str, tuple[Any, ...]]],
+    inputs: Sequence[tuple[str, tuple[Any, ...]] | TensorSpec],
+    outputs: Sequence[tuple[str, tuple[Any, ...]]],
     dims: Mapping[str, int] | None = None,
     classifier: bool = False,
 ) -> ModelSpec:
@@ -103,7 +104,9 @@ def _spec(
 
 
 def _fixed(
-    name: str, inputs: list[tuple[str, tuple[Any, ...]]], outputs: list[tuple[str, tuple[Any, ...]]],
+    name: str,
+    inputs: list[tuple[str, tuple[Any, ...]]],
+    outputs: list[tuple[str, tuple[Any, ...]]],
     classifier: bool = False,
 ) -> Callable[[Mapping[str, Any]], ModelSpec]:  # fmt: skip
     """Spec function of a model without options."""
@@ -441,7 +444,8 @@ ENTRIES: dict[str, ZooEntry] = {
             name="particlenet",
             family="taggers",
             module="particlenet",
-            summary="ParticleNet EdgeConv (kNN in the model); variant general (CMS AK8, 20 classes), "
+            summary="ParticleNet EdgeConv (kNN in the model); variant general (CMS AK8, "
+            "20 classes), "
             "paper or lite; k=0: the variant's own",
             spec=_particlenet_spec,
             defaults={"variant": "general", "k": 0},
@@ -490,7 +494,8 @@ ENTRIES: dict[str, ZooEntry] = {
             family="taggers",
             module="taggers",
             origin="keras",
-            summary="CMS DeepDoubleX: conv + reversed-GRU branches; version 102X (V02) or 94X (DDB)",
+            summary="CMS DeepDoubleX: conv + reversed-GRU branches; version 102X (V02) or 94X "
+            "(DDB)",
             spec=_deepdoublex_spec,
             defaults={"version": "102X"},
             target_params=57_990,
@@ -503,7 +508,8 @@ ENTRIES: dict[str, ZooEntry] = {
             family="taggers",
             module="taggers",
             origin="keras",
-            summary="CMS DeepTau v2: dense tau branch + convs on inner/outer eta-phi grids, 4 classes",
+            summary="CMS DeepTau v2: dense tau branch + convs on inner/outer eta-phi grids, "
+            "4 classes",
             spec=_fixed("deeptau", _DEEPTAU_INPUTS, [("main_output", (BATCH, 4))], classifier=True),
             target_params=1_155_353,
             inputs=_builder(builders.deeptau),
@@ -513,7 +519,8 @@ ENTRIES: dict[str, ZooEntry] = {
             family="taggers",
             module="taggers",
             origin="keras",
-            summary="CMS b-jet energy regression: 6 dense blocks (1024..128) -> correction, quantiles",
+            summary="CMS b-jet energy regression: 6 dense blocks (1024..128) -> correction, "
+            "quantiles",
             spec=_fixed("breg", [("input", (BATCH, 43))], [("output", (BATCH, 3))]),
             target_params=2_837_721,
             inputs=_builder(builders.breg),
@@ -540,7 +547,8 @@ ENTRIES: dict[str, ZooEntry] = {
             name="calo_flow",
             family="calo",
             module="calo",
-            summary="flow-matching calorimeter velocity field v(x_t, t, E), MLP; a sample = steps calls",
+            summary="flow-matching calorimeter velocity field v(x_t, t, E), MLP; a sample = "
+            "steps calls",
             spec=_calo_spec,
             defaults={"voxels": 40_500, "hidden": 256, "layers": 3, "steps": 20},
             check=_check_calo,

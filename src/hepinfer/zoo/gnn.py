@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -73,7 +73,7 @@ class GNNTauPadded(nn.Module):
         x = nodes * m
         for layer in self.layers:
             nbr = x.reshape(batch * n, -1)[flat].reshape(batch, n, k, -1)
-            x = layer.combine(nbr.mean(dim=2), x) * m
+            x = cast(MessagePassing, layer).combine(nbr.mean(dim=2), x) * m
         count = m.sum(dim=1).clamp(min=1.0)
         mean = x.sum(dim=1) / count
         top = (x + (m - 1.0) * 1e9).max(dim=1).values
@@ -106,7 +106,7 @@ class GNNTauFlat(nn.Module):
             msg = x[src]
             agg = torch.zeros(x.shape[0], x.shape[1], dtype=x.dtype, device=x.device)
             agg = agg.scatter_add(0, dst.unsqueeze(1).expand(-1, x.shape[1]), msg)
-            x = layer.combine(agg / degree, x)
+            x = cast(MessagePassing, layer).combine(agg / degree, x)
         width = x.shape[1]
         index = node_graph.unsqueeze(1).expand(-1, width)
         base = torch.zeros(graph_sizes.shape[0], width, dtype=x.dtype, device=x.device)

@@ -75,16 +75,19 @@ class Recurrent(nn.Module):
     carry it as an 8-element initializer, which this reproduces in our exports.
     """
 
+    h0: torch.Tensor
+
     def __init__(self, cell: str, features: int = 10, hidden: int = 8) -> None:
         super().__init__()
         self.cell = cell
+        self.hidden = hidden
         kind = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
-        self.rnn = kind(features, hidden, batch_first=True)
+        self.rnn: nn.RNNBase = kind(features, hidden, batch_first=True)
         self.register_buffer("h0", torch.zeros(1, 1, hidden))
         self.fc = nn.Linear(hidden, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h0 = self.h0.expand(1, x.shape[0], self.h0.shape[2]).contiguous()
+        h0 = self.h0.expand(1, x.shape[0], self.hidden).contiguous()
         if self.cell == "lstm":
             out, _ = self.rnn(x, (h0, h0))
         else:

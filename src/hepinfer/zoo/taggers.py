@@ -183,7 +183,11 @@ class DeepDoubleX102(DeepDoubleX):
     """102X V02: four named inputs (torch.export needs a fixed signature)."""
 
     def forward(
-        self, input_1: torch.Tensor, input_2: torch.Tensor, input_3: torch.Tensor, input_4: torch.Tensor
+        self,
+        input_1: torch.Tensor,
+        input_2: torch.Tensor,
+        input_3: torch.Tensor,
+        input_4: torch.Tensor,
     ) -> torch.Tensor:
         return self._forward(input_1, input_2, input_3, input_4)
 
@@ -191,7 +195,9 @@ class DeepDoubleX102(DeepDoubleX):
 class DeepDoubleX94(DeepDoubleX):
     """94X V01 (rootbench DDB): three named inputs."""
 
-    def forward(self, input_1: torch.Tensor, input_2: torch.Tensor, input_3: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_1: torch.Tensor, input_2: torch.Tensor, input_3: torch.Tensor
+    ) -> torch.Tensor:
         return self._forward(input_1, input_2, input_3)
 
 

@@ -66,6 +66,9 @@ class JetVAE(nn.Module):
     z is the mean, so outputs are deterministic.
     """
 
+    mu: torch.Tensor
+    sigma: torch.Tensor
+
     def __init__(self, particles: int = 100, latent: int = 12) -> None:
         super().__init__()
         self.particles = particles
@@ -105,7 +108,7 @@ class JetVAE(nn.Module):
 
 
 def build(name: str, params: Mapping[str, Any]) -> nn.Module:
-    """The VAE of that name with seeded weights and non-trivial batch-norm statistics, in eval mode."""
+    """The VAE of that name: seeded weights, non-trivial batch-norm statistics, eval mode."""
     torch.manual_seed(0)
     model: nn.Module
     if name == "event_vae":
