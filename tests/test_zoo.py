@@ -183,9 +183,11 @@ def test_k_larger_than_the_particles_fails_clearly() -> None:
 
 
 def test_zoo_command_lists_models_and_refuses_bad_options(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hepinfer.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "400")  # rich would fold the table to 80 columns
 
     assert main(["zoo", "--no-count"]) == 0
     out = capsys.readouterr().out
