@@ -157,7 +157,7 @@ def test_unknown_model_lists_the_zoo() -> None:
     ("name", "params", "message"),
     [
         ("event_vae", {"R": "12"}, "R >= 13"),
-        ("particlenet", {"variant": "huge"}, "general, paper, lite"),
+        ("particlenet", {"variant": "huge"}, "general, ak4, paper, lite"),
         ("particlenet", {"k": "-1"}, "k >= 1"),
         ("deepdoublex", {"version": "80X"}, "102X"),
         ("gnn_tau", {"form": "dense"}, "knn, indices, flat"),

@@ -176,6 +176,7 @@ def _event_vae_inputs(
 # variant -> (default k, PF features, classes, with SV branch); layers in zoo/particlenet.py.
 PARTICLENET_VARIANTS = {
     "general": (16, 25, 20, True),
+    "ak4": (16, 23, 4, True),
     "paper": (16, 7, 2, False),
     "lite": (7, 7, 2, False),
 }
@@ -445,7 +446,7 @@ ENTRIES: dict[str, ZooEntry] = {
             family="taggers",
             module="particlenet",
             summary="ParticleNet EdgeConv (kNN in the model); variant general (CMS AK8, "
-            "20 classes), "
+            "20 classes), ak4 (CMS AK4 CHS, 4 classes), "
             "paper or lite; k=0: the variant's own",
             spec=_particlenet_spec,
             defaults={"variant": "general", "k": 0},

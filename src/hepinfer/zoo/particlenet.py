@@ -1,7 +1,7 @@
 """ParticleNet (EdgeConv on particle clouds), as weaver writes it and CMS exports it.
 
 Variants: ``general`` (CMS ParticleNetAK8 General V01: PF and SV branches, fusion block,
-20 classes), ``paper`` (the paper's ParticleNet: 7 features, no fusion, 2 classes) and
+20 classes), ``ak4`` (CMS ParticleNetAK4 CHS V01: the same with narrower blocks, 4 classes), ``paper`` (the paper's ParticleNet: 7 features, no fusion, 2 classes) and
 ``lite`` (ParticleNet-Lite: k=7, widths 32/64, fc 128). The kNN graph is built inside the
 model with TopK, as in the real export, so any number of particles >= k+1 runs.
 """
@@ -22,6 +22,8 @@ VARIANTS: dict[str, tuple[int, list[tuple[int, ...]], int, bool, int, int]] = {
     "general": (16, [(64, 64, 64), (128, 128, 128), (256, 256, 256)], 256, True, 25, 20),
     "paper": (16, [(64, 64, 64), (128, 128, 128), (256, 256, 256)], 256, False, 7, 2),
     "lite": (7, [(32, 32, 32), (64, 64, 64)], 128, False, 7, 2),
+    # CMS ParticleNetAK4 CHS V01: narrower blocks, 23 PF features, 4 classes.
+    "ak4": (16, [(64, 64, 64), (96, 96, 96), (128, 128, 128)], 128, True, 23, 4),
 }
 
 
@@ -115,11 +117,9 @@ class FeatureConv(nn.Module):
 class ParticleNetTagger(nn.Module):
     """CMS ParticleNet: PF and SV branches embedded to 32, concatenated along particles."""
 
-    def __init__(
-        self, k: int, pf_features: int = 25, sv_features: int = 11, classes: int = 20
-    ) -> None:
+    def __init__(self, k: int, variant: str = "general", sv_features: int = 11) -> None:
         super().__init__()
-        _, blocks, fc, _, _, _ = VARIANTS["general"]
+        _, blocks, fc, _, pf_features, classes = VARIANTS[variant]
         self.pf_conv = FeatureConv(pf_features)
         self.sv_conv = FeatureConv(sv_features)
         self.pn = ParticleNet(k, blocks, fc, True, 32, classes, fts_bn=False)
@@ -153,8 +153,8 @@ def build(name: str, params: Mapping[str, Any]) -> nn.Module:
     k_default, blocks, fc, fusion, cin, classes = VARIANTS[variant]
     k = int(params.get("k") or k_default)
     model: nn.Module
-    if variant == "general":
-        model = ParticleNetTagger(k)
+    if variant in ("general", "ak4"):
+        model = ParticleNetTagger(k, variant)
     else:
         model = ParticleNet(k, blocks, fc, fusion, cin, classes, fts_bn=True)
     randomise_norm_stats(model)
