@@ -1,7 +1,8 @@
 """ParticleNet (EdgeConv on particle clouds), as weaver writes it and CMS exports it.
 
 Variants: ``general`` (CMS ParticleNetAK8 General V01: PF and SV branches, fusion block,
-20 classes), ``ak4`` (CMS ParticleNetAK4 CHS V01: the same with narrower blocks, 4 classes), ``paper`` (the paper's ParticleNet: 7 features, no fusion, 2 classes) and
+20 classes), ``ak4`` (CMS ParticleNetAK4 CHS V01: the same with narrower blocks, 4
+classes), ``paper`` (the paper's ParticleNet: 7 features, no fusion, 2 classes) and
 ``lite`` (ParticleNet-Lite: k=7, widths 32/64, fc 128). The kNN graph is built inside the
 model with TopK, as in the real export, so any number of particles >= k+1 runs.
 """
