@@ -14,7 +14,6 @@ import inspect
 import io
 import re
 import time
-import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,8 +233,3 @@ def _name_axes(path: Path, spec: ModelSpec) -> None:
             if d.HasField("dim_param") and d.dim_param in rename:
                 d.dim_param = rename[d.dim_param]
     onnx.save(model, str(path))
-
-
-def describe_failure(err: BaseException) -> str:
-    """The full traceback of an export failure, for --debug logs."""
-    return "".join(traceback.format_exception(err))
