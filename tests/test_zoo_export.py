@@ -84,7 +84,11 @@ def test_legacy_export_agrees(name: str, params: dict[str, str]) -> None:
     _check_agreement(name, params, "legacy")
 
 
-DYNAMO = [("linear_event", {}), ("gnn_tau", {"form": "flat"})]
+DYNAMO = [
+    ("linear_event", {}),
+    ("gnn_tau", {"form": "flat"}),
+    ("particlenet", {"variant": "lite"}),  # dynamic particle axis, TopK inside
+]
 
 
 @pytest.mark.parametrize(("name", "params"), DYNAMO, ids=[f"{n}-{p}" for n, p in DYNAMO])
