@@ -54,5 +54,6 @@ def build_inputs(
 ) -> dict[str, np.ndarray]:
     """Seeded inputs for one call at a batch size: identical in every process for a seed."""
     rng = np.random.default_rng(seed)
-    builder = entry(ref.name).inputs if ref.kind == "zoo" else generic_inputs
-    return builder(spec, batch, dims, rng)
+    if ref.kind == "zoo":
+        return entry(ref.name).make_inputs(spec, batch, dims, rng, dict(ref.params))
+    return generic_inputs(spec, batch, dims, rng)

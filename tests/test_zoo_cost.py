@@ -1,0 +1,130 @@
+"""Cost of a model from its ONNX graph: MACs counted by hand on small graphs and real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from hepinfer.convert.cost import model_cost  # noqa: E402
+
+SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+
+
+def _save(tmp_path: Path, nodes: list, inputs: list, outputs: list, inits: dict) -> Path:
+    """A checked ONNX file; initializers are float32 ones of the given shapes, or arrays."""
+    tensors = [
+        numpy_helper.from_array(v if isinstance(v, np.ndarray) else np.ones(v, np.float32), k)
+        for k, v in inits.items()
+    ]
+    graph = helper.make_graph(nodes, "g", inputs, outputs, tensors)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(model)
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def _in(name: str, shape: list) -> object:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def test_gemm_and_matmul(tmp_path: Path) -> None:
+    # x[N,n,6] @ W[6,3] -> h[N,n,3]; h @ h^T (attention-like, both activations) -> [N,n,n];
+    # then a Gemm on the mean row: [N,3] x [5,3]^T (transB).
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"]),
+        helper.make_node("Transpose", ["h"], ["ht"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["h", "ht"], ["a"]),
+        helper.make_node("ReduceMean", ["h", "axes"], ["p"], keepdims=0),
+        helper.make_node("Gemm", ["p", "g"], ["y"], transB=1),
+    ]
+    path = _save(
+        tmp_path,
+        nodes,
+        [_in("x", ["N", "n", 6])],
+        [_in("y", ["N", 5]), _in("a", ["N", "n", "n"])],
+        {"w": (6, 3), "g": (5, 3), "axes": np.array([1], dtype=np.int64)},
+    )
+    cost = model_cost(path, batch=4, dims={"n": 10})
+    per_event = 10 * 6 * 3 + 10 * 10 * 3 + 3 * 5
+    assert cost["macs"] == 4 * per_event
+    assert cost["macs_per_event"] == per_event
+    assert cost["macs_by_op"] == {"MatMul": 4 * (180 + 300), "Gemm": 4 * 15}
+    assert cost["params"] == 18 + 15 + 1
+    assert cost["weight_bytes"] == 4 * 33 + 8
+    assert cost["uncounted"] == []
+
+
+def test_conv_and_conv_transpose(tmp_path: Path) -> None:
+    nodes = [
+        # [N,2,10,10] -> 3 filters 3x3 pad 1 -> [N,3,10,10]
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+        # [N,3,10,10] -> 2 filters 2x2 stride 2 -> [N,2,20,20]
+        helper.make_node("ConvTranspose", ["c", "wt"], ["y"], strides=[2, 2]),
+        # grouped conv: 2 groups of 1 channel, 3x3 valid -> [N,4,18,18]
+        helper.make_node("Conv", ["y", "wg"], ["z"], group=2),
+    ]
+    path = _save(
+        tmp_path,
+        nodes,
+        [_in("x", ["N", 2, 10, 10])],
+        [_in("z", ["N", 4, 18, 18])],
+        {"w": (3, 2, 3, 3), "b": (3,), "wt": (3, 2, 2, 2), "wg": (4, 1, 3, 3)},
+    )
+    cost = model_cost(path, batch=2)
+    conv = 3 * 100 * 2 * 9 + 4 * 18 * 18 * 1 * 9
+    convt = 3 * 100 * 2 * 4  # every input pixel meets every kernel weight once
+    assert cost["macs_by_op"] == {"Conv": 2 * conv, "ConvTranspose": 2 * convt}
+    assert cost["macs_per_event"] == conv + convt
+
+
+@pytest.mark.parametrize(("op", "gates"), [("RNN", 1), ("GRU", 3), ("LSTM", 4)])
+def test_recurrent_cells(tmp_path: Path, op: str, gates: int) -> None:
+    hidden, features, steps = 8, 10, 20
+    node = helper.make_node(op, ["x", "W", "R", "B"], ["", "h"], hidden_size=hidden, layout=1)
+    path = _save(
+        tmp_path,
+        [node],
+        [_in("x", ["N", steps, features])],
+        [_in("h", ["N", 1, hidden])],
+        {
+            "W": (1, gates * hidden, features),
+            "R": (1, gates * hidden, hidden),
+            "B": (1, 2 * gates * hidden),
+        },
+    )
+    cost = model_cost(path, batch=3)
+    assert cost["macs_per_event"] == steps * gates * hidden * (features + hidden)
+    assert cost["params"] == gates * hidden * (features + hidden + 2)
+
+
+@pytest.mark.parametrize(
+    ("real", "dims", "per_event", "params"),
+    [
+        # 100*50 + 8*50*50 + 50*10
+        ("rootbench/Linear_event.onnx", {}, 25_500, 25_960),
+        # Linear_16 runs at its fixed batch 16; per event it is Linear_event
+        ("rootbench/Linear_16.onnx", {}, 25_500, 25_960),
+        # 2 filters x 25 taps x 100x100 pixels
+        ("rootbench/Conv_d100_L1_B1.onnx", {}, 500_000, 52),
+        # 20 steps x 8 x (10 + 8), + 8x2 dense
+        ("rootbench/RNN_d10_L20_h8_B1.onnx", {}, 2_896, 186),
+        # ParticleNet AK8 at 100 PF + 10 SV, k=16 (hand count in the zoo notes): EdgeConv and
+        # feature convs 477,902,400; Gram matrices of the kNN 2,347,400; dense 103,424
+        ("cms/ParticleNetAK8_General_V01.onnx", {"n_pf": 100, "n_sv": 10}, 480_353_224, 587_065),
+    ],
+)
+def test_real_files(real: str, dims: dict[str, int], per_event: int, params: int) -> None:
+    path = SHARED_MODELS / real
+    if not path.exists():
+        pytest.skip(f"the real model is not here ({path} is absent)")
+    batch = 16 if "_16" in real else 1
+    cost = model_cost(path, batch=batch, dims=dims)
+    assert cost["macs_per_event"] == per_event
+    assert cost["params"] == params
+    assert cost["uncounted"] == []
