@@ -190,3 +190,19 @@ def _broadcast(a: list[int], b: list[int]) -> list[int]:
     a = [1] * (n - len(a)) + a
     b = [1] * (n - len(b)) + b
     return [max(x, y) for x, y in zip(a, b, strict=True)]
+
+
+def cost_for_record(ref: Any, spec: Any, key: Mapping[str, Any]) -> dict[str, Any]:
+    """The cost of a configuration's model at its batch and dims, for the bench record.
+
+    A zoo model is costed on its (cached) ONNX export. Never raises: the cost is an
+    annotation, so a failure is recorded as ``{"error": ...}``.
+    """
+    from hepinfer.backends.base import ModelArtifact
+
+    try:
+        artifact = ModelArtifact(ref=ref, spec=spec, exporter=key.get("exporter", "dynamo"))
+        return model_cost(artifact.onnx_path(), key["batch"], key.get("dims", {}), spec=spec)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        return {"error": f"{type(err).__name__}: {first}"}

@@ -71,7 +71,9 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
         "per event",
         "p99/event",
         "events/s",
+        "GFLOP/s",
         "speed-up",
+        "memory (x min)",
         "agreement",
         "notes",
     ]
@@ -92,11 +94,7 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
             table.add_row(
                 "",
                 *cells,
-                "-",
-                "-",
-                "-",
-                "-",
-                "-",
+                *["-"] * 7,
                 f"[red]error[/red] ({err['phase']}): {escape(err['message'])}",
             )
             continue
@@ -118,7 +116,9 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
             fmt_ns(s["per_event_median_ns"]),
             fmt_ns(s["per_event_p99_ns"]),
             f"{s['throughput_eps']:.3g}",
+            f"{s['gflops']:.3g}" if "gflops" in s else "-",
             f"{up:.2f}x" if up else "-",
+            memory_cell(r.get("memory") or {}),
             verdict,
             escape("; ".join(notes)),
         )
@@ -325,3 +325,12 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
             )
         tables.append(phys)
     return tables
+
+
+def memory_cell(memory: dict[str, Any]) -> str:
+    """What the model and its inference took, and its ratio to the theoretical minimum."""
+    measured = memory.get("measured_bytes")
+    if not isinstance(measured, int | float):
+        return "-"
+    ratio = (memory.get("minimum") or {}).get("ratio")
+    return f"{measured / 2**20:.3g} MiB" + (f" ({ratio:.3g}x)" if isinstance(ratio, int | float) else "")

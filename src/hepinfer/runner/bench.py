@@ -262,6 +262,15 @@ def _record(key: Key, run_id: str, result: dict[str, Any], the_plan: Plan) -> di
     if "data" in result:
         record["data"] = result["data"]
     record["stats"] = summarize(record["samples_ns"], key.batch, request_confidence(result))
+    cost = result.get("cost") or {}
+    if "macs_per_event" in cost:
+        record["model"]["cost"] = {
+            k: cost[k] for k in ("params", "weight_bytes", "macs_per_event", "uncounted")
+        }
+        # Achieved arithmetic rate: two FLOPs per multiply-accumulate, at the median.
+        record["stats"]["gflops"] = 2 * cost["macs_per_event"] * record["stats"]["throughput_eps"] / 1e9
+    elif cost:
+        record["model"]["cost"] = cost
     one_off = record["one_off"]  # the cold first call against the warm median
     one_off["warm_median_ns"] = record["stats"]["median_ns"]
     conversions = one_off.get("conversion") or {}

@@ -159,6 +159,10 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
 
         phases.enter("minimum")
         out["memory"]["minimum"] = minimum_for_record(ref, spec, key, out["memory"])
+        from hepinfer.convert.cost import cost_for_record
+
+        phases.enter("cost")
+        out["cost"] = cost_for_record(ref, spec, key)
     if job.get("memray_dir"):
         from hepinfer.measure.memory import memray_profile
 
