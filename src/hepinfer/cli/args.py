@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 from hepinfer.errors import ConfigurationError
@@ -51,3 +52,20 @@ def options(items: Sequence[str] | None) -> dict[str, dict[str, list[str]]]:
             raise ConfigurationError(f"--option {name}={value}: expected BACKEND.KEY=V1[,V2...]")
         out.setdefault(backend, {})[key] = [v for v in value.split(",") if v]
     return out
+
+
+EXPORTERS = ("dynamo", "legacy", "tf2onnx")
+
+
+def add_model_arguments(p: argparse.ArgumentParser, option_help: str) -> None:
+    """``--dim``, ``--param``, ``--option`` and ``--exporter``: every command that runs a model."""
+    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
+    p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. R=39")
+    p.add_argument("--option", action="append", metavar="BACKEND.KEY=V", help=option_help)
+    p.add_argument(
+        "--exporter",
+        choices=EXPORTERS,
+        default="dynamo",
+        help="how a zoo model becomes ONNX: the torch exporters, or tf2onnx from its Keras twin "
+        "(default: %(default)s)",
+    )

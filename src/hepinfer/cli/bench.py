@@ -24,26 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="1",
         help="comma-separated backend thread counts (default: %(default)s)",
     )
-    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
-    p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. R=39")
-    p.add_argument(
-        "--option",
-        action="append",
-        metavar="BACKEND.KEY=V[,V]",
-        help="backend option; several values make several configurations "
-        "(e.g. onnxruntime.iobinding=false,true)",
+    parse.add_model_arguments(
+        p,
+        "backend option; several values make several configurations (e.g. onnxruntime.iobinding=false,true)",
     )
     p.add_argument(
         "--reference",
         help="backend whose outputs the others are compared with "
         "(default: pytorch for zoo models, onnxruntime for files)",
-    )
-    p.add_argument(
-        "--exporter",
-        choices=("dynamo", "legacy", "tf2onnx"),
-        default="dynamo",
-        help="how a zoo model becomes ONNX: the torch exporters, or tf2onnx from its Keras twin "
-        "(default: %(default)s)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the input builder (default: %(default)s)")
     p.add_argument(

@@ -35,19 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="per-event: one batched call per event; per-object: one call per object "
         "(default: %(default)s; one of them when there is one object per event)",
     )
-    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
-    p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. R=39")
-    p.add_argument(
-        "--option",
-        action="append",
-        metavar="BACKEND.KEY=V",
-        help="backend option, one value (e.g. onnxruntime.spinning=false)",
-    )
-    p.add_argument(
-        "--exporter",
-        choices=("dynamo", "legacy"),
-        default="dynamo",
-        help="torch ONNX exporter for zoo models (default: %(default)s)",
+    parse.add_model_arguments(
+        p,
+        "backend option, one value (e.g. onnxruntime.spinning=false)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the events (default: %(default)s)")
     p.add_argument("--pool", type=int, default=64, help="distinct events prepared")

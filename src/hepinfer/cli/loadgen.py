@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hepinfer.cli import args as parse
 from hepinfer.cli import eventloop as el
 from hepinfer.errors import ConfigurationError
 
@@ -35,10 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("shared", "per-thread", "intra-op"), default="shared")
     p.add_argument("--objects", default="one", help="objects per event, as for eventloop")
     p.add_argument("--strategy", choices=("per-event", "per-object"), default="per-event")
-    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis")
-    p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option")
-    p.add_argument("--option", action="append", metavar="BACKEND.KEY=V", help="backend option")
-    p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo")
+    parse.add_model_arguments(p, "backend option, one value (e.g. onnxruntime.spinning=false)")
     p.add_argument("--seed", type=int, default=0, help="seed of the events")
     p.add_argument("--pool", type=int, default=64, help="distinct events (LoadGen's samples)")
     p.add_argument("--out", default="hepinfer-results.jsonl", help="JSON Lines file for the record")

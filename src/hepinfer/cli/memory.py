@@ -27,19 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1,
         help="event threads N: N sessions (one per thread) vs one shared session (default: 1)",
     )
-    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
-    p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. R=39")
-    p.add_argument(
-        "--option",
-        action="append",
-        metavar="BACKEND.KEY=V",
-        help="backend option (one value each), e.g. onnxruntime.optimization=basic",
-    )
-    p.add_argument(
-        "--exporter",
-        choices=("dynamo", "legacy"),
-        default="dynamo",
-        help="torch ONNX exporter for zoo models (default: %(default)s)",
+    parse.add_model_arguments(
+        p,
+        "backend option (one value each), e.g. onnxruntime.optimization=basic",
     )
     p.add_argument("--calls", type=int, default=5, help="inference calls per phase (default: %(default)s)")
     p.add_argument(

@@ -22,19 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--reference",
         help="backend the others are compared with (default: pytorch for zoo models, onnxruntime for files)",
     )
-    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
-    p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. R=39")
-    p.add_argument(
-        "--option",
-        action="append",
-        metavar="BACKEND.KEY=V",
-        help="backend option, one value (e.g. onnxruntime.optimization=disable)",
-    )
-    p.add_argument(
-        "--exporter",
-        choices=("dynamo", "legacy"),
-        default="dynamo",
-        help="torch ONNX exporter for zoo models (default: %(default)s)",
+    parse.add_model_arguments(
+        p,
+        "backend option, one value (e.g. onnxruntime.optimization=disable)",
     )
     p.add_argument(
         "--precision",
