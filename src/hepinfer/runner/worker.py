@@ -84,11 +84,12 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
     probe.mark("load")
 
     phases.enter("prepare")
+    # Per-event input shapes (the batch axis dropped), for events read from a file.
+    event_shapes = {name: s[1:] for name, s in spec.shapes(key["batch"], key["dims"]).items()}
     if job.get("data"):  # the file's first events, so that timing and agreement see real data
         from hepinfer.data.pipeline import first_inputs
 
-        shapes = {name: s[1:] for name, s in spec.shapes(key["batch"], key["dims"]).items()}
-        inputs = first_inputs(job["data"]["path"], shapes, key["batch"])
+        inputs = first_inputs(job["data"]["path"], event_shapes, key["batch"])
     else:
         inputs = build_inputs(ref, spec, key["batch"], key["dims"], key["seed"])
     prepared = backend.prepare(inputs)
@@ -139,11 +140,10 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
 
             phases.enter("data")
             d = job["data"]
-            shapes = {name: shape[1:] for name, shape in spec.shapes(key["batch"], key["dims"]).items()}
             out["data"] = time_from_file(
                 backend.run,
                 backend.prepare,
-                shapes,
+                event_shapes,
                 d["path"],
                 key["batch"],
                 chunk=d["chunk"],
