@@ -17,9 +17,14 @@ from typing import Any
 BUILTIN = """\
 name: demo
 models:
-  - linear_event
+  - name: linear_event
+    backends: [pytorch, onnxruntime, openvino, sofie]
   - higgs_model_dense
+  - name: jet_vae
+    backends: [tensorflow, pytorch, onnxruntime, openvino]
+    batches: [1, 16]
   - name: event_vae
+    backends: [pytorch, onnxruntime, openvino, sofie]
     threads: [1, 2]
 backends: [pytorch, onnxruntime, tensorflow, openvino, sofie]
 batches: [1, 16, 256]
@@ -60,6 +65,9 @@ def config(source: Path | None = None) -> dict[str, Any]:
     for name, why in dropped.items():
         print(f"demo: leaving out {name}: {why}", file=sys.stderr)
     data["backends"] = keep
+    for model in data["models"]:  # a model's own backend list loses the same ones
+        if isinstance(model, dict) and "backends" in model:
+            model["backends"] = [b for b in model["backends"] if b not in dropped]
     return data
 
 
