@@ -74,3 +74,13 @@ def test_bad_policy_is_refused() -> None:
         TimingPolicy(rel_ci=5)
     with pytest.raises(ConfigurationError, match="min_calls"):
         TimingPolicy(min_calls=10, max_calls=5)
+
+
+def test_durations_read_in_the_right_unit() -> None:
+    from hepinfer.report.table import fmt_ns
+
+    assert fmt_ns(999.6) == "1 us"
+    assert fmt_ns(999.4) == "999 ns"
+    assert fmt_ns(2_670.0) == "2.67 us"
+    assert fmt_ns(1.5e9) == "1.5 s"
+    assert fmt_ns(None) == "-"

@@ -22,7 +22,7 @@ def fmt_ns(ns: float | None) -> str:
     if ns is None:
         return "-"
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-        if ns >= scale:
+        if ns >= 0.9995 * scale:  # 999.6 ns reads "1 us", not "1e+03 ns"
             return f"{ns / scale:.3g} {unit}"
     return f"{ns:.3g} ns"
 
