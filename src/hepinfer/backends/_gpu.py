@@ -111,3 +111,16 @@ def summarize_breakdown(
     out["host_overhead_ns"] = statistics.median(overhead) if len(overhead) == len(rows) else None
     out.update(notes)
     return out
+
+
+def torch_cuda_reason(packages: tuple[str, ...]) -> str | None:
+    """Why a torch-on-CUDA backend cannot run: driver, packages and torch build first (no
+    import), then torch's own device check; None when it can."""
+    reason = all_reasons(driver_reason(), missing_package_reason(packages), torch_build_reason())
+    if reason is not None:
+        return reason
+    import torch
+
+    if not torch.cuda.is_available():
+        return f"torch {torch.__version__} finds no usable CUDA device (torch.cuda.is_available() is False)"
+    return None

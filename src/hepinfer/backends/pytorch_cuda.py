@@ -61,18 +61,7 @@ class PyTorchCudaBackend(PyTorchBackend):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """No driver, or a CPU-only torch: said without importing torch; then torch's own check."""
-        reason = _gpu.all_reasons(
-            _gpu.driver_reason(), _gpu.missing_package_reason(cls.packages), _gpu.torch_build_reason()
-        )
-        if reason is not None:
-            return reason
-        import torch
-
-        if not torch.cuda.is_available():
-            return (
-                f"torch {torch.__version__} finds no usable CUDA device (torch.cuda.is_available() is False)"
-            )
-        return None
+        return _gpu.torch_cuda_reason(cls.packages)
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """The module on the GPU; memory monitoring starts here so the peak covers loading."""

@@ -70,16 +70,7 @@ class TensorRTBackend(Backend):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """No driver, no tensorrt, a CPU-only torch (metadata only); then torch's CUDA check."""
-        reason = _gpu.all_reasons(
-            _gpu.driver_reason(), _gpu.missing_package_reason(cls.packages), _gpu.torch_build_reason()
-        )
-        if reason is not None:
-            return reason
-        import torch
-
-        if not torch.cuda.is_available():
-            return "torch finds no usable CUDA device; tensorrt needs it for buffers and streams"
-        return None
+        return _gpu.torch_cuda_reason(cls.packages)
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Import TensorRT, check the GPU; the engine is built in prepare (it needs the shapes)."""
