@@ -132,7 +132,9 @@ class TritonBackend(Backend):
         if client is None:
             if self.protocol == "http":
                 client = self._module.InferenceServerClient(
-                    self.address, connection_timeout=self.options.timeout_s, network_timeout=self.options.timeout_s
+                    self.address,
+                    connection_timeout=self.options.timeout_s,
+                    network_timeout=self.options.timeout_s,
                 )
             else:
                 client = self._module.InferenceServerClient(self.address)
@@ -186,7 +188,9 @@ class TritonBackend(Backend):
                     self.model, tensors, model_version=self.options.model_version, outputs=outputs
                 )
         except self._errors.InferenceServerException as err:
-            raise HepinferError(f"Triton {self.protocol}://{self.address} model {self.model}: {_line(err)}") from err
+            raise HepinferError(
+                f"Triton {self.protocol}://{self.address} model {self.model}: {_line(err)}"
+            ) from err
         dt = time.perf_counter_ns() - t0
         with self._lock:
             self._client_ns += dt
@@ -200,7 +204,9 @@ class TritonBackend(Backend):
     def _statistics(self) -> dict[str, Any]:
         """The model's cumulative inference statistics (the server's view)."""
         try:
-            stats = self._json(self._client().get_inference_statistics(self.model, self.options.model_version))
+            stats = self._json(
+                self._client().get_inference_statistics(self.model, self.options.model_version)
+            )
         except Exception:
             return {}
         models = stats.get("model_stats", [])

@@ -17,8 +17,12 @@ from hepinfer.errors import ConfigurationError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the serve command."""
     p.add_argument("model", metavar="MODEL_OR_PATH", help="a zoo name (see 'hepinfer zoo') or an .onnx file")
-    p.add_argument("--backend", default="onnxruntime", help="hepinfer backend run by the server (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=1, help="backend threads per instance (default: %(default)s)")
+    p.add_argument(
+        "--backend", default="onnxruntime", help="hepinfer backend run by the server (default: %(default)s)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, help="backend threads per instance (default: %(default)s)"
+    )
     parse.add_model_arguments(p, "backend option of the served backend, e.g. onnxruntime.iobinding=true")
     p.add_argument("--name", help="the model's name on the server (default: the zoo name or file stem)")
     p.add_argument(
@@ -34,13 +38,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=100,
         help="how long the dynamic batcher waits for more requests, us (default: %(default)s)",
     )
-    p.add_argument("--instances", type=int, default=1, help="model instances (processes) (default: %(default)s)")
+    p.add_argument(
+        "--instances", type=int, default=1, help="model instances (processes) (default: %(default)s)"
+    )
     p.add_argument("--http-port", type=int, default=8000, help="0: any free port (default: %(default)s)")
     p.add_argument("--grpc-port", type=int, default=8001, help="0: any free port (default: %(default)s)")
     p.add_argument("--listen", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--allow-remote", action="store_true", help="allow a --listen address beyond this machine")
-    p.add_argument("--tritonserver", metavar="PATH", help="the tritonserver binary (or $HEPINFER_TRITONSERVER)")
-    p.add_argument("--workdir", metavar="DIR", help="where the repository and log go (default: a temporary folder)")
+    p.add_argument(
+        "--tritonserver", metavar="PATH", help="the tritonserver binary (or $HEPINFER_TRITONSERVER)"
+    )
+    p.add_argument(
+        "--workdir", metavar="DIR", help="where the repository and log go (default: a temporary folder)"
+    )
     p.add_argument(
         "--write-only",
         action="store_true",
@@ -62,7 +72,9 @@ def served_model(ns: argparse.Namespace) -> object:
         raise ConfigurationError("--max-batch and --max-queue-delay-us must be 0 or more")
     cls = backend_class(ns.backend)
     if cls.name == "triton":
-        raise ConfigurationError("--backend triton would serve a client of itself; choose an in-process backend")
+        raise ConfigurationError(
+            "--backend triton would serve a client of itself; choose an in-process backend"
+        )
     options: dict[str, str] = {}
     for backend, values in parse.options(ns.option).items():
         if backend != ns.backend:
@@ -110,7 +122,9 @@ def run(ns: argparse.Namespace) -> int:
         print(f"model repository: {repo}", file=sys.stderr)
         if binary is None:
             return 0
-        server = TritonServer(repo, workdir, binary, listen=listen, http_port=ns.http_port, grpc_port=ns.grpc_port)
+        server = TritonServer(
+            repo, workdir, binary, listen=listen, http_port=ns.http_port, grpc_port=ns.grpc_port
+        )
         stop = threading.Event()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -7,7 +7,7 @@ run in one call and split again: the batching gain the server exists for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,7 @@ class Runtime:
             self.backend.synchronize()
         return self.backend.fetch(prepared, raw)
 
-    def infer(self, requests: list[Feeds]) -> list[dict[str, np.ndarray] | str]:
+    def infer(self, requests: Sequence[Feeds]) -> list[dict[str, np.ndarray] | str]:
         """Outputs per request, or the one-line error of a request that failed."""
         if self.batched and len(requests) > 1 and _same_inner_shapes(requests):
             sizes = [len(next(iter(r.values()))) for r in requests]
@@ -68,7 +68,7 @@ class Runtime:
         return results
 
 
-def _same_inner_shapes(requests: list[Feeds]) -> bool:
+def _same_inner_shapes(requests: Sequence[Feeds]) -> bool:
     first = requests[0]
     return all(
         set(r) == set(first) and all(r[n].shape[1:] == first[n].shape[1:] for n in first) for r in requests

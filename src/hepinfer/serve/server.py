@@ -173,7 +173,11 @@ class TritonServer:
         log = self.log_path.open("wb")
         # A new session: Ctrl-C in the terminal reaches us, and we stop the server with SIGTERM.
         self.process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=server_environment(self.binary), start_new_session=True
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=server_environment(self.binary),
+            start_new_session=True,
         )
         log.close()
         self._wait_ready(ready_timeout_s)
@@ -212,9 +216,7 @@ class TritonServer:
             return "no log"
         # CUDA complaints on a CPU machine are harmless; the first other error says what failed.
         errors = [
-            ln
-            for ln in lines
-            if (ln.startswith("E") or "error" in ln.lower()) and "cuda" not in ln.lower()
+            ln for ln in lines if (ln.startswith("E") or "error" in ln.lower()) and "cuda" not in ln.lower()
         ]
         return (errors or lines or ["empty log"])[0].strip()
 

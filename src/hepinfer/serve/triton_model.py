@@ -12,6 +12,7 @@ import ctypes
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -23,7 +24,7 @@ _set_capsule_name = ctypes.pythonapi.PyCapsule_SetName
 _set_capsule_name.argtypes = [ctypes.py_object, ctypes.c_char_p]
 
 
-def _output(name, value):
+def _output(name: str, value: np.ndarray) -> Any:
     capsule = np.ascontiguousarray(value).__dlpack__()
     tensor = pb_utils.Tensor.from_dlpack(name, capsule)
     _set_capsule_name(capsule, _USED)
@@ -33,7 +34,7 @@ def _output(name, value):
 class TritonPythonModel:
     """One instance: one loaded hepinfer backend."""
 
-    def initialize(self, args):
+    def initialize(self, args: dict[str, str]) -> None:
         """Load the backend named in hepinfer.json."""
         here = Path(args["model_repository"]) / args["model_version"]
         job = json.loads((here / "hepinfer.json").read_text())
@@ -44,7 +45,7 @@ class TritonPythonModel:
 
         self.runtime = Runtime(job)
 
-    def execute(self, requests):
+    def execute(self, requests: list[Any]) -> list[Any]:
         """All requests Triton hands over at once (one batched call when it batched them)."""
         feeds = []
         for request in requests:
