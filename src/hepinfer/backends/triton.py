@@ -237,6 +237,8 @@ class TritonBackend(Backend):
         server = delta("success", "ns") / count
         out: dict[str, Any] = {
             "available": True,
+            # Means per request over the interval (Triton keeps sums, not samples).
+            "method": "triton inference statistics, mean per request",
             "requests": count,
             "failed": delta("fail", "count"),
             "executions": int(now.get("execution_count", 0)) - int(since.get("execution_count", 0)),
@@ -251,6 +253,7 @@ class TritonBackend(Backend):
             out.update(
                 {
                     "client_ns": client,
+                    "wall_ns": client,
                     "client_calls": client_calls,
                     # Network, (de)serialisation and the client library: what serving adds.
                     "rest_ns": client - queue - compute,
