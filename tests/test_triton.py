@@ -163,6 +163,10 @@ def test_wrong_shape_gives_tritons_message(server: TritonServer) -> None:
         backend.run(backend.prepare(bad))  # type: ignore[attr-defined]
     text = str(err.value)
     assert "\n" not in text and "linear_event" in text and "shape" in text.lower()
+    wrong_type = {"input": np.zeros((2, 100), dtype=np.float64)}
+    with pytest.raises(HepinferError) as err:
+        backend.run(backend.prepare(wrong_type))  # type: ignore[attr-defined]
+    assert "\n" not in str(err.value) and "FP64" in str(err.value)
 
 
 @needs_server
