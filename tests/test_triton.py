@@ -275,3 +275,26 @@ def test_serve_command_starts_and_stops_on_sigterm(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 0, err
     assert "tritonserver stopped (exit status 0)" in err
+
+
+@needs_server
+def test_eventloop_threads_share_the_served_model(server: TritonServer) -> None:
+    """Framework threads sharing one triton backend process every event, with the answers of
+    one thread (the server merges some of their requests)."""
+    from hepinfer.runner.eventloop import EventLoopRequest, run
+
+    request = EventLoopRequest(
+        model="linear_event",
+        backends=["triton"],
+        threads=[1, 3],
+        modes=["shared"],
+        events=60,
+        options={"triton": {"server": server.endpoints()["grpc"]}},
+        pool=6,
+        timeout_s=120,
+    )
+    records = run(request)
+    assert [r["status"] for r in records] == ["ok", "ok"], [r.get("error") for r in records]
+    assert [r["eventloop"]["events_processed"] for r in records] == [60, 60]
+    assert records[1]["agreement"]["verdict"] in ("identical", "within tolerance")
+    assert records[1]["backend"]["settings"]["breakdown_since_load"]["requests"] >= 60
