@@ -218,7 +218,20 @@ class TritonBackend(Backend):
         The server's statistics count every client of the model; with other clients at the
         same time, queue and compute are theirs too.
         """
+        with self._lock:
+            client_ns, client_calls = self._client_ns, self._client_calls
         now = self._statistics()
+        # Triton counts a request once its response is sent, which can be after the client
+        # has it: wait (briefly) until the server has counted what this client sent.
+        deadline = time.monotonic() + 2.0
+        while now and since and time.monotonic() < deadline:
+            counted = int(now.get("inference_stats", {}).get("success", {}).get("count", 0)) - int(
+                since.get("inference_stats", {}).get("success", {}).get("count", 0)
+            )
+            if counted >= client_calls:
+                break
+            time.sleep(0.01)
+            now = self._statistics()
         if not now or not since:
             return {"available": False}
 
@@ -228,8 +241,6 @@ class TritonBackend(Backend):
             return int(a) - int(b)
 
         count = delta("success", "count")
-        with self._lock:
-            client_ns, client_calls = self._client_ns, self._client_calls
         if count <= 0:
             return {"available": False, "requests": 0}
         queue = delta("queue", "ns") / count
