@@ -21,6 +21,7 @@ BUILTIN: dict[str, str] = {
     "onnxruntime-cuda": "hepinfer.backends.onnxruntime_gpu:OnnxRuntimeCudaBackend",
     "onnxruntime-trt": "hepinfer.backends.onnxruntime_gpu:OnnxRuntimeTrtBackend",
     "tensorrt": "hepinfer.backends.tensorrt:TensorRTBackend",
+    "triton": "hepinfer.backends.triton:TritonBackend",
 }
 
 

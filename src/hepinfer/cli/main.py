@@ -20,6 +20,7 @@ COMMANDS = {
     "eventloop": "framework threads sharing sessions, jets per event (the HEP event loop)",
     "loadgen": "MLPerf LoadGen scenarios: SingleStream, Offline, Server",
     "data": "generate, describe and find physics event files (inputs from real events)",
+    "serve": "serve a model with a Triton server (KServe v2 gRPC/HTTP) for the triton backend",
 }
 
 
