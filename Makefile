@@ -4,7 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint clean
+TRITON_VENV ?= $(VENV)-triton
+TRITON_STAMP := $(TRITON_VENV)/.installed
+
+.PHONY: demo test install triton lint clean
 
 # torch is installed first and pinned: 2.13.0 is the local CPU wheel; anything else may pull CUDA.
 $(STAMP): pyproject.toml
@@ -17,6 +20,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The Triton server for `hepinfer serve` and its tests: nvidia-pytriton bundles a real
+# tritonserver binary but pins numpy<2, so it lives in a venv of its own (only the binary is
+# used; hepinfer finds it as $(VENV)-triton).
+$(TRITON_STAMP):
+	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install --quiet --no-deps 'nvidia-pytriton==0.7.0'
+	touch $(TRITON_STAMP)
+
+triton: $(STAMP) $(TRITON_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m hepinfer.demo
 
@@ -25,8 +38,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
 
-test: lint
+test: lint $(TRITON_STAMP)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache results/demo*
+	rm -rf $(VENV) $(TRITON_VENV) .pytest_cache .mypy_cache .ruff_cache results/demo*
