@@ -161,7 +161,7 @@ def _speedup_row(
     section: Section, what: str, published: float | None, slow: float | None, fast: float | None
 ) -> float | None:
     ours = ratio(slow, fast)
-    section.rows.append((what, fx(published), fx(ours)))
+    section.rows.append((what, "no figure" if published is None else fx(published), fx(ours)))
     return ours
 
 
@@ -293,6 +293,7 @@ def study3(records: Records, extra: Mapping[str, Any]) -> Section:
 
 def study4(records: Records, extra: Mapping[str, Any]) -> Section:
     s = Section(4)
+    isa: dict[str, float] = {}
     larger: list[str] = []
     smaller: list[str] = []
     for name, (base, _sse, avx) in TAGGERS.items():
@@ -306,13 +307,15 @@ def study4(records: Records, extra: Mapping[str, Any]) -> Section:
         native = per_event_us(find(records, name, "sofie"))  # native is the default: no options
         portable = per_event_us(find(records, name, "sofie", options={"isa": "portable"}))
         ours = ratio(portable, native)
+        if ours is not None:
+            isa[name] = ours
         s.rows.append(
             (
                 f"{name}: restricted / full ISA",
                 f"{sse / avx:.2f}x (ORT-SSE / ORT-AVX)",
                 f"{ours:.2f}x (SOFIE x86-64-v2 / -march=native)"
                 if ours is not None
-                else "not measured: ONNX Runtime has no ISA switch upstream (SOFIE's runs in the full mode)",
+                else "not measured: no ISA switch in ONNX Runtime; SOFIE cannot generate it",
             )
         )
     for backend in ("pytorch", "onnxruntime"):
@@ -359,10 +362,21 @@ def study4(records: Records, extra: Mapping[str, Any]) -> Section:
         "Restricted vs full instruction set: CMS patched a switch into ONNX Runtime's MLAS "
         "(MLAS_DYNAMIC_CPU_ARCH); upstream ONNX Runtime picks its kernels by CPUID and has no such "
         "switch, so ORT-SSE cannot be re-measured here. SOFIE compiles its generated C++ for "
-        "x86-64-v2 or for this CPU (-march=native), which is the nearest comparison we can make; "
+        "x86-64-v2 or for this CPU (-march=native), which is the nearest comparison we can make, "
+        "but of the four zoo taggers it generates only DeepDoubleX (DeepTau: PRelu unsupported; "
+        "DeepJet: a broadcasting error, {1,1,150} vs {1,1,50}; DeepAK8: a duplicate initializer after "
+        "batch-norm fusion; as of the sofie package installed here); "
         "PyTorch could be capped with ATEN_CPU_CAPABILITY/ONEDNN_MAX_CPU_ISA (hepinfer validate "
         "checks the answers under those caps) but a sweep carries no environment, so it is not timed."
     )
+    if isa:
+        s.why.append(
+            "SOFIE built for x86-64-v2 vs this CPU: "
+            + ", ".join(f"{n} {r:.2f}x" for n, r in isa.items())
+            + "; most likely because its matrix products and convolutions go to OpenBLAS, which "
+            "picks its kernels by CPUID at run time whatever the compiler flags, so the flag "
+            "changes only SOFIE's own loops (it is not the ORT-SSE comparison)."
+        )
     return s
 
 
@@ -431,14 +445,25 @@ def study5(records: Records, extra: Mapping[str, Any]) -> Section:
 def study6(records: Records, extra: Mapping[str, Any]) -> Section:
     s = Section(6)
     batch_of = {"generator": 64}
+    same: list[str] = []
+    other: list[str] = []
     for name, (ort_pub, sofie_pub) in ROOTBENCH.items():
         b = batch_of.get(name, 1)
         ort = per_event_us(find(records, name, "onnxruntime", batch=b))
         sofie = per_event_us(find(records, name, "sofie", batch=b))
-        _speedup_row(s, f"{name} (batch {b}): ONNX Runtime / SOFIE", ort_pub / sofie_pub, ort, sofie)
+        got = _speedup_row(s, f"{name} (batch {b}): ONNX Runtime / SOFIE", ort_pub / sofie_pub, ort, sofie)
+        if got is not None:
+            (same if (got > 1) == (ort_pub > sofie_pub) else other).append(name)
         ts = per_event_us(find(records, name, "pytorch", batch=b, options={"mode": "torchscript"}))
         if ts is not None:
             s.rows.append((f"{name} (batch {b}): TorchScript / SOFIE", "-", fx(ratio(ts, sofie))))
+    if same or other:
+        s.why.append(
+            "The faster of the two is the same as in rootbench's logs for "
+            + (", ".join(same) or "none of the models")
+            + (f", the other one for {', '.join(other)}" if other else "")
+            + "."
+        )
     s.why.append(
         "rootbench timed SOFIE's generated C++ from C++ (Google Benchmark) and ONNX Runtime's C++ "
         "API; we call both from Python (SOFIE through ctypes, ONNX Runtime through its Python "
@@ -464,21 +489,30 @@ def study7(records: Records, extra: Mapping[str, Any]) -> Section:
         r for r in records
         if r.get("status") == "ok" and ((r.get("key") or {}).get("model_params") or {}).get("form") == "flat"
     ]  # fmt: skip
-    node_counts = sorted({int((r["key"].get("dims") or {}).get("n_nodes_total", 0)) for r in flat})
-    for n in node_counts:
-        dims = {"n_nodes_total": n}
-        pt = find(flat, "gnn_tau", "pytorch", dims=dims)
-        ort = find(flat, "gnn_tau", "onnxruntime", dims=dims)
+    for b in sorted({int(r["key"].get("batch", 1)) for r in flat}):
+        pt = find(flat, "gnn_tau", "pytorch", batch=b)
+        ort = find(flat, "gnn_tau", "onnxruntime", batch=b)
+        what = "1 graph per call" if b == 1 else f"{b} graphs of different sizes per call"
         _speedup_row(
-            s, f"scatter form, {n} nodes: PyTorch / ONNX Runtime", None, per_event_us(pt), per_event_us(ort)
+            s, f"scatter form, {what}: PyTorch / ONNX Runtime", None, per_event_us(pt), per_event_us(ort)
         )
         verdict = ((ort or {}).get("agreement") or {}).get("verdict")
         s.rows.append(
             (
-                f"scatter form, {n} nodes: ONNX Runtime outputs vs PyTorch",
+                f"scatter form, {what}: ONNX Runtime outputs vs PyTorch",
                 "exports, same answers",
                 str(verdict or "-"),
             )
+        )
+    batched = ratio(
+        per_event_us(find(flat, "gnn_tau", "pytorch", batch=16)),
+        per_event_us(find(flat, "gnn_tau", "onnxruntime", batch=16)),
+    )
+    if batched is not None and batched < 1:
+        s.why.append(
+            f"With 16 graphs per call ONNX Runtime is {1 / batched:.1f} times slower than PyTorch "
+            "on the scatter form (at 1 graph per call it is faster): most likely its scatter and gather "
+            "kernels over the flattened node list cost more than PyTorch's here; not profiled further."
         )
     report = extra.get("validate") or {}
     for b in report.get("backends", []):
@@ -488,7 +522,7 @@ def study7(records: Records, extra: Mapping[str, Any]) -> Section:
                 (
                     f"ROC AUC after - before conversion ({b.get('backend')}, {phys.get('events')} graphs)",
                     "0 (preserved)",
-                    f"{phys.get('auc_difference', float('nan')):+.2g} (AUC {phys.get('auc'):.4f}, "
+                    f"{phys.get('auc_difference', float('nan')):+.1e} (AUC {phys.get('auc'):.4f}, "
                     f"{phys.get('selection_flips')} selection flips)",
                 )
             )
@@ -497,8 +531,9 @@ def study7(records: Records, extra: Mapping[str, Any]) -> Section:
     s.why.append(
         "The network is the zoo's gnn_tau, untrained (so its AUC itself is near 0.5 and means "
         "nothing); what the study checks is that conversion does not change it. The scatter-add "
-        "form exports to ONNX ScatterElements without torch_geometric and takes any number of "
-        "nodes; the AUC comes from the kNN form, whose inputs have an event axis."
+        "form exports to ONNX without torch_geometric and takes any number of nodes per graph "
+        "(a batch of 16 is 16 graphs of different sizes in one call); the AUC comes from the kNN "
+        "form, whose inputs have an event axis (the flat form's rank-1 inputs have none)."
     )
     return s
 

@@ -42,9 +42,9 @@ def prepared(number: int, quick: bool) -> tuple[dict[str, Any], list[str]]:
             names |= set(m.get("backends", []))
     keep, dropped = usable_cpu_backends(sorted(names))
     notes += [f"left out backend {b}: {why}" for b, why in dropped.items()]
-    models = []
+    models: list[dict[str, Any] | str] = []
     for m in data["models"]:
-        entry = {"name": m} if isinstance(m, str) else dict(m)
+        entry: dict[str, Any] = {"name": m} if isinstance(m, str) else dict(m)
         name = str(entry["name"])
         if name.endswith(".onnx"):
             path = (ROOT / name).resolve()
@@ -56,6 +56,8 @@ def prepared(number: int, quick: bool) -> tuple[dict[str, Any], list[str]]:
             entry["backends"] = [b for b in entry["backends"] if b in keep]
             if not entry["backends"]:
                 continue
+        if entry.get("options"):
+            entry["options"] = {b: o for b, o in entry["options"].items() if b in keep}
         models.append(entry if len(entry) > 1 else entry["name"])
     data["models"] = models
     data["backends"] = [b for b in data.get("backends", []) if b in keep]
