@@ -138,3 +138,20 @@ def test_real_models_are_kept_when_present(shared_models: Path) -> None:
     data, _ = run.prepared(4, True)
     names = [m if isinstance(m, str) else m["name"] for m in data["models"]]
     assert any(str(n).endswith("DeepJet_Run3_122X.onnx") for n in names)
+
+
+def test_disk_inclusive_times_per_row() -> None:
+    record = {
+        "status": "ok",
+        "key": {"model": "jet_vae", "backend": "onnxruntime", "batch": 2, "threads": 1, "options": {}},
+        "data": {
+            "file": "/cache/events/graviton-broad-200-s1-abc.parquet",
+            "batch": 2,
+            "passes": [{"events": 2, "rows": 4, "total_ns": 20_000, "inference_samples_ns": [4000, 2000]}],
+        },
+    }
+    assert analysis.sample(record) == "graviton-broad"
+    # Median of the per-call samples (3000 ns) over the batch of 2, and the total per row.
+    assert analysis.data_us(record) == (1.5, 5.0)
+    (row,) = analysis.data_rows([record])
+    assert row[0].startswith("jet_vae onnxruntime b2 t1 on graviton-broad") and row[2] == "total 5 us"

@@ -3,9 +3,10 @@
 Per study N (``benchmarks/seeds/studyN_*.yaml``, or ``*.quick.yaml`` in quick mode), the
 configuration is copied into the output folder with the backends that cannot run here and the
 ONNX files that are absent (``../shared/models``) left out, swept with ``--resume`` into
-``DIR/studyN_*.jsonl``, then study 2 and 7 run ``hepinfer validate`` and study 4 ``hepinfer
-eventloop`` through their Python APIs. The page (docs/seeds.md style) and the HTML report
-(``hepinfer report``) are written from the folder at the end.
+``DIR/studyN_*.jsonl``, then study 1 and 2 time the model on physics events from disk
+(``bench --data``: generated G -> WW and QCD jets, real CMS events), study 2 and 7 run
+``hepinfer validate`` and study 4 ``hepinfer eventloop`` through their Python APIs. The page
+(docs/seeds.md style) and the HTML report (``hepinfer report``) are written from the folder.
 """
 
 from __future__ import annotations
@@ -104,6 +105,54 @@ def _eventloop(quick: bool, out: Path) -> None:
     eventloop.run(request, out=out)
 
 
+SAMPLES = ("graviton-narrow", "graviton-broad", "qcd")
+
+
+def _data_runs(number: int, quick: bool, out: Path) -> None:
+    """Disk-inclusive timing on physics events: study 1 on generated G -> WW and QCD jets
+    (Pythia 8 + fastjet, cached), study 2 on the real packaged CMS events (hzz)."""
+    from hepinfer.measure.timer import TimingPolicy
+    from hepinfer.runner import bench
+
+    policy = (
+        TimingPolicy(max_time_s=0.3, min_calls=10, rel_ci=0.02, warmup_calls=3, warmup_s=0.02)
+        if quick
+        else TimingPolicy(max_time_s=5.0)
+    )
+    if number == 1:
+        from hepinfer.data import generate
+
+        events = 200 if quick else 2000
+        files = [generate.cached(p, events, 1, None)[0] for p in SAMPLES]
+        requests = [
+            bench.BenchRequest(
+                model="jet_vae",
+                backends=("tensorflow", "onnxruntime"),
+                batches=[1],
+                policy=policy,
+                data=str(f),
+            )
+            for f in files
+        ]
+    else:
+        from hepinfer.data import real
+
+        requests = [
+            bench.BenchRequest(
+                model="event_vae",
+                params={"R": 39},
+                backends=("pytorch", "onnxruntime"),
+                batches=[1],
+                policy=policy,
+                data=str(real.path_of("hzz")),
+            )
+        ]
+    if out.exists():
+        out.unlink()
+    for request in requests:
+        bench.run(request, out=out)
+
+
 def run_study(number: int, quick: bool, folder: Path) -> list[str]:
     """Sweep one study (resuming) and run its extra checks; returns notes for the log."""
     import yaml
@@ -118,6 +167,8 @@ def run_study(number: int, quick: bool, folder: Path) -> list[str]:
         plan = sweep.load(grid)
         print(f"seeds: study {number} ({study.title}): {len(plan.keys)} configurations", file=sys.stderr)
         sweep.run(plan, folder / f"{study.config}.jsonl", resume=True)
+    if number in (1, 2):
+        _data_runs(number, quick, folder / f"{study.config}-data.jsonl")
     if number in (2, 7):
         _validate(number, quick, folder / f"{study.config}-validate.json")
     if number == 4:
