@@ -10,7 +10,7 @@ import pytest
 
 from hepinfer.errors import ConfigurationError
 from hepinfer.runner import sweep
-from hepinfer.seeds import analysis, page, run
+from hepinfer.seeds import analysis, page, run, studies
 from hepinfer.seeds.published import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ def test_published_table_is_complete() -> None:
         assert study.number == n and study.title and study.setup
         assert study.ratios or study.claims, f"study {n} has nothing to compare with"
         assert (not study.figures) == (not study.unit), f"study {n}: figures need a unit"
-        assert n in analysis.ANALYSES
+        assert n in studies.ANALYSES
     # The numbers, exactly.
     assert STUDIES[1].figures == {"tensorflow": 2.28, "onnxruntime": 0.52}
     assert STUDIES[2].figures == {"pytorch": 4.11, "onnxruntime": 0.14}
@@ -127,7 +127,7 @@ def test_ratios_from_records() -> None:
         rec("onnxruntime", 500.0),
         rec("tensorflow", 9000.0, options={"mode": "call"}),
     ]
-    section = analysis.study1(records, {})
+    section = studies.study1(records, {})
     assert section.rows[0] == ("TensorFlow (tf.function) / ONNX Runtime, batch 1", "4.38x", "4.00x")
     assert section.rows[1][2] == "18.00x"
     assert section.missing  # the graviton samples are not generated here

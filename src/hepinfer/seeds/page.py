@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hepinfer.results import jsonl
-from hepinfer.seeds.analysis import ANALYSES, Section, absolute_rows, data_rows
+from hepinfer.seeds.analysis import Section, absolute_rows, data_rows
 from hepinfer.seeds.published import STUDIES, Study
+from hepinfer.seeds.studies import ANALYSES
 
 
 def load(folder: Path, number: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
