@@ -295,6 +295,22 @@ def study5(records: Records, extra: Mapping[str, Any]) -> Section:
                         claim = "ONNX Runtime better (ratio > 1)"
                     speedup_row(s, f"{backend} / ONNX Runtime, batch {b}, {t} thread(s)", None, got, ort)
                     s.rows[-1] = (s.rows[-1][0], claim, s.rows[-1][2])
+    slowed = []
+    for b in batches:
+        for backend in ("onnxruntime", *_BACKENDS5):
+            one = per_event_us(find(records, model, backend, batch=b, threads=1))
+            two = per_event_us(find(records, model, backend, batch=b, threads=2))
+            if one is not None and two is not None and two > 3 * one:
+                slowed.append(f"{backend} at batch {b} ({two / one:.0f}x)")
+    if slowed:
+        s.why.append(
+            "With 2 threads some configurations were much slower than with 1: "
+            + ", ".join(slowed)
+            + ". This 2-core machine was shared with other jobs while measuring, so a second "
+            "compute thread competes for a core, and a library that splits each matrix product "
+            "between threads waits for the descheduled one; most likely a quiet machine does not "
+            "show this, so read the 2-thread figures here with care."
+        )
     lowest: tuple[str, float] | None = None
     for backend in ("onnxruntime", *_BACKENDS5):
         rec = find(records, model, backend, batch=big or 1)
