@@ -49,10 +49,11 @@ def test_configs_validate_against_the_sweep_schema(number: int, quick: bool) -> 
 
 
 @pytest.mark.parametrize("number", sorted(STUDIES))
-def test_quick_configs_plan(number: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("quick", [False, True])
+def test_configs_plan(number: int, quick: bool, tmp_path: Path) -> None:
     import yaml
 
-    data, _ = run.prepared(number, True)
+    data, _ = run.prepared(number, quick)
     path = tmp_path / "quick.yaml"
     path.write_text(yaml.safe_dump(data))
     plan = sweep.load(path)  # every model name, option and batch is checked here

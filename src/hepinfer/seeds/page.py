@@ -2,7 +2,8 @@
 
 The folder holds, per study N, ``studyN.jsonl`` (its sweep records), and where the study runs
 them ``studyN-validate.json`` (a ``hepinfer validate`` report), ``studyN-data.jsonl`` (bench
-records with disk-inclusive timing) and ``studyN-eventloop.jsonl``.
+records with disk-inclusive timing), ``studyN-memory.jsonl`` (``hepinfer memory`` records) and
+``studyN-eventloop.jsonl``.
 A study without results is listed as not run.
 """
 
@@ -30,6 +31,9 @@ def load(folder: Path, number: int) -> tuple[list[dict[str, Any]], dict[str, Any
     data = folder / f"{stem}-data.jsonl"
     if data.exists():
         extra["data"] = list(jsonl.read(data))
+    mem = folder / f"{stem}-memory.jsonl"
+    if mem.exists():
+        extra["memory"] = list(jsonl.read(mem))
     loop = folder / f"{stem}-eventloop.jsonl"
     if loop.exists():
         extra["eventloop"] = list(jsonl.read(loop))

@@ -5,7 +5,8 @@ configuration is copied into the output folder with the backends that cannot run
 ONNX files that are absent (``../shared/models``) left out, swept with ``--resume`` into
 ``DIR/studyN_*.jsonl``, then study 1 and 2 time the model on physics events from disk
 (``bench --data``: generated G -> WW and QCD jets, real CMS events), study 2 and 7 run
-``hepinfer validate`` and study 4 ``hepinfer eventloop`` through their Python APIs. The page
+``hepinfer validate``, study 3 ``hepinfer memory`` and study 4 ``hepinfer eventloop`` through
+their Python APIs. The page
 (docs/seeds.md style) and the HTML report (``hepinfer report``) are written from the folder.
 """
 
@@ -153,6 +154,19 @@ def _data_runs(number: int, quick: bool, out: Path) -> None:
         bench.run(request, out=out)
 
 
+def _memory(quick: bool, out: Path) -> None:
+    """Study 3: hepinfer memory of jet_vae against batch (RSS phases, theoretical minimum)."""
+    from hepinfer.runner import memory
+
+    batches = [1, 16, 256, 1024] if quick else [1, 4, 16, 64, 256, 1024]
+    if out.exists():
+        out.unlink()
+    memory.run(
+        memory.MemoryRequest(model="jet_vae", backends=["onnxruntime", "tensorflow"], batches=batches),
+        out=out,
+    )
+
+
 def run_study(number: int, quick: bool, folder: Path) -> list[str]:
     """Sweep one study (resuming) and run its extra checks; returns notes for the log."""
     import yaml
@@ -171,6 +185,8 @@ def run_study(number: int, quick: bool, folder: Path) -> list[str]:
         _data_runs(number, quick, folder / f"{study.config}-data.jsonl")
     if number in (2, 7):
         _validate(number, quick, folder / f"{study.config}-validate.json")
+    if number == 3:
+        _memory(quick, folder / f"{study.config}-memory.jsonl")
     if number == 4:
         _eventloop(quick, folder / f"{study.config}-eventloop.jsonl")
     return notes
