@@ -1,4 +1,4 @@
-"""Run the seed studies: each study's sweep, and the validate / event-loop runs some need.
+"""Run the seed studies: each study's sweep, and the validate, memory, event-loop and data runs.
 
 Per study N (``benchmarks/seeds/studyN_*.yaml``, or ``*.quick.yaml`` in quick mode), the
 configuration is copied into the output folder with the backends that cannot run here and the
