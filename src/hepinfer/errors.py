@@ -37,3 +37,10 @@ class ResultsError(HepinferError):
 
 class DataError(ModelInputError):
     """An event file that is missing, truncated, or not in a format hepinfer reads."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none): what a
+    one-line error or an error record quotes from a framework's multi-line message."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__

@@ -24,7 +24,7 @@ from hepinfer.backends.base import (
     Prepared,
     check_inputs,
 )
-from hepinfer.errors import BackendUnavailable, ConversionError
+from hepinfer.errors import BackendUnavailable, ConversionError, first_line
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class PyTorchBackend(Backend):
             with torch.inference_mode():
                 compiled(*tensors)
         except Exception as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            first = first_line(err)
             raise ConversionError(
                 f"torch.compile failed on {self.spec.name}: {type(err).__name__}: {first}"
             ) from err

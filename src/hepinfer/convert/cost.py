@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hepinfer.errors import ConfigurationError
+from hepinfer.errors import ConfigurationError, first_line
 
 # Per-step weight matrices of the recurrent cells: gates times (input + hidden) MACs.
 _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
@@ -204,5 +204,5 @@ def cost_for_record(ref: Any, spec: Any, key: Mapping[str, Any]) -> dict[str, An
         artifact = ModelArtifact(ref=ref, spec=spec, exporter=key.get("exporter", "dynamo"))
         return model_cost(artifact.onnx_path(), key["batch"], key.get("dims", {}), spec=spec)
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         return {"error": f"{type(err).__name__}: {first}"}

@@ -18,7 +18,7 @@ from typing import Any
 
 from hepinfer._optional import require
 from hepinfer.convert.cache import cache_dir, digest, publish
-from hepinfer.errors import ConversionError
+from hepinfer.errors import ConversionError, first_line
 from hepinfer.zoo import ModelRef, ModelSpec, entry
 
 DEFAULT_OPSET = 17
@@ -80,7 +80,7 @@ def export_keras(ref: ModelRef, spec: ModelSpec, opset: int = DEFAULT_OPSET) -> 
         with contextlib.redirect_stdout(io.StringIO()):
             proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         raise ConversionError(f"tf2onnx failed on {ref.label}: {type(err).__name__}: {first}") from err
     seconds = time.perf_counter() - start
     _rename(proto, [t.name for t in spec.inputs], [t.name for t in spec.outputs])

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hepinfer.errors import ModelError
+from hepinfer.errors import ModelError, first_line
 
 VIEW_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
 
@@ -142,7 +142,7 @@ def minimum_memory(model: Any, shapes: Mapping[str, Sequence[int]]) -> MinimumMe
     try:
         inferred = onnx.shape_inference.infer_shapes(concrete, strict_mode=False, data_prop=True)
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         raise ModelError(f"ONNX shape inference failed at shapes {dict(shapes)}: {first}") from err
     graph = inferred.graph
     sizes = _sizes(graph)
@@ -304,7 +304,7 @@ def minimum_for_record(
         shapes = spec.shapes(key["batch"], key.get("dims", {}))
         result = minimum_memory(artifact.onnx_path(), shapes).to_dict()
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         return {"error": f"{type(err).__name__}: {first}"}
     deltas = memory.get("deltas", {})
     parts = (deltas.get("inputs"), deltas.get("inference"))

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hepinfer.errors import ConfigurationError
+from hepinfer.errors import ConfigurationError, first_line
 from hepinfer.runner.eventloop import Multiplicity
 
 
@@ -188,7 +188,7 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
             sessions[0].synchronize()
         out["one_off"]["first_call_ns"] = time.perf_counter_ns() - t1
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         raise ModelInputError(f"{cls.name} rejected the inputs: {first}") from err
 
     phases.enter("eventloop")

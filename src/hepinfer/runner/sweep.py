@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hepinfer.errors import ConfigurationError, HepinferError, ResultsError
+from hepinfer.errors import ConfigurationError, HepinferError, ResultsError, first_line
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results import jsonl
 from hepinfer.results.schema import Key
@@ -367,7 +367,7 @@ def _failed(key: Key, group: Group, err: BaseException) -> dict[str, Any]:
 
     record = new_record(key, "dask")
     record["status"] = "error"
-    message = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    message = first_line(err)
     record["error"] = {
         "type": type(err).__name__,
         "message": f"Dask task failed: {message}",

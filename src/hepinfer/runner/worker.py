@@ -37,7 +37,7 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
     """Run the job; returns the worker's part of the record (raises on failure)."""
     from hepinfer.backends.base import ModelArtifact
     from hepinfer.backends.registry import backend_class
-    from hepinfer.errors import ModelInputError
+    from hepinfer.errors import ModelInputError, first_line
     from hepinfer.measure.environment import environment
     from hepinfer.measure.memory import MemoryProbe
     from hepinfer.measure.timer import TimingPolicy, time_calls, timer_overhead_ns, warm_up
@@ -103,7 +103,7 @@ def execute(job: dict[str, Any], phases: _Phases) -> dict[str, Any]:
         if sync is not None:
             sync()
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         raise ModelInputError(f"{cls.name} rejected the inputs {_shapes(inputs)}: {first}") from err
     out["one_off"]["first_call_ns"] = time.perf_counter_ns() - t0
     outputs = backend.fetch(prepared, raw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hepinfer.errors import ModelError
+from hepinfer.errors import ModelError, first_line
 from hepinfer.zoo.spec import BATCH, Dim, ModelSpec, Role, TensorSpec
 
 
@@ -29,7 +29,7 @@ def load_onnx(path: Path) -> Any:
         model = onnx.load(str(path))
     except Exception as err:
         raise ModelError(
-            f"{path} is not a readable ONNX file ({type(err).__name__}: {_first_line(err)}); "
+            f"{path} is not a readable ONNX file ({type(err).__name__}: {first_line(err)}); "
             "check that it is an ONNX model and was copied whole"
         ) from err
     if not model.graph.node and not model.graph.input:
@@ -44,13 +44,8 @@ def checker_note(model: Any) -> str | None:
     try:
         onnx.checker.check_model(model)
     except Exception as err:
-        return f"the ONNX checker objects: {_first_line(err)}"
+        return f"the ONNX checker objects: {first_line(err)}"
     return None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 def _dims(value_info: Any) -> list[int | str]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from hepinfer.errors import first_line
 from hepinfer.measure import physics
 from hepinfer.runner.validate.request import ValidateRequest, _Set
 from hepinfer.zoo import ModelRef, ModelSpec, TensorSpec, build_inputs
@@ -29,7 +30,7 @@ def run_input_files(backend: Any, entries: Sequence[Mapping[str, Any]]) -> list[
             np.savez(e["outputs"], **outputs)  # type: ignore[arg-type]
             results.append({"name": e["name"], "status": "ok"})
         except Exception as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            first = first_line(err)
             results.append(
                 {"name": e["name"], "status": "error", "message": f"{type(err).__name__}: {first}"}
             )
