@@ -68,7 +68,10 @@ def _finish(ax: Any, model: str, xlabel: str, ylabel: str) -> None:
     ax.set_ylabel(ylabel)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="xx-small", loc="best", ncols=2 if len(ax.lines) > 6 else 1)
-    mplhep.label.exp_text("hepinfer", model, ax=ax, loc=0, fontsize="small")
+    # A long model label (options and dims) would squeeze the axes to nothing: the section
+    # heading of the report carries the full name.
+    short = model if len(model) <= 60 else model[:57] + "..."
+    mplhep.label.exp_text("hepinfer", short, ax=ax, loc=0, fontsize="small")
 
 
 def _series(records: Sequence[dict[str, Any]], by: str) -> dict[str, list[dict[str, Any]]]:
@@ -146,7 +149,7 @@ def memory(records: Sequence[dict[str, Any]], model: str) -> Any | None:
     fig, ax = _figure()
     drawn = False
     for name, rs in sorted(series.items()):
-        pts = sorted((r["key"]["batch"], data.memory_mib(r)) for r in rs)
+        pts = sorted(((r["key"]["batch"], data.memory_mib(r)) for r in rs), key=lambda p: p[0])
         peak = [(b, m["peak"]) for b, m in pts if "peak" in m]
         if peak:
             (line,) = ax.plot([b for b, _ in peak], [v for _, v in peak], "o-", label=f"{name} peak RSS")
