@@ -11,6 +11,7 @@ and the frameworks of this environment) and its libpython's directory on LD_LIBR
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -235,6 +236,10 @@ class TritonServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        # The server runs in a process group of its own: whatever it left there (Python-backend
+        # stubs orphaned by a server that was killed) goes with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         return self.process.returncode
 
     def __enter__(self) -> TritonServer:
