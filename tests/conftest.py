@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +38,27 @@ def test_backends(monkeypatch: pytest.MonkeyPatch) -> str:
         "PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     )
     return "foundation_backends"
+
+
+def zoo_artifact(name: str, exporter: str = "dynamo") -> Any:
+    """A zoo model as a backend receives it (exports lazily, into the session's cache)."""
+    from hepinfer.backends.base import ModelArtifact
+    from hepinfer.zoo import model_ref, spec_of
+
+    ref = model_ref(name)
+    return ModelArtifact(ref=ref, spec=spec_of(ref), exporter=exporter)
+
+
+def run_once(backend: Any, artifact: Any, options: Any, inputs: Any) -> dict[str, Any]:
+    """Load, prepare and call a backend once in this process; its outputs by name."""
+    backend.load(artifact, options)
+    prepared = backend.prepare(inputs)
+    outputs: dict[str, Any] = backend.fetch(prepared, backend.run(prepared))
+    return outputs
+
+
+def ort_outputs(artifact: Any, inputs: Any) -> dict[str, Any]:
+    """ONNX Runtime's outputs at default settings: what other backends are checked against."""
+    from hepinfer.backends.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeOptions
+
+    return run_once(OnnxRuntimeBackend(), artifact, OnnxRuntimeOptions(), inputs)

@@ -3,49 +3,30 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hepinfer.backends.base import ModelArtifact
-from hepinfer.backends.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeOptions
+from conftest import SHARED_MODELS, ort_outputs, run_once, zoo_artifact
 from hepinfer.backends.openvino import OpenVinoBackend, OpenVinoOptions
 from hepinfer.errors import BackendUnavailable
-from hepinfer.zoo import build_inputs, model_ref, spec_of
+from hepinfer.zoo import build_inputs
 
 pytest.importorskip("openvino")
 
 # torch.export warns from copyreg (outside the torch.* filter of pyproject) when exporting.
 pytestmark = pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)`:FutureWarning")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
-
-
-def _artifact(name: str) -> ModelArtifact:
-    ref = model_ref(name)
-    return ModelArtifact(ref=ref, spec=spec_of(ref))
-
-
-def _run(backend, artifact, options, inputs):
-    backend.load(artifact, options)
-    prepared = backend.prepare(inputs)
-    return backend.fetch(prepared, backend.run(prepared))
-
-
-def _ort(artifact, inputs):
-    return _run(OnnxRuntimeBackend(), artifact, OnnxRuntimeOptions(), inputs)
-
 
 def test_real_file_agrees_with_onnxruntime_and_records_settings():
-    path = SHARED / "rootbench" / "Linear_event.onnx"
+    path = SHARED_MODELS / "rootbench" / "Linear_event.onnx"
     if not path.exists():
-        pytest.skip(f"real models not found at {SHARED}")
-    artifact = _artifact(str(path))
+        pytest.skip(f"real models not found at {SHARED_MODELS}")
+    artifact = zoo_artifact(str(path))
     inputs = build_inputs(artifact.ref, artifact.spec, 1, {}, seed=3)
     backend = OpenVinoBackend()
-    got = _run(backend, artifact, OpenVinoOptions(threads=1), inputs)
-    want = _ort(artifact, inputs)
+    got = run_once(backend, artifact, OpenVinoOptions(threads=1), inputs)
+    want = ort_outputs(artifact, inputs)
     assert list(got) == list(want) == ["39"]
     np.testing.assert_allclose(got["39"], want["39"], rtol=1e-4, atol=1e-5)
     s = backend.settings()
@@ -58,9 +39,9 @@ def test_real_file_agrees_with_onnxruntime_and_records_settings():
 
 
 def test_zoo_model_zero_copy_and_copying_paths_agree():
-    artifact = _artifact("linear_event")
+    artifact = zoo_artifact("linear_event")
     inputs = build_inputs(artifact.ref, artifact.spec, 4, {}, seed=1)
-    want = _ort(artifact, inputs)
+    want = ort_outputs(artifact, inputs)
     shared = OpenVinoBackend()
     shared.load(artifact, OpenVinoOptions(hint="throughput"))
     prepared = shared.prepare(inputs)
@@ -69,16 +50,16 @@ def test_zoo_model_zero_copy_and_copying_paths_agree():
     # The zero-copy path writes into the array bound at prepare time.
     np.testing.assert_allclose(out_buffer, want["output"], rtol=1e-4, atol=1e-5)
     assert shared.settings()["performance_hint"].upper().endswith("THROUGHPUT")
-    copying = _run(OpenVinoBackend(), artifact, OpenVinoOptions(zero_copy=False), inputs)
+    copying = run_once(OpenVinoBackend(), artifact, OpenVinoOptions(zero_copy=False), inputs)
     np.testing.assert_allclose(copying["output"], want["output"], rtol=1e-4, atol=1e-5)
     dynamic = OpenVinoBackend()
-    got = _run(dynamic, artifact, OpenVinoOptions(static_shapes=False), inputs)
+    got = run_once(dynamic, artifact, OpenVinoOptions(static_shapes=False), inputs)
     np.testing.assert_allclose(got["output"], want["output"], rtol=1e-4, atol=1e-5)
     assert dynamic.settings()["static_shapes"] is False
     # New input values in the bound buffer are seen by the next call, without re-binding.
     prepared.inputs["input"][:] = 0.0
     shared.run(prepared)
-    zero = _ort(artifact, {"input": np.zeros_like(inputs["input"])})
+    zero = ort_outputs(artifact, {"input": np.zeros_like(inputs["input"])})
     np.testing.assert_allclose(prepared.outputs[0], zero["output"], rtol=1e-4, atol=1e-5)
 
 
@@ -99,17 +80,17 @@ def test_missing_package_names_the_extra(monkeypatch):
     )
     monkeypatch.setitem(__import__("sys").modules, "openvino", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[openvino\]"):
-        OpenVinoBackend().load(_artifact("linear_event"), OpenVinoOptions())
+        OpenVinoBackend().load(zoo_artifact("linear_event"), OpenVinoOptions())
 
 
 def test_real_tagger_with_masks_and_dynamic_axes():
-    path = SHARED / "cms" / "ParticleNetAK4_CHS_V01.onnx"
+    path = SHARED_MODELS / "cms" / "ParticleNetAK4_CHS_V01.onnx"
     if not path.exists():
-        pytest.skip(f"real models not found at {SHARED}")
-    artifact = _artifact(str(path))
+        pytest.skip(f"real models not found at {SHARED_MODELS}")
+    artifact = zoo_artifact(str(path))
     # The kNN inside takes k=16 neighbours: 17 or more points.
     inputs = build_inputs(artifact.ref, artifact.spec, 2, {"n_pf": 20, "n_sv": 4}, seed=0)
-    got = _run(OpenVinoBackend(), artifact, OpenVinoOptions(), inputs)
-    want = _ort(artifact, inputs)
+    got = run_once(OpenVinoBackend(), artifact, OpenVinoOptions(), inputs)
+    want = ort_outputs(artifact, inputs)
     assert got["softmax"].shape == (2, 4)
     np.testing.assert_allclose(got["softmax"], want["softmax"], rtol=1e-4, atol=1e-5)

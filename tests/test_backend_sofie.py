@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hepinfer.backends.base import ModelArtifact
-from hepinfer.backends.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeOptions
+from conftest import SHARED_MODELS, ort_outputs, run_once, zoo_artifact
 from hepinfer.backends.sofie import SofieBackend, SofieOptions
 from hepinfer.convert import sofie as convert
 from hepinfer.errors import BackendUnavailable, ConversionError
-from hepinfer.zoo import build_inputs, model_ref, spec_of
+from hepinfer.zoo import build_inputs
 
 pytest.importorskip("sofie")
 pytest.importorskip("scipy_openblas32")
@@ -27,38 +26,21 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:keras.*"),
 ]
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
-
-
-def _artifact(name: str) -> ModelArtifact:
-    ref = model_ref(name)
-    return ModelArtifact(ref=ref, spec=spec_of(ref))
-
-
-def _run(backend, artifact, options, inputs):
-    backend.load(artifact, options)
-    prepared = backend.prepare(inputs)
-    return backend.fetch(prepared, backend.run(prepared))
-
-
-def _ort(artifact, inputs):
-    return _run(OnnxRuntimeBackend(), artifact, OnnxRuntimeOptions(), inputs)
-
 
 def _shared(path: str) -> Path:
-    full = SHARED / path
+    full = SHARED_MODELS / path
     if not full.exists():
-        pytest.skip(f"real models not found at {SHARED}")
+        pytest.skip(f"real models not found at {SHARED_MODELS}")
     return full
 
 
 def test_real_file_agrees_with_onnxruntime_and_is_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path))
-    artifact = _artifact(str(_shared("rootbench/Linear_event.onnx")))
+    artifact = zoo_artifact(str(_shared("rootbench/Linear_event.onnx")))
     inputs = build_inputs(artifact.ref, artifact.spec, 1, {}, seed=5)
     backend = SofieBackend()
-    got = _run(backend, artifact, SofieOptions(), inputs)
-    want = _ort(artifact, inputs)
+    got = run_once(backend, artifact, SofieOptions(), inputs)
+    want = ort_outputs(artifact, inputs)
     assert list(got) == ["39"]  # 'input.1' / '39' mapped back from SOFIE's C++ names
     np.testing.assert_allclose(got["39"], want["39"], rtol=1e-4, atol=1e-5)
     s = backend.settings()
@@ -75,7 +57,7 @@ def test_real_file_agrees_with_onnxruntime_and_is_cached(tmp_path, monkeypatch):
 
 def test_zoo_model_one_library_per_batch_portable_isa(tmp_path, monkeypatch):
     monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path))
-    artifact = _artifact("higgs_model_dense")
+    artifact = zoo_artifact("higgs_model_dense")
     backend = SofieBackend()
     backend.load(artifact, SofieOptions(isa="portable"))
     libraries = set()
@@ -83,7 +65,7 @@ def test_zoo_model_one_library_per_batch_portable_isa(tmp_path, monkeypatch):
         inputs = build_inputs(artifact.ref, artifact.spec, batch, {}, seed=batch)
         prepared = backend.prepare(inputs)
         got = backend.fetch(prepared, backend.run(prepared))
-        want = _ort(artifact, inputs)
+        want = ort_outputs(artifact, inputs)
         assert got["output"].shape == (batch, 2)
         np.testing.assert_allclose(got["output"], want["output"], rtol=1e-4, atol=1e-5)
         libraries.add(backend.build.library)
@@ -111,7 +93,7 @@ def _unsupported_model(path: Path) -> Path:
 def test_unsupported_operators_one_line(tmp_path):
     path = _unsupported_model(tmp_path / "unsupported.onnx")
     with pytest.raises(ConversionError) as err:
-        SofieBackend().load(_artifact(str(path)), SofieOptions())
+        SofieBackend().load(zoo_artifact(str(path)), SofieOptions())
     assert str(err.value) == "SOFIE cannot run this model: unsupported operators Dropout (1), Hardmax (2)"
 
 
@@ -128,7 +110,7 @@ def test_missing_package_names_the_extra(monkeypatch):
     )
     monkeypatch.setitem(sys.modules, "sofie", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[sofie\]"):
-        SofieBackend().load(_artifact("linear_event"), SofieOptions())
+        SofieBackend().load(zoo_artifact("linear_event"), SofieOptions())
 
 
 @pytest.mark.parametrize("parser", ["pytorch", pytest.param("keras", marks=pytest.mark.slow)])
@@ -136,11 +118,11 @@ def test_framework_parsers_agree_with_the_onnx_path(parser, tmp_path, monkeypatc
     if parser == "keras":
         pytest.importorskip("tensorflow")
     monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path))
-    artifact = _artifact("higgs_model_dense")
+    artifact = zoo_artifact("higgs_model_dense")
     inputs = build_inputs(artifact.ref, artifact.spec, 2, {}, seed=7)
     backend = SofieBackend()
-    got = _run(backend, artifact, SofieOptions(parser=parser), inputs)
-    want = _ort(artifact, inputs)
+    got = run_once(backend, artifact, SofieOptions(parser=parser), inputs)
+    want = ort_outputs(artifact, inputs)
     assert list(got) == ["output"]
     np.testing.assert_allclose(got["output"], want["output"], rtol=1e-4, atol=1e-5)
     assert backend.settings()["parser"] == parser
@@ -149,4 +131,4 @@ def test_framework_parsers_agree_with_the_onnx_path(parser, tmp_path, monkeypatc
 
 def test_framework_parser_needs_a_zoo_model():
     with pytest.raises(BackendUnavailable, match="has none"):
-        SofieBackend().load(_artifact("linear_event"), SofieOptions(parser="keras"))
+        SofieBackend().load(zoo_artifact("linear_event"), SofieOptions(parser="keras"))

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hepinfer.backends.base import ModelArtifact
+from conftest import SHARED_MODELS, run_once, zoo_artifact
 from hepinfer.backends.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeOptions
 from hepinfer.backends.tensorflow import TensorFlowBackend, TensorFlowOptions
 from hepinfer.errors import BackendUnavailable, ConfigurationError
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.runner.bench import BenchRequest, run
-from hepinfer.zoo import build_inputs, model_ref, spec_of
+from hepinfer.zoo import build_inputs
 from hepinfer.zoo.keras_twins import build_keras, has_keras
 
 pytest.importorskip("tensorflow")
@@ -30,34 +29,22 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:keras.*"),
 ]
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 # In this process TensorFlow may already be started (by another test): leave its pools alone.
 # Thread settings are checked through worker processes, in the end-to-end test.
 SAME_PROCESS = {"threads": 0, "inter_op_threads": 0}
 FAST = TimingPolicy(max_time_s=0.3, min_calls=5, warmup_calls=2, warmup_s=0.0)
 
 
-def _artifact(name: str, exporter: str = "dynamo") -> ModelArtifact:
-    ref = model_ref(name)
-    return ModelArtifact(ref=ref, spec=spec_of(ref), exporter=exporter)
-
-
-def _call(backend, artifact, options, inputs):
-    backend.load(artifact, options)
-    prepared = backend.prepare(inputs)
-    return backend.fetch(prepared, backend.run(prepared))
-
-
 def test_keras_twin_of_higgs_computes_the_pytorch_function():
     import torch
 
-    artifact = _artifact("higgs_model_dense")
+    artifact = zoo_artifact("higgs_model_dense")
     assert "keras" in artifact.formats
     inputs = build_inputs(artifact.ref, artifact.spec, 5, {}, seed=2)
     with torch.inference_mode():
         want = artifact.torch_module()(torch.from_numpy(inputs["input"])).numpy()
     for mode in ("function", "call", "predict_on_batch"):
-        got = _call(TensorFlowBackend(), artifact, TensorFlowOptions(mode=mode, **SAME_PROCESS), inputs)
+        got = run_once(TensorFlowBackend(), artifact, TensorFlowOptions(mode=mode, **SAME_PROCESS), inputs)
         np.testing.assert_allclose(got["output"], want, rtol=1e-5, atol=1e-6, err_msg=mode)
     model = artifact.keras_model()
     assert model.count_params() == 41_402
@@ -67,9 +54,9 @@ def test_xla_function_agrees_and_settings_are_recorded():
     import torch
 
     backend = TensorFlowBackend()
-    artifact = _artifact("higgs_model_dense")
+    artifact = zoo_artifact("higgs_model_dense")
     inputs = build_inputs(artifact.ref, artifact.spec, 3, {}, seed=8)
-    got = _call(backend, artifact, TensorFlowOptions(xla=True, **SAME_PROCESS), inputs)
+    got = run_once(backend, artifact, TensorFlowOptions(xla=True, **SAME_PROCESS), inputs)
     with torch.inference_mode():
         want = artifact.torch_module()(torch.from_numpy(inputs["input"])).numpy()
     np.testing.assert_allclose(got["output"], want, rtol=1e-5, atol=1e-6)
@@ -89,17 +76,17 @@ def test_jet_vae_twin_layout_and_size():
 
 
 def test_tf2onnx_export_agrees_and_is_recorded():
-    artifact = _artifact("higgs_model_dense", exporter="tf2onnx")
+    artifact = zoo_artifact("higgs_model_dense", exporter="tf2onnx")
     path = artifact.onnx_path()
     record = artifact.conversions["keras_to_onnx"]
     assert record["exporter"] == "tf2onnx" and record["opset"] == 17
     assert record["tf2onnx_version"] == __import__("tf2onnx").__version__
     assert "tf2onnx" in path.name
     inputs = build_inputs(artifact.ref, artifact.spec, 3, {}, seed=4)
-    got = _call(OnnxRuntimeBackend(), artifact, OnnxRuntimeOptions(), inputs)
-    want = _call(
+    got = run_once(OnnxRuntimeBackend(), artifact, OnnxRuntimeOptions(), inputs)
+    want = run_once(
         TensorFlowBackend(),
-        _artifact("higgs_model_dense"),
+        zoo_artifact("higgs_model_dense"),
         TensorFlowOptions(**SAME_PROCESS),
         inputs,
     )
@@ -108,11 +95,11 @@ def test_tf2onnx_export_agrees_and_is_recorded():
 
 
 def test_onnx_file_is_refused_in_one_line():
-    path = SHARED / "rootbench" / "higgs_model_dense.onnx"
+    path = SHARED_MODELS / "rootbench" / "higgs_model_dense.onnx"
     if not path.exists():
-        pytest.skip(f"real models not found at {SHARED}")
+        pytest.skip(f"real models not found at {SHARED_MODELS}")
     with pytest.raises(BackendUnavailable, match="has none, and TensorFlow cannot run an ONNX file"):
-        TensorFlowBackend().load(_artifact(str(path)), TensorFlowOptions())
+        TensorFlowBackend().load(zoo_artifact(str(path)), TensorFlowOptions())
 
 
 def test_no_twin_is_a_configuration_error():
@@ -128,7 +115,7 @@ def test_missing_package_names_the_extra(monkeypatch):
     )
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[tensorflow\]"):
-        TensorFlowBackend().load(_artifact("higgs_model_dense"), TensorFlowOptions())
+        TensorFlowBackend().load(zoo_artifact("higgs_model_dense"), TensorFlowOptions())
 
 
 @pytest.mark.slow
