@@ -335,17 +335,16 @@ def test_minimum_of_real_models_knows_every_shape(name):
     assert m.peak_activation_bytes >= m.input_bytes > 0
 
 
-def test_minimum_for_record_ratios(tmp_path):
-    from hepinfer.measure.min_memory import minimum_for_record
+def test_minimum_ratios(tmp_path):
+    from hepinfer.measure.min_memory import minimum_for_onnx, with_ratios
     from hepinfer.zoo import model_ref, spec_of
 
-    ref = model_ref(str(_save(_mlp(), tmp_path / "mlp.onnx")))
-    key = {"batch": 2, "dims": {}, "exporter": "dynamo"}
+    path = _save(_mlp(), tmp_path / "mlp.onnx")
+    spec = spec_of(model_ref(str(path)))
     memory = {"measured_bytes": 512, "deltas": {"model": 256, "inputs": 32, "inference": 96}}
-    m = minimum_for_record(ref, spec_of(ref), key, memory)
+    m = with_ratios(minimum_for_onnx(path, spec.shapes(2, {})), memory)
     assert (m["weight_bytes"], m["peak_activation_bytes"], m["total_bytes"]) == (128, 128, 256)
     assert (m["ratio"], m["weights_ratio"], m["activations_ratio"]) == (2.0, 2.0, 1.0)
-    spec = spec_of(ref)
-    Path(ref.name).unlink()  # an annotation that cannot be computed is an error entry, no raise
-    broken = minimum_for_record(ref, spec, key, memory)
+    path.unlink()  # an annotation that cannot be computed is an error entry, no raise
+    broken = with_ratios(minimum_for_onnx(path, spec.shapes(2, {})), memory)
     assert "mlp.onnx" in broken["error"]

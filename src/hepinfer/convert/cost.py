@@ -192,17 +192,14 @@ def _broadcast(a: list[int], b: list[int]) -> list[int]:
     return [max(x, y) for x, y in zip(a, b, strict=True)]
 
 
-def cost_for_record(ref: Any, spec: Any, key: Mapping[str, Any]) -> dict[str, Any]:
-    """The cost of a configuration's model at its batch and dims, for the bench record.
+def cost_for_onnx(path: Path, batch: int, dims: Mapping[str, int], spec: Any) -> dict[str, Any]:
+    """The cost of a configuration's model file at its batch and dims, for the bench record.
 
-    A zoo model is costed on its (cached) ONNX export. Never raises: the cost is an
+    Computed by the parent before the measured worker starts. Never raises: the cost is an
     annotation, so a failure is recorded as ``{"error": ...}``.
     """
-    from hepinfer.backends.base import ModelArtifact
-
     try:
-        artifact = ModelArtifact(ref=ref, spec=spec, exporter=key.get("exporter", "dynamo"))
-        return model_cost(artifact.onnx_path(), key["batch"], key.get("dims", {}), spec=spec)
+        return model_cost(path, batch, dims, spec=spec)
     except Exception as err:
         first = first_line(err)
         return {"error": f"{type(err).__name__}: {first}"}

@@ -282,30 +282,35 @@ def topological(nodes: list[Any], available: Mapping[str, Any]) -> list[Any]:
     return [nodes[i] for i in order]
 
 
-def minimum_for_record(
-    ref: Any, spec: Any, key: Mapping[str, Any], memory: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The minimum of a configuration's model at its batch and dims, against what was measured.
+def minimum_for_onnx(onnx_path: Path, shapes: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    """The minimum of an ONNX file at concrete input shapes, as the record holds it.
 
-    ``memory`` is ``MemoryProbe.summary()``. Three ratios (None where a part is unknown):
+    Computed by the parent before a measured worker starts (graph analysis is no part of what
+    is measured). Never raises: a failure is recorded as ``{"error": ...}``, since the minimum
+    is an annotation.
+    """
+    try:
+        return minimum_memory(onnx_path, {k: tuple(v) for k, v in shapes.items()}).to_dict()
+    except Exception as err:
+        first = first_line(err)
+        return {"error": f"{type(err).__name__}: {first}"}
+
+
+def with_ratios(minimum: Mapping[str, Any], memory: Mapping[str, Any]) -> dict[str, Any]:
+    """The minimum against what was measured (``memory`` is ``MemoryProbe.summary()``).
+
+    Three ratios (None where a part is unknown):
 
     - ``ratio``: measured (peak during inference - RSS after conversion) / minimum;
     - ``weights_ratio``: the load delta / weight bytes (session and framework set-up included);
     - ``activations_ratio``: (inputs delta + inference delta) / peak of live activations.
 
-    A zoo model is measured on its ONNX export (the cached one, exported if needed). Never
-    raises: a failure is recorded as ``{"error": ...}``, since the minimum is an annotation.
+    The minimum is a graph-level bound (weights + peak of live tensors by liveness of the ONNX
+    graph): fused and in-place kernels can hold less, so a ratio below 1 is possible.
     """
-    from hepinfer.backends.base import ModelArtifact
-
-    try:
-        # A fresh artifact: exporting here must not count in the worker's conversion costs.
-        artifact = ModelArtifact(ref=ref, spec=spec, exporter=key.get("exporter", "dynamo"))
-        shapes = spec.shapes(key["batch"], key.get("dims", {}))
-        result = minimum_memory(artifact.onnx_path(), shapes).to_dict()
-    except Exception as err:
-        first = first_line(err)
-        return {"error": f"{type(err).__name__}: {first}"}
+    result = dict(minimum)
+    if "error" in result:
+        return result
     deltas = memory.get("deltas", {})
     parts = (deltas.get("inputs"), deltas.get("inference"))
     activations = None if None in parts else sum(p for p in parts if p is not None)

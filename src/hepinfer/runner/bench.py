@@ -26,6 +26,7 @@ from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results import jsonl
 from hepinfer.results.schema import Key, new_record
 from hepinfer.runner.launch import run_job
+from hepinfer.runner.stage import Staged, stage_job
 from hepinfer.zoo import ModelRef, ModelSpec, entry, model_ref, spec_of
 
 
@@ -188,12 +189,13 @@ def run(
         for i, (key, measure) in enumerate(jobs):
             if on_start is not None and measure:
                 on_start(sum(m for _, m in jobs[:i]), len(the_plan.keys), key)
+            fields, staged, failed = stage_job(the_plan.ref, the_plan.spec, key, analyse=measure)
             job = {
                 "key": key.to_dict(),
                 "model_ref": the_plan.ref.to_dict(),
+                **fields,
                 "policy": request.policy.to_dict(),
                 "measure": measure,
-                "minimum": measure,  # the theoretical minimum, for measured records only
             }
             if measure and request.memray_dir:
                 job["memray_dir"] = request.memray_dir
@@ -204,14 +206,14 @@ def run(
                     "chunk": request.data_chunk,
                     "max_events": request.data_events,
                 }
-            result = run_job(job, workdir, f"job{i:04d}", request.timeout_s)
+            result = failed or run_job(job, workdir, f"job{i:04d}", request.timeout_s)
             npz = workdir / f"job{i:04d}.npz"
             ref_key = reference_key(key, the_plan.reference)
             if key == ref_key:
                 outputs[key] = npz if result["status"] == "ok" else result["error"]["message"]
             if not measure:
                 continue
-            record = _record(key, run_id, result, the_plan)
+            record = _record(key, run_id, result, the_plan, staged)
             record["agreement"] = _agreement(key, ref_key, npz, outputs, result, the_plan.spec)
             if out is not None:
                 jsonl.append(out, record)
@@ -238,7 +240,10 @@ def _with_reference_jobs(the_plan: Plan) -> list[tuple[Key, bool]]:
     return jobs
 
 
-def _record(key: Key, run_id: str, result: dict[str, Any], the_plan: Plan) -> dict[str, Any]:
+def _record(
+    key: Key, run_id: str, result: dict[str, Any], the_plan: Plan, staged: Staged | None
+) -> dict[str, Any]:
+    from hepinfer.measure.min_memory import with_ratios
     from hepinfer.measure.stats import summarize
 
     record = new_record(key, run_id)
@@ -256,13 +261,15 @@ def _record(key: Key, run_id: str, result: dict[str, Any], the_plan: Plan) -> di
         record["status"] = "error"
         record["error"] = result["error"]
         return record
-    for field_name in ("samples_ns", "timing", "one_off", "memory", "backend", "environment"):
-        record[field_name] = result.get(field_name, record[field_name])
+    for field_name in ("samples_ns", "timing", "one_off", "memory", "backend", "environment", "process"):
+        record[field_name] = result.get(field_name, record.get(field_name))
     record["model"]["output_shapes"] = result.get("output_shapes", {})
     if "data" in result:
         record["data"] = result["data"]
     record["stats"] = summarize(record["samples_ns"], key.batch, request_confidence(result))
-    cost = result.get("cost") or {}
+    if staged is not None and staged.minimum is not None:
+        record["memory"]["minimum"] = with_ratios(staged.minimum, record["memory"])
+    cost = (staged.cost if staged is not None else None) or {}
     if "macs_per_event" in cost:
         record["model"]["cost"] = {
             k: cost[k] for k in ("params", "weight_bytes", "macs_per_event", "uncounted")
@@ -275,6 +282,8 @@ def _record(key: Key, run_id: str, result: dict[str, Any], the_plan: Plan) -> di
     one_off["warm_median_ns"] = record["stats"]["median_ns"]
     conversions = one_off.get("conversion") or {}
     one_off["conversion_s"] = sum(c.get("seconds", 0.0) for c in conversions.values())
+    if staged is not None:  # the parent's graph analysis: a one-off of the tool, not the backend
+        one_off["analysis_s"] = staged.analysis_s
     if one_off.get("first_call_ns") and one_off["warm_median_ns"] > 0:
         one_off["cold_over_warm"] = one_off["first_call_ns"] / one_off["warm_median_ns"]
     return record

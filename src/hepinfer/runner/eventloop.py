@@ -267,6 +267,22 @@ def job_for(the_plan: EventLoopPlan, config: Config) -> dict[str, Any]:
     }
 
 
+def staged_fields(the_plan: EventLoopPlan, config: Config) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The parent's conversion for a configuration (``runner.stage``): job fields, or an error."""
+    from hepinfer.results.schema import Key
+    from hepinfer.runner.stage import stage_job
+
+    key = Key(
+        model=the_plan.ref.label,
+        backend=config.backend,
+        batch=1,
+        threads=1,
+        exporter=the_plan.request.exporter,
+    )
+    fields, _, failed = stage_job(the_plan.ref, the_plan.spec, key)
+    return fields, failed
+
+
 def record_key(the_plan: EventLoopPlan, config: Config) -> dict[str, Any]:
     """The record's key: the bench Key fields plus what makes an event-loop configuration.
 
@@ -317,8 +333,9 @@ def run(
             if on_start is not None:
                 on_start(i, len(the_plan.configs), config)
             name = f"el{i:04d}"
-            result = run_job(
-                job_for(the_plan, config),
+            fields, failed = staged_fields(the_plan, config)
+            result = failed or run_job(
+                {**job_for(the_plan, config), **fields},
                 workdir,
                 name,
                 request.timeout_s,
@@ -370,8 +387,8 @@ def _record(the_plan: EventLoopPlan, config: Config, run_id: str, result: dict[s
         record["status"] = "error"
         record["error"] = result["error"]
         return record
-    for name in ("samples_ns", "timing", "one_off", "memory", "backend", "environment"):
-        record[name] = result.get(name, record[name])
+    for name in ("samples_ns", "timing", "one_off", "memory", "backend", "environment", "process"):
+        record[name] = result.get(name, record.get(name))
     record["eventloop"].update(result["eventloop"])
     record["event_ns"] = result["event_ns"]
     loop = record["eventloop"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hepinfer.errors import ConfigurationError, first_line
+from hepinfer.errors import ConfigurationError
 from hepinfer.runner.eventloop import Multiplicity
 
 
@@ -91,11 +91,8 @@ def setup(job: dict[str, Any], phases: Any, out: dict[str, Any], every_slot: boo
     multiple of T, thread i's events (i, i+T, ...) only touch its own slots, so prepared
     inputs (I/O bindings) are never used by two threads at once.
     """
-    from hepinfer.backends.base import ModelArtifact
-    from hepinfer.backends.registry import backend_class
-    from hepinfer.errors import BackendUnavailable
     from hepinfer.measure.memory import rss_bytes as _rss
-    from hepinfer.zoo import ModelRef, spec_of
+    from hepinfer.runner import harness
 
     mode, n_threads, strategy = job["mode"], int(job["threads"]), job["strategy"]
     dist = Multiplicity(**job["multiplicity"])
@@ -103,41 +100,26 @@ def setup(job: dict[str, Any], phases: Any, out: dict[str, Any], every_slot: boo
     mem["rss_start"] = _rss()
 
     phases.enter("import")
-    cls = backend_class(job["backend"])
-    reason = cls.unavailable_reason()
-    if reason is not None:
-        raise BackendUnavailable(f"backend {cls.name} is unavailable: {reason}")
+    cls = harness.import_backend(job["backend"], out["one_off"])
     if mode == "shared" and not cls.shareable:
         raise ConfigurationError(f"backend {cls.name} cannot share a session between threads")
-    t0 = time.perf_counter()
-    for pkg in cls.packages:
-        __import__(pkg)
-    out["one_off"]["import_s"] = time.perf_counter() - t0
     mem["rss_after_import"] = _rss()
 
-    phases.enter("convert")
-    ref = ModelRef.from_dict(job["model_ref"])
-    spec = spec_of(ref)
-    artifact = ModelArtifact(ref=ref, spec=spec, exporter=job["exporter"])
-    if "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats):
-        artifact.onnx_path()
+    phases.enter("convert")  # done by the parent (runner.stage): the file is opened here
+    ref, spec, artifact = harness.model_of(job)
     out["one_off"]["conversion"] = artifact.conversions
     mem["rss_after_convert"] = _rss()
 
     phases.enter("load")
     backend_threads = n_threads if mode == "intra-op" else 1
     framework_threads = 1 if mode == "intra-op" else n_threads
-    options = cls.Options.from_strings(
-        cls.name, {k: str(v) for k, v in job["options"].items()}, threads=backend_threads
-    )
+    options = harness.options_of(cls, job["options"], backend_threads)
     sessions = []
     load_s = []
     after_each: list[int] = []
     for _ in range(n_threads if mode == "per-thread" else 1):
-        backend = cls()
-        t0 = time.perf_counter()
-        backend.load(artifact, options)
-        load_s.append(time.perf_counter() - t0)
+        backend, seconds = harness.load(cls, artifact, options)
+        load_s.append(seconds)
         sessions.append(backend)
         after_each.append(_rss())
     out["one_off"]["load_s"] = load_s[0]
@@ -168,7 +150,6 @@ def setup(job: dict[str, Any], phases: Any, out: dict[str, Any], every_slot: boo
 
 def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     """Run one event-loop configuration in this process; the worker's part of the record."""
-    from hepinfer.errors import ModelInputError
     from hepinfer.measure.environment import environment
     from hepinfer.measure.memory import hwm_bytes as _peak_rss
     from hepinfer.measure.memory import rss_bytes as _rss
@@ -180,16 +161,10 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     framework_threads, pool = ready.framework_threads, ready.pool
     mem = out["memory"]
 
+    from hepinfer.runner import harness
+
     phases.enter("first_call")
-    try:
-        t1 = time.perf_counter_ns()
-        sessions[0].run(ready.prepared[0][0][0])
-        if cls.needs_sync:
-            sessions[0].synchronize()
-        out["one_off"]["first_call_ns"] = time.perf_counter_ns() - t1
-    except Exception as err:
-        first = first_line(err)
-        raise ModelInputError(f"{cls.name} rejected the inputs: {first}") from err
+    _, out["one_off"]["first_call_ns"] = harness.first_call(sessions[0], ready.prepared[0][0][0], lambda: "")
 
     phases.enter("eventloop")
     loop = _Loop(framework_threads)
@@ -207,24 +182,28 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     def work(i: int) -> None:
         try:
             session = ready.session(i)
-            run = session.run
-            prepared = ready.prepared[i]
-            sync = session.synchronize if cls.needs_sync else None
-            mine = range(i, n_events, framework_threads)
-            for e in list(mine)[:warmup]:  # untimed, and not counted
-                for p in prepared[e % pool]:
-                    run(p)
-            barrier.wait()
-            cap = job.get("max_time_s")
-            deadline = None if cap is None else time.perf_counter_ns() + int(cap * 1e9)
-            _events(loop, i, mine, prepared, ready.n_objects, pool, run, sync, check_events, deadline)
-            loop.ends[i] = time.perf_counter()
-            loop.cpu_ends[i] = _cpu_s()
+            with harness.scope_of(session):
+                _work(i, session)
         except threading.BrokenBarrierError:
             pass  # another thread failed; its error is raised
         except BaseException as err:
             loop.errors.append(err)
             barrier.abort()
+
+    def _work(i: int, session: Any) -> None:
+        run = session.run
+        prepared = ready.prepared[i]
+        sync = session.synchronize if cls.needs_sync else None
+        mine = range(i, n_events, framework_threads)
+        for e in list(mine)[:warmup]:  # untimed, and not counted
+            for p in prepared[e % pool]:
+                run(p)
+        barrier.wait()
+        cap = job.get("max_time_s")
+        deadline = None if cap is None else time.perf_counter_ns() + int(cap * 1e9)
+        _events(loop, i, mine, prepared, ready.n_objects, pool, run, sync, check_events, deadline)
+        loop.ends[i] = time.perf_counter()
+        loop.cpu_ends[i] = _cpu_s()
 
     threads = [
         threading.Thread(target=work, args=(i,), name=f"framework-{i}") for i in range(framework_threads)
@@ -265,6 +244,7 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
         "cpu_s": loop.cpu_ends[loop.ends.index(max(loop.ends))] - cpu0,
     }
     out["backend"] = {"settings": sessions[0].settings(), "shareable": cls.shareable}
+    out["process"] = harness.process_section(job.get("parent_guard"))
     phases.enter("environment")
     out["environment"] = environment(cls.packages)
     return out
@@ -316,9 +296,11 @@ def _events(
 
 def main(argv: list[str]) -> int:
     """``python -m hepinfer.runner.eventloop_worker JOB.json``: the worker's phases and errors."""
-    from hepinfer.runner import worker
+    from pathlib import Path
 
-    return worker.main(argv, body=execute)
+    from hepinfer.runner.protocol import serve
+
+    return serve(Path(argv[1]), execute)
 
 
 if __name__ == "__main__":

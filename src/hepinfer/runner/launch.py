@@ -38,6 +38,7 @@ def run_job(
     phase it died in, with the tail of its output.
     """
     job = dict(job)
+    job["parent_pid"] = os.getpid()  # the worker ends itself when this process dies
     job["result_path"] = str(workdir / f"{name}.result.json")
     job["outputs_path"] = str(workdir / f"{name}.npz")
     job_path = workdir / f"{name}.job.json"

@@ -87,13 +87,14 @@ def run(request: LoadGenRequest, out: Path | None = None, keep_workdir: Path | N
     """Run the scenario in a fresh worker process; the record (appended to ``out`` when given)."""
     from hepinfer.results import jsonl
     from hepinfer.results.schema import Key, new_record
-    from hepinfer.runner.eventloop import job_for
+    from hepinfer.runner.eventloop import job_for, staged_fields
     from hepinfer.runner.launch import run_job
 
     the_plan, config = check(request)
     workdir = keep_workdir or Path(tempfile.mkdtemp(prefix="hepinfer-loadgen-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    job = job_for(the_plan, config)
+    fields, failed = staged_fields(the_plan, config)
+    job = {**job_for(the_plan, config), **fields}
     job["loadgen"] = {
         "scenario": request.scenario,
         "qps": request.qps,
@@ -104,7 +105,7 @@ def run(request: LoadGenRequest, out: Path | None = None, keep_workdir: Path | N
     try:
         # LoadGen stops at min duration and min queries; a worker stuck past this is hung.
         limit = request.loop.timeout_s + 3 * request.duration_s
-        result = run_job(job, workdir, "loadgen", limit, module="hepinfer.runner.loadgen")
+        result = failed or run_job(job, workdir, "loadgen", limit, module="hepinfer.runner.loadgen")
     finally:
         if keep_workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -116,7 +117,7 @@ def run(request: LoadGenRequest, out: Path | None = None, keep_workdir: Path | N
         record["status"] = "error"
         record["error"] = result["error"]
     else:
-        for name in ("one_off", "memory", "backend", "environment", "loadgen"):
+        for name in ("one_off", "memory", "backend", "environment", "loadgen", "process"):
             record[name] = result.get(name, record.get(name))
         record["stats"] = headline(request.scenario, record["loadgen"]["summary"])
     if out is not None:
@@ -254,8 +255,11 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     if scenario != "SingleStream":
 
         def drain(i: int) -> None:
-            while (samples := work.get()) is not None:
-                answer(i, samples)
+            from hepinfer.runner.harness import scope_of
+
+            with scope_of(ready.session(i)):  # entered once per thread, not per call
+                while (samples := work.get()) is not None:
+                    answer(i, samples)
 
         threads = [
             threading.Thread(target=drain, args=(i,), daemon=True, name=f"framework-{i}")
@@ -351,6 +355,9 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     out["memory"]["rss_after_run"] = _rss()
     out["memory"]["peak_rss"] = _peak_rss()
     out["backend"] = {"settings": sessions[0].settings(), "shareable": ready.cls.shareable}
+    from hepinfer.runner.harness import process_section
+
+    out["process"] = process_section(job.get("parent_guard"))
     phases.enter("environment")
     out["environment"] = environment((*ready.cls.packages, "mlcommons-loadgen"))
     return out
@@ -405,9 +412,11 @@ def _version() -> str:
 
 def main(argv: list[str]) -> int:
     """``python -m hepinfer.runner.loadgen JOB.json``."""
-    from hepinfer.runner import worker
+    from pathlib import Path
 
-    return worker.main(argv, body=execute)
+    from hepinfer.runner.protocol import serve
+
+    return serve(Path(argv[1]), execute)
 
 
 if __name__ == "__main__":

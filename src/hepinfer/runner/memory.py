@@ -16,7 +16,6 @@ costs at load.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,20 +94,26 @@ def run(
     import shutil
     import tempfile
 
+    from hepinfer.measure.min_memory import with_ratios
+    from hepinfer.runner.stage import stage_job
+
     keys = plan(request)
     ref = model_ref(request.model, request.params)
+    spec = spec_of(ref)
     run_id = uuid.uuid4().hex[:12]
     workdir = Path(tempfile.mkdtemp(prefix="hepinfer-memory-"))
     records = []
     try:
         for i, key in enumerate(keys):
+            fields, staged, failed = stage_job(ref, spec, key, analyse=True)
             job = {
                 "task": "memory",
                 "key": key.to_dict(),
                 "model_ref": ref.to_dict(),
+                **fields,
                 "calls": request.calls,
             }
-            result = run_job(job, workdir, f"mem{i:04d}", request.timeout_s)
+            result = failed or run_job(job, workdir, f"mem{i:04d}", request.timeout_s)
             record = new_record(key, run_id)
             record["kind"] = "memory"
             record["model"] = {"ref": ref.to_dict()}
@@ -116,9 +121,11 @@ def run(
                 record["status"] = "error"
                 record["error"] = result["error"]
             else:
-                for name in ("one_off", "memory", "backend", "environment"):
-                    record[name] = result.get(name, record[name])
+                for name in ("one_off", "memory", "backend", "environment", "process"):
+                    record[name] = result.get(name, record.get(name))
                 record["sessions"] = result.get("sessions")
+                if staged is not None and staged.minimum is not None:
+                    record["memory"]["minimum"] = with_ratios(staged.minimum, record["memory"])
             if out is not None:
                 jsonl.append(out, record)
             records.append(record)
@@ -152,10 +159,10 @@ def _concurrently(n: int, work: Callable[[int], None]) -> None:
 
 def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     """The worker's part (``task: memory``): see the module docstring."""
-    from hepinfer.backends.base import Backend, ModelArtifact
+    from hepinfer.backends.base import Backend
     from hepinfer.measure.memory import MemoryProbe
-    from hepinfer.measure.min_memory import minimum_for_record
-    from hepinfer.zoo import ModelRef, build_inputs
+    from hepinfer.runner import harness
+    from hepinfer.zoo import build_inputs
 
     key = job["key"]
     calls = int(job.get("calls", 5))
@@ -164,40 +171,22 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"one_off": {}}
 
     phases.enter("import")
-    cls = backend_class(key["backend"])
-    reason = cls.unavailable_reason()
-    if reason is not None:
-        from hepinfer.errors import BackendUnavailable
-
-        raise BackendUnavailable(f"backend {cls.name} is unavailable: {reason}")
-    t0 = time.perf_counter()
-    for pkg in cls.packages:
-        __import__(pkg)
-    out["one_off"]["import_s"] = time.perf_counter() - t0
+    cls = harness.import_backend(key["backend"], out["one_off"])
     probe.mark("import")
 
-    phases.enter("convert")
-    ref = ModelRef.from_dict(job["model_ref"])
-    spec = spec_of(ref)
-    artifact = ModelArtifact(ref=ref, spec=spec, exporter=key["exporter"])
-    if "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats):
-        artifact.onnx_path()
+    phases.enter("convert")  # done by the parent (runner.stage): the file is opened here
+    ref, spec, artifact = harness.model_of(job)
     out["one_off"]["conversion"] = dict(artifact.conversions)
     probe.mark("convert")
 
     phases.enter("load")
-    options = cls.Options.from_strings(
-        cls.name, {k: str(v) for k, v in key["options"].items()}, threads=1, device=key["device"]
-    )
+    options = harness.options_of(cls, key["options"], threads=1, device=key["device"])
 
     def new_session() -> Backend:
-        backend = cls()
-        backend.load(artifact, options)
-        return backend
+        return harness.load(cls, artifact, options)[0]
 
-    t0 = time.perf_counter()
-    sessions = [new_session()]
-    out["one_off"]["load_s"] = time.perf_counter() - t0
+    first, out["one_off"]["load_s"] = harness.load(cls, artifact, options)
+    sessions = [first]
     probe.mark("load")
 
     phases.enter("prepare")
@@ -209,8 +198,9 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     probe.mark("prepare")
 
     phases.enter("inference")
-    for _ in range(calls):
-        sessions[0].run(prepared[0])
+    with harness.scope_of(sessions[0]):
+        for _ in range(calls):
+            sessions[0].run(prepared[0])
     probe.mark("inference")
     out["backend"] = {"settings": sessions[0].settings()}
 
@@ -222,7 +212,10 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
             for _ in range(calls):
                 sessions[0].run(prepared[i])
 
-        _concurrently(n, shared)
+        # A backend that is not safe to share is never called by two threads on one session:
+        # its shared phase is left out (only one session per thread is measured).
+        if cls.shareable:
+            _concurrently(n, shared)
         probe.mark("shared")
 
         phases.enter("load_sessions")
@@ -240,9 +233,8 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
         probe.mark("separate")
     probe.close()
     out["memory"] = probe.summary()
-    out["sessions"] = _sessions_summary(probe.summary(), n)
-    phases.enter("minimum")
-    out["memory"]["minimum"] = minimum_for_record(ref, spec, key, out["memory"])
+    out["sessions"] = _sessions_summary(probe.summary(), n, cls.shareable)
+    out["process"] = harness.process_section(job.get("parent_guard"))
     from hepinfer.measure.environment import environment
 
     phases.enter("environment")
@@ -250,13 +242,19 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     return out
 
 
-def _sessions_summary(mem: dict[str, Any], n: int) -> dict[str, Any]:
-    """Peaks with 1 and N threads, and the extra memory per thread, shared vs separate."""
+def _sessions_summary(mem: dict[str, Any], n: int, shareable: bool = True) -> dict[str, Any]:
+    """Peaks with 1 and N threads, and the extra memory per thread, shared vs separate.
+
+    For a backend that is not shareable the shared figures are None and ``shared_skipped``
+    says why: its session was never called by two threads at once.
+    """
     peak, rss = mem["peak"], mem["rss"]
     one = peak.get("inference")
-    s: dict[str, Any] = {"threads": n, "peak_one_thread": one}
+    s: dict[str, Any] = {"threads": n, "peak_one_thread": one, "shareable": shareable}
+    if n > 1 and not shareable:
+        s["shared_skipped"] = "not shareable: one session is never called by two threads at once"
     if n > 1 and one is not None:
-        s["peak_shared"] = peak.get("shared")
+        s["peak_shared"] = peak.get("shared") if shareable else None
         s["peak_separate"] = max(peak.get("load_sessions", 0), peak.get("separate", 0)) or None
         s["session_bytes"] = (rss["load_sessions"] - rss["shared"]) / (n - 1)
         s["extra_per_thread_shared"] = (s["peak_shared"] - one) / (n - 1) if s["peak_shared"] else None

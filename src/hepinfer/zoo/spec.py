@@ -154,3 +154,39 @@ class ModelSpec:
     def shapes(self, batch: int, dims: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
         """Concrete input shapes at a batch size."""
         return {t.name: t.concrete(batch, dims) for t in self.inputs}
+
+
+def spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
+    """JSON form of a ModelSpec, so that a worker receives it instead of parsing the model."""
+
+    def tensor(t: TensorSpec) -> dict[str, Any]:
+        return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "role": t.role}
+
+    return {
+        "name": spec.name,
+        "inputs": [tensor(t) for t in spec.inputs],
+        "outputs": [tensor(t) for t in spec.outputs],
+        "default_dims": [list(d) for d in spec.default_dims],
+        "fixed_batch": spec.fixed_batch,
+        "batch_encodings": list(spec.batch_encodings),
+        "classifier": spec.classifier,
+        "notes": list(spec.notes),
+    }
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> ModelSpec:
+    """Inverse of spec_to_dict."""
+
+    def tensor(t: Mapping[str, Any]) -> TensorSpec:
+        return TensorSpec(name=t["name"], shape=tuple(t["shape"]), dtype=t["dtype"], role=t["role"])
+
+    return ModelSpec(
+        name=data["name"],
+        inputs=tuple(tensor(t) for t in data["inputs"]),
+        outputs=tuple(tensor(t) for t in data["outputs"]),
+        default_dims=tuple((str(k), int(v)) for k, v in data["default_dims"]),
+        fixed_batch=data["fixed_batch"],
+        batch_encodings=tuple(data["batch_encodings"]),
+        classifier=bool(data["classifier"]),
+        notes=tuple(data["notes"]),
+    )

@@ -32,6 +32,7 @@ from hepinfer.measure.agreement import Tolerance, tolerance
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results.schema import Key
 from hepinfer.runner.launch import run_job
+from hepinfer.runner.stage import stage_job
 from hepinfer.runner.validate.analysis import _report, argmax_outputs
 from hepinfer.runner.validate.inputs import (
     event_axes,
@@ -211,9 +212,11 @@ def run(
                 exporter=job.exporter,
                 seed=request.seed,
             )
+            fields, _, failed = stage_job(ref, spec, key)
             spec_job = {
                 "key": key.to_dict(),
                 "model_ref": ref.to_dict(),
+                **fields,
                 "policy": TimingPolicy().to_dict(),
                 "measure": False,
                 "input_files": [
@@ -228,7 +231,7 @@ def run(
                     for n in job.sets
                 ],
             }
-            job.result = run_job(spec_job, work, job.name, request.timeout_s, env=job.env or None)
+            job.result = failed or run_job(spec_job, work, job.name, request.timeout_s, env=job.env or None)
         return _report(request, ref, spec, reference, sets, jobs, work, tol)
     finally:
         if own and not keep_workdir:

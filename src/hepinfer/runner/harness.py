@@ -1,0 +1,115 @@
+"""The measured process's preamble, one copy for every worker (bench, memory, event loop,
+LoadGen, validate): import the backend's framework, open the model the parent staged, load,
+and make the first (cold) call.
+
+The parent has already converted and analysed the model (``runner.stage``); the job carries
+the ONNX file's path and the spec, so nothing here imports another framework or parses the
+model file. What each worker does after the preamble (timing, threads, input sets) is its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact
+from hepinfer.errors import BackendUnavailable, ModelInputError, first_line
+from hepinfer.zoo import ModelRef, ModelSpec
+
+
+def import_backend(name: str, one_off: dict[str, Any]) -> type[Backend]:
+    """The backend's class with its framework imported (the import time goes to ``one_off``)."""
+    from hepinfer.backends.registry import backend_class
+
+    cls = backend_class(name)
+    reason = cls.unavailable_reason()
+    if reason is not None:
+        raise BackendUnavailable(f"backend {cls.name} is unavailable: {reason}")
+    t0 = time.perf_counter()
+    for pkg in cls.packages:
+        __import__(pkg)
+    one_off["import_s"] = time.perf_counter() - t0
+    return cls
+
+
+def model_of(job: Mapping[str, Any]) -> tuple[ModelRef, ModelSpec, ModelArtifact]:
+    """The model as the parent staged it: reference, spec, and an artifact that converts nothing.
+
+    A job without a staged spec (written by an older parent) falls back to reading the model.
+    """
+    from hepinfer.zoo.spec import spec_from_dict
+
+    ref = ModelRef.from_dict(job["model_ref"])
+    if job.get("spec") is not None:
+        spec = spec_from_dict(job["spec"])
+    else:
+        from hepinfer.zoo import spec_of
+
+        spec = spec_of(ref)
+    exporter = job.get("exporter") or job.get("key", {}).get("exporter", "dynamo")
+    onnx = job.get("onnx_path")
+    artifact = ModelArtifact(
+        ref=ref,
+        spec=spec,
+        exporter=exporter,
+        conversions=dict(job.get("conversions") or {}),
+        _onnx=Path(onnx) if onnx else None,
+    )
+    return ref, spec, artifact
+
+
+def options_of(
+    cls: type[Backend], values: Mapping[str, Any], threads: int, device: str = "cpu"
+) -> BackendOptions:
+    """The backend's typed options from the job's values."""
+    return cls.Options.from_strings(
+        cls.name, {k: str(v) for k, v in values.items()}, threads=threads, device=device
+    )
+
+
+def load(cls: type[Backend], artifact: ModelArtifact, options: BackendOptions) -> tuple[Backend, float]:
+    """A loaded backend and the seconds its load took."""
+    backend = cls()
+    t0 = time.perf_counter()
+    backend.load(artifact, options)
+    return backend, time.perf_counter() - t0
+
+
+def first_call(backend: Backend, prepared: Any, describe: Callable[[], str]) -> tuple[Any, int]:
+    """The cold first call (synchronised where the device is asynchronous): raw outputs, ns.
+
+    A failure here is the model refusing its inputs: one line naming them.
+    """
+    sync = backend.synchronize if backend.needs_sync else None
+    t0 = time.perf_counter_ns()
+    try:
+        raw = backend.run(prepared)
+        if sync is not None:
+            sync()
+    except Exception as err:
+        shown = describe()
+        where = f" {shown}" if shown else ""
+        raise ModelInputError(f"{backend.name} rejected the inputs{where}: {first_line(err)}") from err
+    return raw, time.perf_counter_ns() - t0
+
+
+def scope_of(backend: Backend) -> contextlib.AbstractContextManager[Any]:
+    """The backend's inference scope (PyTorch: inference mode), entered once around the calls.
+
+    A scope can be per thread (torch's inference mode is): each calling thread enters its own.
+    """
+    scope = getattr(backend, "inference_scope", None)
+    return scope() if callable(scope) else contextlib.nullcontext()
+
+
+def process_section(method: str | None = None) -> dict[str, Any]:
+    """What the measured process held: its framework modules (and how it dies with its parent)."""
+    from hepinfer.runner.protocol import heavy_modules
+
+    out: dict[str, Any] = {"modules": heavy_modules()}
+    if method is not None:
+        out["parent_guard"] = method
+    return out

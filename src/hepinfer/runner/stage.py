@@ -1,0 +1,144 @@
+"""What the parent does before a measured worker starts: conversion and model analysis.
+
+The measured process should hold the backend's framework and nothing else (STYLE.md, "the
+measured process"). So the parent exports a zoo model to ONNX (importing torch or Keras here,
+never in an ONNX Runtime worker), and analyses the graph (cost, theoretical minimum), once per
+(model, exporter, batch, dims), timing each step as a one-off cost of its own. The worker then
+receives the file's path and the spec, and only loads and measures.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hepinfer.backends.base import Backend, ModelArtifact
+from hepinfer.results.schema import Key
+from hepinfer.zoo import ModelRef, ModelSpec
+
+
+def needs_onnx(cls: type[Backend], artifact: ModelArtifact) -> bool:
+    """Whether the backend reads the ONNX file (not the zoo's PyTorch or Keras model)."""
+    return "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A configuration's model made ready in the parent: the file a worker loads, and analysis."""
+
+    # The ONNX file the worker loads; None where the backend takes the zoo model natively.
+    onnx_path: str | None
+    # How each file was made (torch_to_onnx, keras_to_onnx, ...): one-off costs of their own.
+    conversions: dict[str, Any] = field(default_factory=dict)
+    # Parameters, weight bytes and MACs of the graph; the graph-level memory minimum.
+    cost: dict[str, Any] | None = None
+    minimum: dict[str, Any] | None = None
+    # Seconds the parent spent on the cost and the minimum (not part of any measured figure).
+    analysis_s: float = 0.0
+
+
+class Stager:
+    """Converts and analyses a model in the parent, each step once per run and cached.
+
+    Exports are also cached on disk (``convert.cache``), so a second run pays nothing; the
+    one-off cost recorded is the one of this run (``cached: true`` when it was a cache hit).
+    """
+
+    def __init__(self, ref: ModelRef, spec: ModelSpec) -> None:
+        self.ref = ref
+        self.spec = spec
+        self._onnx: dict[str, tuple[Path, dict[str, Any]]] = {}
+        self._analysis: dict[tuple[str, int, str], tuple[dict[str, Any], dict[str, Any], float]] = {}
+
+    def onnx(self, exporter: str) -> tuple[Path, dict[str, Any]]:
+        """The ONNX file of the model (the user's file, or the zoo model exported) and its costs."""
+        if exporter not in self._onnx:
+            artifact = ModelArtifact(ref=self.ref, spec=self.spec, exporter=exporter)
+            path = artifact.onnx_path()
+            self._onnx[exporter] = (path, dict(artifact.conversions))
+        return self._onnx[exporter]
+
+    def stage(self, key: Key, cls: type[Backend], analyse: bool = True) -> Staged:
+        """Everything a worker for ``key`` needs from the parent (raises on a failed export)."""
+        artifact = ModelArtifact(ref=self.ref, spec=self.spec, exporter=key.exporter)
+        onnx_path: str | None = None
+        conversions: dict[str, Any] = {}
+        if needs_onnx(cls, artifact):
+            path, conversions = self.onnx(key.exporter)
+            onnx_path = str(path)
+        if not analyse:
+            return Staged(onnx_path=onnx_path, conversions=conversions)
+        cost, minimum, seconds = self._analyse(key)
+        return Staged(onnx_path, conversions, cost=cost, minimum=minimum, analysis_s=seconds)
+
+    def _analyse(self, key: Key) -> tuple[dict[str, Any], dict[str, Any], float]:
+        import json
+
+        from hepinfer.convert.cost import cost_for_onnx
+        from hepinfer.measure.min_memory import minimum_for_onnx
+
+        slot = (key.exporter, key.batch, json.dumps(key.dims, sort_keys=True))
+        if slot not in self._analysis:
+            t0 = time.perf_counter()
+            try:
+                path, _ = self.onnx(key.exporter)
+            except Exception as err:  # the annotation cannot be had; the measurement still can
+                from hepinfer.errors import first_line
+
+                failed = {"error": f"{type(err).__name__}: {first_line(err)}"}
+                self._analysis[slot] = (failed, failed, time.perf_counter() - t0)
+                return self._analysis[slot]
+            cost = cost_for_onnx(path, key.batch, key.dims, self.spec)
+            minimum = minimum_for_onnx(path, self.spec.shapes(key.batch, key.dims))
+            self._analysis[slot] = (cost, minimum, time.perf_counter() - t0)
+        return self._analysis[slot]
+
+
+_STAGERS: dict[ModelRef, Stager] = {}
+
+
+def stager_for(ref: ModelRef, spec: ModelSpec) -> Stager:
+    """The run-wide Stager of a model (one per model in this process)."""
+    if ref not in _STAGERS:
+        _STAGERS[ref] = Stager(ref, spec)
+    return _STAGERS[ref]
+
+
+def job_fields(spec: ModelSpec, staged: Staged) -> dict[str, Any]:
+    """What a worker's job carries from the stage: the spec and the file to load."""
+    from hepinfer.zoo.spec import spec_to_dict
+
+    return {"spec": spec_to_dict(spec), "onnx_path": staged.onnx_path, "conversions": staged.conversions}
+
+
+def stage_job(
+    ref: ModelRef, spec: ModelSpec, key: Key, analyse: bool = False
+) -> tuple[dict[str, Any], Staged | None, dict[str, Any] | None]:
+    """The job fields for ``key``, its Staged, and None; or an error result if staging failed.
+
+    A failed conversion costs its configuration only, as a crash in a worker would: the
+    caller records the error result and goes on. An unavailable backend is not staged (its
+    worker says why it cannot run, without the parent exporting anything for it).
+    """
+    import traceback
+
+    from hepinfer.backends.registry import backend_class
+    from hepinfer.errors import HepinferError, first_line
+
+    cls = backend_class(key.backend)
+    if cls.unavailable_reason() is not None:
+        return job_fields(spec, Staged(onnx_path=None)), None, None
+    try:
+        staged = stager_for(ref, spec).stage(key, cls, analyse)
+    except Exception as err:
+        message = str(err) if isinstance(err, HepinferError) else f"{type(err).__name__}: {first_line(err)}"
+        error = {
+            "type": type(err).__name__,
+            "message": message.strip().splitlines()[0] if message.strip() else type(err).__name__,
+            "phase": "convert",
+            "traceback": traceback.format_exc(),
+        }
+        return {}, None, {"status": "error", "error": error}
+    return job_fields(spec, staged), staged, None
