@@ -6,6 +6,7 @@ They wrap the real onnxruntime backend (no mock): each changes one thing.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any, ClassVar
 
@@ -39,3 +40,32 @@ class WrongOutputs(OnnxRuntimeBackend):
 
     def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
         return {k: v + 1e-3 for k, v in super().fetch(prepared, raw).items()}
+
+
+class NotShareable(OnnxRuntimeBackend):
+    """ONNX Runtime declared unsafe to share: it raises if two threads ever call it at once.
+
+    Each call holds the session for a few milliseconds, so two threads started together
+    on one session would overlap.
+    """
+
+    name: ClassVar[str] = "not_shareable"
+    shareable: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inside = 0
+        self._lock = threading.Lock()
+
+    def run(self, prepared: Prepared) -> Any:
+        with self._lock:
+            self._inside += 1
+            inside = self._inside
+        try:
+            if inside > 1:
+                raise RuntimeError("two threads called one session that is not shareable")
+            time.sleep(0.005)
+            return super().run(prepared)
+        finally:
+            with self._lock:
+                self._inside -= 1

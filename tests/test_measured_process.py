@@ -1,0 +1,119 @@
+"""The measured process holds its backend and nothing else, and never outlives its parent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import FAST_TIMING
+from hepinfer.measure.timer import TimingPolicy
+from hepinfer.runner.bench import BenchRequest, run
+
+pytestmark = pytest.mark.slow
+
+
+def _bench(model: str, backends: list[str], **kw: Any) -> list[dict[str, Any]]:
+    request = BenchRequest(model=model, backends=backends, policy=TimingPolicy(**FAST_TIMING), **kw)
+    return run(request)
+
+
+def _peak(record: dict[str, Any]) -> int:
+    return max(record["memory"]["peak"].values())
+
+
+def test_an_onnxruntime_worker_on_a_zoo_model_holds_no_torch() -> None:
+    records = _bench("linear_event", ["onnxruntime", "pytorch"], reference="onnxruntime")
+    ort, torch_ = records
+    assert ort["status"] == torch_["status"] == "ok"
+    assert "onnxruntime" in ort["process"]["modules"]
+    assert "torch" not in ort["process"]["modules"]
+    assert "torch" in torch_["process"]["modules"]
+    # The export happened in the parent, and is recorded as a one-off cost of its own.
+    assert ort["one_off"]["conversion"]["torch_to_onnx"]["exporter"] == "dynamo"
+    assert ort["one_off"]["analysis_s"] > 0
+    assert ort["model"]["cost"]["params"] > 0 and ort["memory"]["minimum"]["total_bytes"] > 0
+
+
+def test_zoo_model_memory_is_the_same_networks_from_a_file(shared_models: Path) -> None:
+    """Zoo linear_event on ORT against the same network as rootbench's file: within 10%."""
+    (zoo,) = _bench("linear_event", ["onnxruntime"], reference="onnxruntime")
+    (file,) = _bench(str(shared_models / "rootbench" / "Linear_event.onnx"), ["onnxruntime"])
+    assert zoo["status"] == file["status"] == "ok"
+    assert _peak(zoo) == pytest.approx(_peak(file), rel=0.10)
+    assert zoo["process"]["modules"] == file["process"]["modules"]
+
+
+def test_eventloop_and_memory_workers_hold_no_torch() -> None:
+    from hepinfer.runner.eventloop import EventLoopRequest
+    from hepinfer.runner.eventloop import run as run_loop
+    from hepinfer.runner.memory import MemoryRequest
+    from hepinfer.runner.memory import run as run_memory
+
+    (mem,) = run_memory(MemoryRequest(model="linear_event", batches=(1,), calls=2))
+    (loop,) = run_loop(EventLoopRequest(model="linear_event", threads=(1,), events=20))
+    for record in (mem, loop):
+        assert record["status"] == "ok", record["error"]
+        assert "torch" not in record["process"]["modules"]
+    assert mem["memory"]["minimum"]["ratio"] > 0
+
+
+def test_a_backend_that_is_not_shareable_is_never_called_by_two_threads(test_backends: str) -> None:
+    from hepinfer.runner.memory import MemoryRequest
+    from hepinfer.runner.memory import run as run_memory
+
+    request = MemoryRequest(
+        model="linear_event", backends=(f"{test_backends}:NotShareable",), batches=(1,), threads=2, calls=5
+    )
+    (record,) = run_memory(request)
+    assert record["status"] == "ok", record["error"]
+    sessions = record["sessions"]
+    assert sessions["shareable"] is False and sessions["peak_shared"] is None
+    assert "not shareable" in sessions["shared_skipped"]
+    assert sessions["peak_separate"] > 0
+
+
+def test_a_worker_dies_with_its_parent(tmp_path: Path) -> None:
+    """A sweep killed with SIGKILL takes its running worker with it."""
+    psutil = pytest.importorskip("psutil")
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from hepinfer.measure.timer import TimingPolicy
+            from hepinfer.runner.bench import BenchRequest, run
+
+            # Timing that would go on for minutes: only the parent's death can end it early.
+            policy = TimingPolicy(min_calls=10**9, max_calls=10**9, max_time_s=600, warmup_s=0)
+            run(BenchRequest(model="linear_event", backends=["onnxruntime"],
+                             reference="onnxruntime", policy=policy))
+            """
+        )
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], env=os.environ.copy())
+    try:
+        worker = _wait_for_worker(psutil.Process(parent.pid))
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        gone, alive = psutil.wait_procs([worker], timeout=60)
+        assert not alive, "the worker went on measuring after its parent was killed"
+    finally:
+        for p in psutil.Process().children(recursive=True):
+            p.kill()
+
+
+def _wait_for_worker(parent: Any) -> Any:
+    """The parent's worker process, once it is measuring (polls; the parent exports first)."""
+    for _ in range(1200):
+        for child in parent.children(recursive=True):
+            if "hepinfer.runner.worker" in " ".join(child.cmdline()):
+                return child
+        time.sleep(0.1)
+    raise AssertionError("the parent started no worker")
