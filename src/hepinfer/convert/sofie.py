@@ -9,6 +9,12 @@ so each routine the header declares is renamed with a ``-D`` define.
 
 The library is cached under ``$HEPINFER_CACHE/sofie`` by the file's hash, the input shapes,
 the compiler (its version) and the flags; generate and compile times are one-off costs.
+
+``build_library`` is meant for the parent process: it imports SOFIE (and ONNX), generates
+and compiles, and returns a ``SofieBuild`` whose ``to_dict()`` travels to the measured
+worker, which then only opens the library (this module imports SOFIE only when building).
+Besides the inference entry point the library exports a timing loop, so that SOFIE can also
+be timed the way rootbench times it: std::chrono::steady_clock around each call, in C++.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from hepinfer._optional import require
 from hepinfer.convert.cache import cache_dir, digest, file_digest
@@ -44,7 +50,8 @@ ISA_FLAGS: dict[str, str] = {
     "portable": PORTABLE.get(platform.machine().lower(), ""),
 }
 # Bump when the generated wrapper or the build changes, so cached libraries are rebuilt.
-_BUILD_VERSION = 1
+# 2: the timing loop (hepinfer_time_loop, hepinfer_clock_pairs); header, source, BLAS recorded.
+BUILD_VERSION = 2
 
 _CTYPES = {
     "float": "float32",
@@ -65,9 +72,36 @@ class TensorArg:
     shape: tuple[int, ...]
 
 
+class BuildSettings(Protocol):
+    """How to compile: what ``build_library`` reads from its options (SofieOptions has these)."""
+
+    @property
+    def isa(self) -> Isa: ...
+    @property
+    def opt(self) -> str: ...
+    @property
+    def compiler(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """The default build settings: the host's ISA, -O3, g++."""
+
+    isa: Isa = "native"
+    opt: str = "-O3"
+    compiler: str = "g++"
+
+
 @dataclass(frozen=True)
 class SofieBuild:
-    """A compiled SOFIE library and how it was made."""
+    """A compiled SOFIE library and how it was made.
+
+    ``library`` is the shared object to dlopen; ``header`` and ``source`` are SOFIE's generated
+    header and hepinfer's C entry points beside it; ``session`` is the C++ struct the entry
+    points create. ``inputs`` and ``outputs`` give doInfer's tensors (names, types, shapes) in
+    order. ``generate_s`` and ``compile_s`` are the one-off costs of the build that made the
+    library; ``cached`` says this call found it on disk instead.
+    """
 
     library: str
     weights: str | None
@@ -81,9 +115,19 @@ class SofieBuild:
     generate_s: float
     compile_s: float
     cached: bool = False
+    header: str = ""
+    source: str = ""
+    session: str = ""
+    parser: str = "onnx"
+    isa: str = "native"
+    opt: str = "-O3"
+    blas_library: str = ""
+    blas_version: str = ""
+    key: str = ""
+    build_version: int = BUILD_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """For the record's one-off costs and provenance."""
+        """For the record's one-off costs and provenance, and for the worker (``from_dict``)."""
         return asdict(self)
 
     @classmethod
@@ -188,6 +232,15 @@ def blas_library() -> tuple[Path, str]:
     return Path(blas.get_lib_dir()), str(blas.get_library())
 
 
+def _blas_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("scipy-openblas32")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_flags(isa: Isa, opt: str) -> list[str]:
     """The compile flags, recorded with the build."""
     return [f for f in (opt, ISA_FLAGS[isa], "-std=c++17", "-shared", "-fPIC") if f]
@@ -230,21 +283,29 @@ class Source:
         return digest(self.parser, self.zoo_name, self.zoo_params, version, digest(*sources))
 
 
-def build(
+def build_library(
     onnx_path: Path | Source,
-    shapes: Mapping[str, Sequence[int]],
-    isa: Isa = "native",
-    opt: str = "-O3",
-    compiler: str = "g++",
+    input_shapes: Mapping[str, Sequence[int]],
+    options: BuildSettings | None = None,
 ) -> SofieBuild:
-    """The library for this model at these input shapes: cached, else generated and compiled."""
+    """The library for this model at these input shapes: cached, else generated and compiled.
+
+    Call it in the parent, before the measured worker starts: it imports SOFIE, checks the
+    operators (a ``ConversionError`` naming the unsupported ones, in one line), generates the
+    C++ and compiles it. ``options`` is anything with ``isa``, ``opt`` and ``compiler`` (a
+    ``SofieOptions`` will do; default ``BuildOptions()``). The cache key is the model file's
+    digest (or the zoo model's), the shapes, the compiler's version, the flags, SOFIE's version
+    and ``BUILD_VERSION``.
+    """
     source = onnx_path if isinstance(onnx_path, Source) else Source("onnx", onnx_path.name, onnx_path)
+    settings = options if options is not None else BuildOptions()
+    isa, opt, compiler = settings.isa, settings.opt, settings.compiler
     sofie = _sofie()
     version = compiler_version(compiler)
     flags = build_flags(isa, opt)
     model_hash = source.content_hash()
-    shape_key = {k: list(v) for k, v in sorted(shapes.items())}
-    key = digest(model_hash, shape_key, version, flags, sofie.__version__, _BUILD_VERSION)
+    shape_key = {k: list(v) for k, v in sorted(input_shapes.items())}
+    key = digest(model_hash, shape_key, version, flags, sofie.__version__, BUILD_VERSION)
     stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(source.label).stem)[:40]
     folder = cache_dir() / "sofie" / f"{stem}-{source.parser}-{key}"
     meta = folder / "meta.json"
@@ -260,8 +321,8 @@ def build(
         t0 = time.perf_counter()
         with _captured_stdout() as text:
             try:
-                rmodel, names = _parse(sofie, source, shapes, work)
-                batch = _batch_of(shapes)
+                rmodel, names = _parse(sofie, source, input_shapes, work)
+                batch = _batch_of(input_shapes)
                 rmodel.generate(sofie.Options.kDefault, batch)
                 rmodel.output_generated(str(work / "model.hxx"))
             except Exception as err:  # SOFIE raises RuntimeError with its own message
@@ -280,6 +341,7 @@ def build(
         routines = sorted(set(re.findall(r'extern "C" void (\w+_)\s*\(', header)))
         (work / "entry.cxx").write_text(_entry_source(namespace, inputs, outputs))
         lib_dir, lib_name = blas_library()
+        blas_path = lib_dir / f"lib{lib_name}.so"
         cmd = [
             compiler,
             *flags,
@@ -312,6 +374,15 @@ def build(
             sofie_version=sofie.__version__,
             generate_s=generate_s,
             compile_s=compile_s,
+            header=str(folder / "model.hxx"),
+            source=str(folder / "entry.cxx"),
+            session=f"{namespace}::Session",
+            parser=source.parser,
+            isa=isa,
+            opt=opt,
+            blas_library=str(blas_path),
+            blas_version=_blas_version(),
+            key=key,
         )
         for scratch in ("model.onnx", "model.keras"):
             (work / scratch).unlink(missing_ok=True)
@@ -434,11 +505,24 @@ def _signature(
 
 
 def _entry_source(namespace: str, inputs: Sequence[TensorArg], outputs: Sequence[TensorArg]) -> str:
-    """The C entry points around the header: create, destroy, infer on arrays of pointers."""
-    args = [f"static_cast<const {a.ctype}*>(in[{i}])" for i, a in enumerate(inputs)]
-    args += [f"static_cast<{a.ctype}*>(out[{i}])" for i, a in enumerate(outputs)]
+    """The C entry points around the header: create, destroy, infer, and the timing loop.
+
+    ``hepinfer_time_loop`` runs ``warmup`` untimed calls, then ``n`` calls each timed with
+    steady_clock, writing the ns of call i to ``ns[i]``; it returns how many it timed, or -1
+    when doInfer threw (the message goes to stderr). ``hepinfer_clock_pairs`` times ``n``
+    back-to-back steady_clock pairs: the floor under every sample of the loop.
+    """
+    ins = [f"static_cast<const {a.ctype}*>(in[{i}])" for i, a in enumerate(inputs)]
+    outs = [f"static_cast<{a.ctype}*>(out[{i}])" for i, a in enumerate(outputs)]
+    # The loop casts its pointers once, so that each timed call is doInfer and nothing else.
+    locals_ = [f"  const {a.ctype}* in{i} = {c};" for i, (a, c) in enumerate(zip(inputs, ins, strict=True))]
+    locals_ += [f"  {a.ctype}* out{i} = {c};" for i, (a, c) in enumerate(zip(outputs, outs, strict=True))]
+    loop_args = ", ".join([f"in{i}" for i in range(len(inputs))] + [f"out{i}" for i in range(len(outputs))])
+    declared = "\n".join(locals_)
     return f"""// Generated by hepinfer: C entry points around SOFIE's header.
 #include "model.hxx"
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 
@@ -454,7 +538,34 @@ void* hepinfer_create(const char* weights) {{
 void hepinfer_destroy(void* s) {{ delete static_cast<{namespace}::Session*>(s); }}
 void hepinfer_infer(void* s, void* const* in, void* const* out) {{
   {namespace}::doInfer(*static_cast<{namespace}::Session*>(s),
-      {", ".join(args)});
+      {", ".join(ins + outs)});
+}}
+int64_t hepinfer_time_loop(void* s, void* const* in, void* const* out, int64_t n, int64_t warmup,
+                           int64_t* ns) {{
+  using clock = std::chrono::steady_clock;
+  const auto& session = *static_cast<{namespace}::Session*>(s);
+{declared}
+  try {{
+    for (int64_t i = 0; i < warmup; ++i) {namespace}::doInfer(session, {loop_args});
+    for (int64_t i = 0; i < n; ++i) {{
+      const auto t0 = clock::now();
+      {namespace}::doInfer(session, {loop_args});
+      const auto t1 = clock::now();
+      ns[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+    }}
+  }} catch (const std::exception& e) {{
+    std::fprintf(stderr, "hepinfer_time_loop: %s\\n", e.what());
+    return -1;
+  }}
+  return n;
+}}
+void hepinfer_clock_pairs(int64_t n, int64_t* ns) {{
+  using clock = std::chrono::steady_clock;
+  for (int64_t i = 0; i < n; ++i) {{
+    const auto t0 = clock::now();
+    const auto t1 = clock::now();
+    ns[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+  }}
 }}
 }}
 """
