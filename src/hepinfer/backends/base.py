@@ -13,7 +13,7 @@ import dataclasses
 import importlib.util
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -167,6 +167,23 @@ class Backend(abc.ABC):
     # Whether several threads may call run() on one loaded instance at once (the HEP event
     # loop's "shared" mode); a backend that is not safe to share runs one session per thread.
     shareable: ClassVar[bool] = False
+    # What the measured process imports (None: ``packages``); a backend whose model is built
+    # in the parent (SOFIE's generator and compiler) needs only its runtime in the worker.
+    runtime_packages: ClassVar[tuple[str, ...] | None] = None
+    # Whether the backend has a timing loop of its own (``native_timing``), recorded beside
+    # the harness's samples as ``timing.native``.
+    has_native_timing: ClassVar[bool] = False
+
+    @classmethod
+    def prebuild(
+        cls, model: ModelArtifact, options: BackendOptions, input_shapes: Mapping[str, Sequence[int]]
+    ) -> Any:
+        """Parent side, before the measured worker starts: build what ``load`` would build.
+
+        The default builds nothing (None). A backend that generates and compiles code (SOFIE)
+        builds here and records the build in ``model.conversions``, which its ``load`` opens.
+        """
+        return None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

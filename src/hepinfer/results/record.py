@@ -19,6 +19,7 @@ from hepinfer.errors import ResultsError
 from hepinfer.results.schema import SCHEMA_VERSION, Key, migrate
 
 S = TypeVar("S", bound="Section")
+_Types = dict[str, tuple[type, ...]]
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Section:
 
     extra: dict[str, Any] = field(default_factory=dict)
     # Declared field -> the JSON types it may hold (None is always allowed).
-    TYPES: ClassVar[dict[str, tuple[type, ...]]] = {}
+    TYPES: ClassVar[_Types] = {}
 
     @classmethod
     def from_dict(cls: type[S], data: Mapping[str, Any] | None, where: str) -> S | None:
@@ -73,7 +74,7 @@ class ErrorInfo(Section):
     message: str | None = None
     phase: str | None = None
     traceback: str | None = None
-    TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
+    TYPES: ClassVar[_Types] = {
         "type": (str,),
         "message": (str,),
         "phase": (str,),
@@ -94,7 +95,7 @@ class Timing(Section):
     wall_s: float | None = None
     # A backend's own timing loop (SOFIE's C++ loop): its samples and what they time.
     native: dict[str, Any] | None = None
-    TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
+    TYPES: ClassVar[_Types] = {
         "warmup_calls": (int,),
         "rewarm_calls": (int,),
         "timer_overhead_ns": _NUM,
@@ -118,7 +119,7 @@ class OneOff(Section):
     conversion: dict[str, Any] | None = None
     conversion_s: float | None = None
     analysis_s: float | None = None
-    TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
+    TYPES: ClassVar[_Types] = {
         "import_s": _NUM,
         "load_s": _NUM,
         "first_call_ns": _NUM,
@@ -140,7 +141,7 @@ class Memory(Section):
     deltas: dict[str, Any] | None = None
     measured_bytes: int | None = None
     minimum: dict[str, Any] | None = None
-    TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
+    TYPES: ClassVar[_Types] = {
         "rss": (dict,),
         "peak": (dict,),
         "peak_method": (str,),
@@ -162,7 +163,7 @@ class Agreement(Section):
     verdict: str | None = None
     reference: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
-    TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
+    TYPES: ClassVar[_Types] = {
         "verdict": (str,),
         "reference": (dict,),
         "outputs": (dict,),
@@ -175,7 +176,7 @@ class Process(Section):
 
     modules: tuple[str, ...] | None = None
     parent_guard: str | None = None
-    TYPES: ClassVar[dict[str, tuple[type, ...]]] = {"modules": (list, tuple), "parent_guard": (str,)}
+    TYPES: ClassVar[_Types] = {"modules": (list, tuple), "parent_guard": (str,)}
 
 
 _KEY_FIELDS = {f.name for f in dataclasses.fields(Key)}
@@ -243,7 +244,9 @@ class Record:
         samples = data.get("samples_ns") or []
         if not all(isinstance(x, int) for x in samples):
             raise ResultsError(f"{source}: samples_ns must be integers (nanoseconds)")
-        sections = {name: kind.from_dict(data.get(name), f"{source}.{name}") for name, kind in _SECTIONS.items()}
+        sections = {
+            name: kind.from_dict(data.get(name), f"{source}.{name}") for name, kind in _SECTIONS.items()
+        }
         plain = {"stats", "model", "backend", "environment"}
         known = {*_HEAD, "key", "samples_ns", *plain, *_SECTIONS}
         return cls(

@@ -29,7 +29,7 @@ def import_backend(name: str, one_off: dict[str, Any]) -> type[Backend]:
     if reason is not None:
         raise BackendUnavailable(f"backend {cls.name} is unavailable: {reason}")
     t0 = time.perf_counter()
-    for pkg in cls.packages:
+    for pkg in cls.runtime_packages if cls.runtime_packages is not None else cls.packages:
         __import__(pkg)
     one_off["import_s"] = time.perf_counter() - t0
     return cls

@@ -95,6 +95,7 @@ def run(
     import tempfile
 
     from hepinfer.measure.min_memory import with_ratios
+    from hepinfer.runner.job import Job
     from hepinfer.runner.stage import stage_job
 
     keys = plan(request)
@@ -106,14 +107,8 @@ def run(
     try:
         for i, key in enumerate(keys):
             fields, staged, failed = stage_job(ref, spec, key, analyse=True)
-            job = {
-                "task": "memory",
-                "key": key.to_dict(),
-                "model_ref": ref.to_dict(),
-                **fields,
-                "calls": request.calls,
-            }
-            result = failed or run_job(job, workdir, f"mem{i:04d}", request.timeout_s)
+            job = Job(key=key, model_ref=ref, spec=spec, task="memory", calls=request.calls).staged(fields)
+            result = failed or run_job(job.to_dict(), workdir, f"mem{i:04d}", request.timeout_s)
             record = new_record(key, run_id)
             record["kind"] = "memory"
             record["model"] = {"ref": ref.to_dict()}

@@ -68,10 +68,26 @@ class Stager:
         if needs_onnx(cls, artifact):
             path, conversions = self.onnx(key.exporter)
             onnx_path = str(path)
+            conversions = self._prebuild(cls, key, path, conversions)
         if not analyse:
             return Staged(onnx_path=onnx_path, conversions=conversions)
         cost, minimum, seconds = self._analyse(key)
         return Staged(onnx_path, conversions, cost=cost, minimum=minimum, analysis_s=seconds)
+
+    def _prebuild(
+        self, cls: type[Backend], key: Key, path: Path, conversions: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The backend's own build for this configuration (SOFIE's library), made here."""
+        if getattr(cls.prebuild, "__func__", None) is getattr(Backend.prebuild, "__func__", None):
+            return conversions  # the backend builds nothing in the parent
+        options = cls.Options.from_strings(
+            cls.name, {k: str(v) for k, v in key.options.items()}, threads=key.threads, device=key.device
+        )
+        artifact = ModelArtifact(
+            ref=self.ref, spec=self.spec, exporter=key.exporter, conversions=dict(conversions), _onnx=path
+        )
+        cls.prebuild(artifact, options, self.spec.shapes(key.batch, key.dims))
+        return artifact.conversions
 
     def _analyse(self, key: Key) -> tuple[dict[str, Any], dict[str, Any], float]:
         import json

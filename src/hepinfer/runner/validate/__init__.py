@@ -29,8 +29,8 @@ import numpy as np
 from hepinfer.backends.registry import backend_class, check_name
 from hepinfer.errors import ConfigurationError
 from hepinfer.measure.agreement import Tolerance, tolerance
-from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results.schema import Key
+from hepinfer.runner.job import Job
 from hepinfer.runner.launch import run_job
 from hepinfer.runner.stage import stage_job
 from hepinfer.runner.validate.analysis import _report, argmax_outputs
@@ -213,25 +213,22 @@ def run(
                 seed=request.seed,
             )
             fields, _, failed = stage_job(ref, spec, key)
-            spec_job = {
-                "key": key.to_dict(),
-                "model_ref": ref.to_dict(),
-                **fields,
-                "policy": TimingPolicy().to_dict(),
-                "measure": False,
-                "input_files": [
-                    {
-                        "name": n,
-                        "inputs": str(paths[_source(n)]),
-                        "outputs": str(job.outputs(work, n)),
-                        "chunk": by_name[_source(n)].chunk,
-                        "axes": in_axes,
-                        "out_axes": out_axes,
-                    }
-                    for n in job.sets
-                ],
-            }
-            job.result = failed or run_job(spec_job, work, job.name, request.timeout_s, env=job.env or None)
+            entries = [
+                {
+                    "name": n,
+                    "inputs": str(paths[_source(n)]),
+                    "outputs": str(job.outputs(work, n)),
+                    "chunk": by_name[_source(n)].chunk,
+                    "axes": in_axes,
+                    "out_axes": out_axes,
+                }
+                for n in job.sets
+            ]
+            spec_job = Job(key=key, model_ref=ref, spec=spec, measure=False, input_files=tuple(entries))
+            spec_job = spec_job.staged(fields)
+            job.result = failed or run_job(
+                spec_job.to_dict(), work, job.name, request.timeout_s, env=job.env or None
+            )
         return _report(request, ref, spec, reference, sets, jobs, work, tol)
     finally:
         if own and not keep_workdir:
