@@ -222,3 +222,118 @@ def test_vae_score_is_reconstruction_loss() -> None:
     score = physics.scores(spec, {"objects": x, "met": np.zeros((3, 1), np.float32)}, out)
     assert score.tolist() == [0.0, 4.0 / (32 * 4), 0.0]
     assert "reconstruction loss" in physics.score_kind(spec)
+
+
+# --- bitwise "identical", equal values that are not bitwise ----------------------------------
+
+
+def test_signed_zeros_are_equal_values_not_identical() -> None:
+    ref = np.array([[0.0, 1.0], [0.0, 0.0], [2.0, 0.0]], np.float32)
+    got = ref.copy()
+    got[1, 0] = got[1, 1] = got[2, 1] = -0.0
+    s = compare({"y": ref}, {"y": got})
+    assert s["verdict"] == "equal values, not bitwise"
+    o = s["outputs"]["y"]
+    assert o["not_bitwise"]["signed_zeros"] == 3 and o["not_bitwise"]["elements"] == 3
+    assert o["max_abs"] == 0.0 and o["ulp_max"] == 0  # equal values: 0 apart, but not the same bits
+    # The first element whose bits differ is located.
+    assert (s["worst"]["event"], s["worst"]["index"]) == (1, [0])
+    assert describe(s) == "equal values, not bitwise: y 3 signed zeros differ"
+    assert flag(s, 2.0) == "(=)"
+    assert agreement_cell(s) == "equal, not bitwise (y 3 signed zeros differ)"
+    # The same bits are identical.
+    assert compare({"y": ref}, {"y": ref.copy()})["verdict"] == "identical"
+
+
+def test_another_dtype_with_equal_values_is_not_identical() -> None:
+    ref = _ref()
+    s = compare({"y": ref}, {"y": ref.astype(np.float64)})
+    assert s["verdict"] == "equal values, not bitwise"
+    o = s["outputs"]["y"]
+    assert (o["dtype"], o["ref_dtype"]) == ("float64", "float32")
+    assert s["not_bitwise"] == {"y": "dtype float64 vs reference float32"}
+    assert s["worst"] == {"output": "y", "reason": "dtype float64 vs reference float32"}
+    # Values that differ as well: the tolerance decides, and the dtype is still recorded.
+    off = ref.astype(np.float64) + 1e-9
+    o = compare({"y": ref}, {"y": off})["outputs"]["y"]
+    assert o["verdict"] == "within tolerance" and o["dtype"] == "float64"
+
+
+def test_nan_payloads_are_compared_as_bits() -> None:
+    quiet = np.array([np.nan, 1.0], np.float32)
+    other = quiet.copy()
+    other.view(np.uint32)[0] |= 1  # another NaN payload
+    assert np.isnan(other[0])
+    s = compare({"y": quiet}, {"y": other})
+    assert s["verdict"] == "equal values, not bitwise"
+    assert s["outputs"]["y"]["not_bitwise"]["nan_payloads"] == 1
+    assert s["not_bitwise"] == {"y": "1 NaN payload differs"}
+    assert compare({"y": quiet}, {"y": quiet.copy()})["verdict"] == "identical"
+
+
+def test_equal_not_bitwise_ranks_between_identical_and_within_tolerance() -> None:
+    ref = np.zeros((4, 2), np.float32)
+    neg = -ref
+    one_ulp = ref + np.float32(1e-30)
+    s = compare({"a": ref, "b": ref}, {"a": neg, "b": ref})
+    assert (s["verdict"], s["outputs"]["b"]["verdict"]) == ("equal values, not bitwise", "identical")
+    assert compare({"a": ref, "b": ref}, {"a": neg, "b": one_ulp})["verdict"] == "within tolerance"
+
+
+# --- ULPs in the units of the precision compared ---------------------------------------------
+
+
+def test_bfloat16_ulps_count_bfloat16_steps() -> None:
+    one = np.array([1.0, 1.0, -2.0, 0.0], np.float32)
+    # 1 -> the next bfloat16 (1 + 2**-7); 1 -> 2 is 128 steps (7-bit mantissa); -2 -> -2 (0);
+    # 0 -> the smallest bfloat16 subnormal (2**-133).
+    nxt = np.array([1.0078125, 2.0, -2.0, 2.0**-133], np.float32)
+    assert ulp_distance(one, nxt, "bfloat16").tolist() == [1, 128, 0, 1]
+    assert ulp_distance(one, nxt).tolist()[:2] == [2**16, 2**23]  # the same pairs in float32 ULPs
+    # Both are rounded to bfloat16 first (nearest, ties to even): within half a step is 0.
+    assert ulp_distance(np.array([1.0]), np.array([1.0 + 2.0**-9]), "bfloat16").tolist() == [0]
+    assert ulp_distance(np.array([1.0]), np.array([1.0 + 2.0**-8 + 2.0**-30]), "bfloat16").tolist() == [1]
+
+
+def test_bfloat16_rounding_matches_ml_dtypes_on_float32() -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    from hepinfer.measure.ulp import round_bfloat16
+
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=20000) * 10.0 ** rng.integers(-40, 39, 20000)).astype(np.float32)
+    x = np.concatenate([x, np.array([0.0, -0.0, 3.4e38, -3.4e38, np.inf], np.float32)])
+    ours = round_bfloat16(x).view(np.uint32)
+    theirs = x.astype(ml_dtypes.bfloat16).astype(np.float32).view(np.uint32)
+    assert np.array_equal(ours, theirs)
+
+
+def test_compare_counts_ulps_in_the_unit_asked_and_says_which() -> None:
+    ref = _ref()
+    got = ref.copy()
+    got[4, 2] = np.float32(float(ref[4, 2]) * (1 + 2**-7))  # about one bfloat16 step
+    bf = compare({"y": ref}, {"y": got}, "bf16", ulp_unit="bfloat16")
+    f32 = compare({"y": ref}, {"y": got}, "bf16")
+    assert (bf["ulp_unit"], bf["outputs"]["y"]["ulp_unit"]) == ("bfloat16", "bfloat16")
+    assert 1 <= bf["outputs"]["y"]["ulp_max"] <= 2
+    assert f32["outputs"]["y"]["ulp_unit"] == "float32" and f32["outputs"]["y"]["ulp_max"] > 30000
+    assert "ULP bfloat16" in agreement_cell(bf) and "ULP float32" in agreement_cell(f32)
+    assert f"max {bf['outputs']['y']['ulp_max']} ULP bfloat16" in describe({**bf, "verdict": "different"})
+    with pytest.raises(ConfigurationError, match="ULP unit"):
+        compare({"y": ref}, {"y": got}, ulp_unit="float8")  # type: ignore[arg-type]
+
+
+def test_ulp_unit_of_a_backend_is_the_precision_it_computes_in() -> None:
+    from hepinfer.measure.agreement import ulp_unit_for
+
+    # What OpenVINO's compiled model reports wins over what was asked for.
+    ov = {"requested": {"INFERENCE_PRECISION_HINT": "bf16"}, "inference_precision_hint": "<Type: 'bfloat16'>"}
+    assert ulp_unit_for({"precision": "bf16"}, ov) == "bfloat16"
+    fell_back = {
+        "requested": {"INFERENCE_PRECISION_HINT": "f16"},
+        "inference_precision_hint": "<Type: 'float32'>",
+    }
+    assert ulp_unit_for({"precision": "f16"}, fell_back) == "float32"
+    assert ulp_unit_for({"precision": "f16"}) == "float16"
+    assert ulp_unit_for({}, {"precision": "fp16", "tensorrt": "10.0"}) == "float16"  # TensorRT
+    assert ulp_unit_for({}, {}, "bf16") == "bfloat16"  # the comparison declares bf16
+    assert ulp_unit_for({"optimization": "disable"}, {"num_threads": 1}, "fp32") is None

@@ -129,3 +129,95 @@ def test_markdown_csv_and_plot_files(tmp_path: Path, records: list[dict[str, Any
 def test_report_needs_an_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(FIXTURE)]) == 1
     assert "--html" in capsys.readouterr().err
+
+
+def _openvino_bf16(records: list[dict[str, Any]], ratio: float) -> dict[str, Any]:
+    """A real onnxruntime record made into OpenVINO bf16 on conv_d100_l14 at batch 32, with the
+    memory section the worker writes (measured / graph-level minimum = ``ratio``)."""
+    r = copy.deepcopy(next(r for r in records if r["key"]["backend"] == "onnxruntime"))
+    r["record_id"] = f"ov-bf16-{ratio}"
+    r["key"].update(model="conv_d100_l14", backend="openvino", batch=32, options={"precision": "bf16"})
+    r["backend"] = {
+        "settings": {
+            "requested": {"INFERENCE_PRECISION_HINT": "bf16"},
+            "inference_precision_hint": "<Type: 'bfloat16'>",
+        }
+    }
+    weights, peak = 2_178_564, 32 * (128 + 64) * 100 * 100 * 4
+    total = weights + peak
+    r["memory"] = {
+        **r["memory"],
+        "measured_bytes": int(ratio * total),
+        "deltas": {"model": 9_000_000, "inputs": 1_280_000, "inference": int(ratio * total) - 10_280_000},
+        "minimum": {
+            "weight_bytes": weights,
+            "peak_activation_bytes": peak,
+            "total_bytes": total,
+            "ratio": ratio,
+            "unknown_count": 0,
+        },
+    }
+    # bench.py counts ULPs in the reference's float type: the unit is recorded, and differs.
+    r["agreement"] = {
+        "reference": {"backend": "onnxruntime", "threads": 1},
+        "verdict": "within tolerance",
+        "precision": "fp32",
+        "ulp_unit": "float32",
+        "outputs": {
+            "y": {"verdict": "within tolerance", "max_abs": 2e-3, "ulp_max": 70123, "ulp_unit": "float32"}
+        },
+    }
+    return r
+
+
+def test_memory_below_the_graph_level_minimum_is_marked_and_explained(records: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+
+    from hepinfer.cli.memory import memory_table
+    from hepinfer.report.table import BELOW_MINIMUM_NOTE, MINIMUM_LEGEND, bench_table
+
+    below, above = _openvino_bf16(records, 0.928), _openvino_bf16(records, 1.7)
+
+    def shown(table: Any) -> str:
+        console = Console(record=True, width=300)
+        console.print(table)
+        return " ".join(console.export_text().split())
+
+    text = shown(bench_table([below, above]))
+    assert "(0.928x†)" in text and "(1.7x)" in text and "1.7x†" not in text
+    assert "memory (x graph min)" in text
+    assert " ".join(BELOW_MINIMUM_NOTE.split()) in text and "graph-level minimum" in text
+    assert "fused or in-place kernels hold fewer live activations" in text
+    # Above the minimum only: the legend still says what the minimum is, no footnote.
+    text = shown(bench_table([above]))
+    assert " ".join(MINIMUM_LEGEND.split()) in text and "†" not in text
+    # hepinfer memory's table, from the same records.
+    mem = shown(memory_table([below, above]))
+    assert "0.928x†" in mem and "graph minimum" in mem and "fused or in-place kernels" in mem
+    # The HTML page: the minimum's cell, marker and legend.
+    page = html.one_off_table([below, above])
+    assert "graph-level min MiB (x min)" in page and "(0.928x†)" in page and "(1.7x)" in page
+    assert html.e(BELOW_MINIMUM_NOTE) in page and html.e(MINIMUM_LEGEND) in page
+    assert html.e(BELOW_MINIMUM_NOTE) not in html.one_off_table([above])
+
+
+def test_ulps_of_another_unit_than_the_backend_ran_are_said_so(records: list[dict[str, Any]]) -> None:
+    from hepinfer.report.table import agreement_cell
+
+    r = _openvino_bf16(records, 1.7)
+    assert agreement_cell(r["agreement"], r) == "within tol (70123 ULP float32, backend ran bfloat16)"
+    counted_in_bf16 = copy.deepcopy(r)
+    counted_in_bf16["agreement"]["outputs"]["y"].update(ulp_max=1, ulp_unit="bfloat16")
+    assert agreement_cell(counted_in_bf16["agreement"], counted_in_bf16) == "within tol (1 ULP bfloat16)"
+    assert "70123 ULP float32, backend ran bfloat16" in html.agreement_table([r])
+
+
+def test_equal_values_not_bitwise_is_never_shown_as_identical(records: list[dict[str, Any]]) -> None:
+    rs = copy.deepcopy(data.by_model(records)["linear_event"])
+    ort = next(r for r in rs if r["key"]["backend"] == "onnxruntime" and r["key"]["threads"] == 1)
+    ort["agreement"].update(verdict="equal values, not bitwise", not_bitwise={"y": "3 signed zeros differ"})
+    assert data.agrees(ort)  # equal values still agree: it can be recommended
+    table = html.agreement_table(rs)
+    assert "<td>equal values, not bitwise</td>" in table and "3 signed zeros differ" in table
+    assert "identical: bitwise (same dtype, shape and bytes)" in table
+    assert "equal values, not bitwise (y 3 signed zeros differ)" in markdown.render(rs)

@@ -367,3 +367,115 @@ def test_pytorch_isa_cap_reaches_the_worker(monkeypatch: pytest.MonkeyPatch) -> 
     assert isa["answer"] in ("yes", "no") and set(isa["each"]) == {"ATEN_CPU_CAPABILITY=default"}
     uncapped = report["backends"][0]["settings"]["cpu_capability"]
     assert uncapped != "DEFAULT" or isa["answer"] == "yes"
+
+
+def _job_with_outputs(work: Path, name: str, outputs: dict[str, np.ndarray], **kw: Any) -> Any:
+    from hepinfer.runner.validate.request import _Job
+
+    job = _Job(name, kw.pop("backend", "openvino"), 1, "dynamo", ["realistic"], **kw)
+    job.result.setdefault("status", "ok")
+    np.savez(job.outputs(work, "realistic"), **outputs)  # type: ignore[arg-type]
+    return job
+
+
+def test_bf16_backend_ulps_are_counted_in_bfloat16_and_shown_so(tmp_path: Path) -> None:
+    """OpenVINO at bf16 against an fp32 reference: ULPs of bfloat16, not of float32."""
+    from rich.console import Console
+
+    from hepinfer.measure.agreement import tolerance
+    from hepinfer.report.table import validate_tables
+
+    rng = np.random.default_rng(2)
+    ref = rng.uniform(0.5, 1.0, (8, 4)).astype(np.float32)
+    # What a bf16 backend returns as float32: the reference rounded to bfloat16, one value a
+    # further bfloat16 step away.
+    from hepinfer.measure.ulp import round_bfloat16
+
+    got = round_bfloat16(ref)
+    got[3, 1] = np.float32(float(got[3, 1]) + 2.0**-8)  # one bfloat16 step in [0.5, 1)
+    ref_job = _job_with_outputs(tmp_path, "b0-main", {"y": ref}, backend="onnxruntime")
+    settings = {
+        "requested": {"INFERENCE_PRECISION_HINT": "bf16"},
+        "inference_precision_hint": "<Type: 'bfloat16'>",
+    }
+    job = _job_with_outputs(
+        tmp_path,
+        "b1-main",
+        {"y": got},
+        options={"precision": "bf16"},
+        result={"status": "ok", "backend": {"settings": settings}},
+    )
+    request = validate.ValidateRequest(model="m.onnx", precision="bf16")
+    entry = analysis._agreement(
+        ref_job, job, tmp_path, ["realistic"], request, tolerance("bf16"), [], {"y": 0}
+    )
+    o = entry["sets"]["realistic"]["outputs"]["y"]
+    assert entry["ulp_unit"] == o["ulp_unit"] == "bfloat16"
+    assert o["ulp_max"] == 1  # rounding to bf16 is 0 steps; the one pushed further is 1
+    assert (entry["worst"]["event"], entry["worst"]["index"]) == (3, [1])
+    report = {
+        "model": "m.onnx",
+        "reference": "onnxruntime",
+        "precision": "bf16",
+        "tolerance": tolerance("bf16").to_dict(),
+        "backends": [
+            {"backend": "onnxruntime", "role": "reference", "verdict": "reference"},
+            {"backend": "openvino[precision=bf16]", "role": "backend", **entry},
+        ],
+    }
+    console = Console(record=True, width=250)
+    for t in validate_tables(report):
+        console.print(t)
+    text = console.export_text()
+    assert "ULP med/max (unit)" in text and "0/1 bfloat16" in text
+
+
+def test_signed_zeros_make_reproducibility_no_and_the_table_says_why(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from hepinfer.measure.agreement import tolerance
+    from hepinfer.report.table import validate_tables
+
+    a = {"y": np.array([[0.0, 1.0], [2.0, 0.0]], np.float32)}
+    b = {"y": np.array([[-0.0, 1.0], [2.0, 0.0]], np.float32)}
+    answer = analysis._answer([("realistic vs itself", analysis._same(a, b, {"y": 0}))])
+    assert answer["answer"] == "no" and answer["values_equal"] is True
+    assert answer["not_bitwise"] == {"realistic vs itself": "y 1 signed zero differs"}
+    assert analysis._answer([("same", analysis._same(a, dict(a), {"y": 0}))])["answer"] == "yes"
+    # Against the reference: the verdict says equal values, not "identical".
+    ref_job = _job_with_outputs(tmp_path, "b0-main", a, backend="onnxruntime")
+    job = _job_with_outputs(
+        tmp_path, "b1-main", b, backend="onnxruntime", options={"optimization": "disable"}
+    )
+    request = validate.ValidateRequest(model="m.onnx")
+    entry = analysis._agreement(
+        ref_job, job, tmp_path, ["realistic"], request, tolerance("fp32"), [], {"y": 0}
+    )
+    assert entry["verdict"] == "equal values, not bitwise"
+    assert entry["not_bitwise"] == {"inputs": "realistic", "y": "1 signed zero differs"}
+    report = {
+        "model": "m.onnx",
+        "reference": "onnxruntime",
+        "precision": "fp32",
+        "tolerance": tolerance("fp32").to_dict(),
+        "backends": [
+            {"backend": "onnxruntime", "role": "reference", "verdict": "reference"},
+            {
+                "backend": "onnxruntime[optimization=disable]",
+                "role": "backend",
+                **entry,
+                "reproducibility": {"repeat": answer},
+            },
+        ],
+    }
+    console = Console(record=True, width=250)
+    for t in validate_tables(report):
+        console.print(t)
+    text = console.export_text()
+    assert "equal values, not bitwise" in text
+    assert (
+        "onnxruntime[optimization=disable] equal values, not bitwise: realistic y 1 signed zero differs"
+        in text
+    )
+    assert "no (equal values, not bitwise: y 1 signed zero differs)" in text
+    assert "identical" not in text.replace("bitwise identical", "")

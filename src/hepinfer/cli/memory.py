@@ -69,10 +69,11 @@ def memory_table(records: Sequence[dict[str, Any]], title: str = "") -> Any:
     from rich.table import Table
 
     from hepinfer.measure.memory import fmt_bytes
+    from hepinfer.report.table import minimum_legend, minimum_ratio, ratio_text
 
     threads = max((r["key"]["threads"] for r in records), default=1)
-    table = Table(title=title or None)
-    cols = ["backend", "batch", "model", "inputs", "inference", "measured", "minimum", "ratio"]
+    table = Table(title=title or None, caption="\n".join(minimum_legend(records)))
+    cols = ["backend", "batch", "model", "inputs", "inference", "measured", "graph minimum", "x min"]
     if threads > 1:
         cols += ["+session", f"+thread shared (N={threads})", "+thread own session"]
     for c in cols:
@@ -89,8 +90,7 @@ def memory_table(records: Sequence[dict[str, Any]], title: str = "") -> Any:
             continue
         m = r["memory"]
         d = m["deltas"]
-        mini = m.get("minimum", {})
-        ratio = mini.get("ratio")
+        mini = m.get("minimum") or {}
         row = [
             k["backend"],
             str(k["batch"]),
@@ -99,7 +99,7 @@ def memory_table(records: Sequence[dict[str, Any]], title: str = "") -> Any:
             fmt_bytes(d["inference"]),
             fmt_bytes(m["measured_bytes"]),
             fmt_bytes(mini.get("total_bytes")),
-            f"{ratio:.3g}x" if ratio else "-",
+            ratio_text(minimum_ratio(m)),
         ]
         if threads > 1:
             s = r.get("sessions") or {}

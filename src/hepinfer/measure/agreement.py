@@ -1,11 +1,18 @@
 """Agreement of a backend's outputs with the reference backend's, per output.
 
-Per output: max absolute and relative difference, ULP distance (median and max, in the
+Per output: max absolute and relative difference, ULP distance (median and max) with its unit
+(``ulp_unit``: the precision the backend computes in when it is bfloat16/float16, else the
 reference's float type), the fraction of elements within tolerance, NaN/Inf the reference does
 not have, the fraction of events whose argmax changes (classifier outputs), and a verdict:
-``identical`` (bitwise, NaN equal to NaN), ``within tolerance`` or ``different``. The worst
-element (the one furthest outside, or least inside, its tolerance) is located by output,
-event (the batch index) and index within the event.
+
+- ``identical``: bitwise, i.e. same dtype, same shape and same bytes (NaN payloads included);
+- ``equal values, not bitwise``: every value equal (NaN where the reference has NaN) but the
+  bits are not: signed zeros, NaN payloads, or another dtype; ``not_bitwise`` says which;
+- ``within tolerance`` or ``different``.
+
+The worst element (the one furthest outside, or least inside, its tolerance; for equal values
+not bitwise, the first whose bits differ) is located by output, event (the batch index) and
+index within the event.
 
 ``compare`` returns a compact summary, small enough for every bench record.
 """
@@ -19,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import ConfigurationError
-from hepinfer.measure.ulp import ulp_distance
+from hepinfer.measure.ulp import UNITS, UlpUnit, ulp_distance
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,54 @@ TOLERANCES: dict[str, Tolerance] = {
     "bf16": Tolerance(rtol=2e-2, atol=1e-2),
 }
 
-VERDICTS = ("identical", "within tolerance", "different")
+IDENTICAL = "identical"
+EQUAL_NOT_BITWISE = "equal values, not bitwise"
+VERDICTS = (IDENTICAL, EQUAL_NOT_BITWISE, "within tolerance", "different")
+
+# A precision as backends and users spell it (options, settings, --precision) -> its ULP unit.
+# bfloat16 is tested before float16: "bf16" contains "f16".
+_UNIT_SPELLINGS: tuple[tuple[UlpUnit, tuple[str, ...]], ...] = (
+    ("bfloat16", ("bfloat16", "bf16")),
+    ("float16", ("float16", "fp16", "f16", "half")),
+    ("float64", ("float64", "fp64", "f64", "double")),
+    ("float32", ("float32", "fp32", "f32")),
+)
+
+
+def precision_unit(value: object) -> UlpUnit | None:
+    """The ULP unit a precision names ("bf16", "<Type: 'bfloat16'>", "fp16", "f32"...), or None."""
+    if not isinstance(value, str):
+        return None
+    text = value.lower()
+    for unit, spellings in _UNIT_SPELLINGS:
+        if any(s in text for s in spellings):
+            return unit
+    return None
+
+
+def ulp_unit_for(
+    options: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    precision: str | None = None,
+) -> UlpUnit | None:
+    """The unit a backend's ULP distances are counted in: the precision it computes in.
+
+    First what the backend reports it compiled for (``settings``: OpenVINO's
+    ``inference_precision_hint``, TensorRT's ``precision``), then what it was asked for
+    (``options["precision"]``), then a reduced ``precision`` the comparison declares (the
+    validate request's bf16/fp16). None: full precision, so the reference's float type.
+    """
+    settings = settings or {}
+    for name in ("inference_precision_hint", "precision"):
+        unit = precision_unit(settings.get(name))
+        if unit is not None:
+            return unit
+    unit = precision_unit((settings.get("requested") or {}).get("INFERENCE_PRECISION_HINT"))
+    if unit is None:
+        unit = precision_unit((options or {}).get("precision"))
+    if unit is None and precision in ("bf16", "fp16"):
+        unit = precision_unit(precision)
+    return unit
 
 
 def tolerance(precision: str, rtol: float | None = None, atol: float | None = None) -> Tolerance:
@@ -74,11 +128,13 @@ def compare_output(
     tol: Tolerance,
     batch_axis: int | None = 0,
     argmax: bool = False,
+    ulp_unit: UlpUnit | None = None,
 ) -> dict[str, Any]:
     """Differences of one output with the reference (see the module docstring).
 
     ``batch_axis`` is the axis whose index is reported as the event (None: no event axis);
-    ``argmax`` adds the fraction of events whose argmax over the last axis changes.
+    ``argmax`` adds the fraction of events whose argmax over the last axis changes;
+    ``ulp_unit`` is the format ULPs are counted in (default: the reference's float type).
     """
     if ref.shape != got.shape:
         return {
@@ -105,15 +161,23 @@ def compare_output(
     mismatch_nonfinite = ~both & ~same_nonfinite
     excess = np.where(mismatch_nonfinite, np.inf, _excess(diff, r, tol))
     agree = excess <= 1.0
-    identical = bool(np.array_equal(ref, got, equal_nan=ref.dtype.kind in "fc"))
+    identical = _bitwise_equal(ref, got)
+    not_bitwise = None if identical else _equal_not_bitwise(ref, got)
     if identical:
-        verdict = "identical"
+        verdict = IDENTICAL
+    elif not_bitwise is not None:
+        verdict = EQUAL_NOT_BITWISE
     elif bool(agree.all()):
         verdict = "within tolerance"
     else:
         verdict = "different"
-    result: dict[str, Any] = {
-        "verdict": verdict,
+    result: dict[str, Any] = {"verdict": verdict}
+    if not_bitwise is not None:
+        result["not_bitwise"] = not_bitwise
+    if got.dtype != ref.dtype:
+        result["dtype"] = str(got.dtype)
+        result["ref_dtype"] = str(ref.dtype)
+    result |= {
         "max_abs": float(diff.max()) if diff.size else 0.0,
         "max_rel": float(rel.max()) if rel.size else 0.0,
         "fraction_within": float(agree.mean()) if agree.size else 1.0,
@@ -121,25 +185,96 @@ def compare_output(
         "inf": int(np.count_nonzero(new_inf)),
     }
     if ref.dtype.kind == "f" and ref.dtype.itemsize in (2, 4, 8):
-        ulps = ulp_distance(ref, got)[both] if both.any() else np.zeros(0, np.uint64)
+        unit = ulp_unit or str(ref.dtype)
+        ulps = ulp_distance(ref, got, unit)[both] if both.any() else np.zeros(0, np.uint64)
         result["ulp_median"] = float(np.median(ulps)) if ulps.size else 0.0
         result["ulp_max"] = int(ulps.max()) if ulps.size else 0
+        result["ulp_unit"] = unit
     if argmax and ref.ndim >= 2 and ref.shape[-1] >= 2 and ref.size:
         flips = np.argmax(np.nan_to_num(r, nan=-np.inf), axis=-1) != np.argmax(
             np.nan_to_num(g, nan=-np.inf), axis=-1
         )
         flips |= np.isnan(g).any(axis=-1) & ~np.isnan(r).any(axis=-1)
         result["argmax_flips"] = float(flips.mean())
-    if not identical and excess.size:
+    if not_bitwise is not None:
+        first = not_bitwise.pop("first", None)
+        if first is not None:
+            result["worst"] = _at(first, ref, got, batch_axis)
+    elif not identical and excess.size:
         result["worst"] = _locate(excess, ref, got, batch_axis)
     result["excess"] = float(excess.max()) if excess.size else 0.0
     return result
 
 
+def _bitwise_equal(ref: np.ndarray, got: np.ndarray) -> bool:
+    """Same dtype, same shape, same bytes: +0 and -0 differ, and so do two NaN payloads."""
+    return (
+        ref.dtype == got.dtype
+        and ref.shape == got.shape
+        and np.ascontiguousarray(ref).tobytes() == np.ascontiguousarray(got).tobytes()
+    )
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    """The elements' bytes as one unsigned integer (or row of bytes) each, for comparison."""
+    a = np.ascontiguousarray(values)
+    if a.dtype.itemsize in (1, 2, 4, 8):
+        return a.view(f"u{a.dtype.itemsize}")
+    return a.view(np.uint8).reshape(*a.shape, a.dtype.itemsize)
+
+
+def _equal_not_bitwise(ref: np.ndarray, got: np.ndarray) -> dict[str, Any] | None:
+    """Why outputs of equal values are not bitwise identical, or None when some value differs.
+
+    Equal: the same shape, ``got == ref`` everywhere, NaN where the reference has NaN. The
+    answer counts what tells them apart: the dtype, signed zeros, NaN payloads (``first``: the
+    flat index of the first element whose bits differ, for the same dtype).
+    """
+    if ref.shape != got.shape:
+        return None
+    floats = ref.dtype.kind in "fc" and got.dtype.kind in "fc"
+    try:
+        if not np.array_equal(ref, got, equal_nan=floats):
+            return None
+    except TypeError:  # values numpy cannot compare (strings vs numbers): not equal
+        return None
+    out: dict[str, Any] = {}
+    reasons = []
+    if ref.dtype != got.dtype:
+        reasons.append(f"dtype {got.dtype} vs reference {ref.dtype}")
+    if floats and ref.dtype.kind == "f" and got.dtype.kind == "f":
+        zeros = (ref == 0) & (got == 0) & (np.signbit(ref) != np.signbit(got))
+        out["signed_zeros"] = int(np.count_nonzero(zeros))
+        if out["signed_zeros"]:
+            reasons.append(_count(out["signed_zeros"], "signed zero"))
+    if ref.dtype == got.dtype:
+        differ = _bits(ref) != _bits(got)
+        if differ.ndim > ref.ndim:
+            differ = differ.any(axis=-1)
+        if ref.dtype.kind in "fc":
+            payloads = differ & np.isnan(ref)
+            out["nan_payloads"] = int(np.count_nonzero(payloads))
+            if out["nan_payloads"]:
+                reasons.append(_count(out["nan_payloads"], "NaN payload"))
+        if differ.any():
+            out["first"] = int(np.argmax(differ.reshape(-1)))
+        out["elements"] = int(np.count_nonzero(differ))
+    out["reason"] = "; ".join(reasons) or "the bytes differ"
+    return out
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what} differs" if n == 1 else f"{n} {what}s differ"
+
+
 def _locate(excess: np.ndarray, ref: np.ndarray, got: np.ndarray, batch_axis: int | None) -> dict[str, Any]:
     """The element furthest outside (or least inside) its tolerance: event, index, values."""
     # Ties (several NaN): the first in memory order, i.e. the lowest event.
-    flat = int(np.argmax(excess))
+    return _at(int(np.argmax(excess)), ref, got, batch_axis)
+
+
+def _at(flat: int, ref: np.ndarray, got: np.ndarray, batch_axis: int | None) -> dict[str, Any]:
+    """The element at a flat index: event, index within the event, values."""
     where = [int(i) for i in np.unravel_index(flat, ref.shape)]
     if batch_axis is not None and 0 <= batch_axis < len(where):
         event: int | None = where.pop(batch_axis)
@@ -160,14 +295,18 @@ def compare(
     tol: Tolerance | None = None,
     argmax: Collection[str] = (),
     batch_axes: Mapping[str, int | None] | None = None,
+    ulp_unit: UlpUnit | None = None,
 ) -> dict[str, Any]:
     """Every output compared; the overall verdict is the worst of the outputs'.
 
     ``tol`` overrides the precision's default tolerance; ``argmax`` names the classifier
     outputs whose argmax flips are counted; ``batch_axes`` gives each output's event axis
-    (default 0). The summary's ``worst`` names the output, event and index of the element
-    furthest from agreement.
+    (default 0); ``ulp_unit`` is the format ULPs are counted in (``ulp_unit_for`` finds a
+    backend's; default: each reference output's float type). The summary's ``worst`` names
+    the output, event and index of the element furthest from agreement.
     """
+    if ulp_unit is not None and ulp_unit not in UNITS:
+        raise ConfigurationError(f"ULP unit '{ulp_unit}': choose one of {', '.join(UNITS)}")
     tol = tol or tolerance(precision)
     axes = batch_axes or {}
     outputs: dict[str, Any] = {}
@@ -180,7 +319,7 @@ def compare(
             }
             continue
         outputs[name] = compare_output(
-            ref, got[name], tol, batch_axis=axes.get(name, 0), argmax=name in argmax
+            ref, got[name], tol, batch_axis=axes.get(name, 0), argmax=name in argmax, ulp_unit=ulp_unit
         )
     for name in got:
         if name not in reference:
@@ -196,10 +335,17 @@ def compare(
         "rtol": tol.rtol,
         "atol": tol.atol,
     }
+    units = {o["ulp_unit"] for o in outputs.values() if "ulp_unit" in o}
+    if len(units) == 1:
+        summary["ulp_unit"] = units.pop()
+    not_bitwise = {n: o["not_bitwise"]["reason"] for n, o in outputs.items() if "not_bitwise" in o}
+    if not_bitwise:
+        summary["not_bitwise"] = not_bitwise
     if worst_rank > 0:
         name = max(outputs, key=lambda n: (VERDICTS.index(outputs[n]["verdict"]), outputs[n]["excess"]))
         worst = outputs[name]
-        summary["worst"] = {"output": name, **worst.get("worst", {"reason": worst.get("reason")})}
+        why = worst.get("reason") or (worst.get("not_bitwise") or {}).get("reason")
+        summary["worst"] = {"output": name, **worst.get("worst", {"reason": why})}
     for o in outputs.values():
         o.pop("excess", None)  # a ranking aid; "fraction_within" and "worst" say it for users
     summary["outputs"] = outputs
@@ -210,7 +356,10 @@ def describe(summary: Mapping[str, Any]) -> str:
     """One line for a table or log: verdict, and where and how large the worst difference is."""
     verdict = str(summary.get("verdict", "unknown"))
     worst = summary.get("worst")
-    if not worst or verdict in ("identical", "reference", "unknown"):
+    if verdict == EQUAL_NOT_BITWISE:
+        why = "; ".join(f"{n} {r}" for n, r in (summary.get("not_bitwise") or {}).items())
+        return f"{verdict}: {why}" if why else verdict
+    if not worst or verdict in (IDENTICAL, "reference", "unknown"):
         return verdict
     out = summary.get("outputs", {}).get(worst.get("output"), {})
     if worst.get("reason"):
@@ -224,7 +373,7 @@ def describe(summary: Mapping[str, Any]) -> str:
     if out.get("nan") or out.get("inf"):
         parts.append(f"{out.get('nan', 0)} new NaN, {out.get('inf', 0)} new Inf")
     if "ulp_max" in out:
-        parts.append(f"max {out['ulp_max']} ULP")
+        parts.append(f"max {out['ulp_max']} ULP {out.get('ulp_unit', '')}".rstrip())
     if out.get("argmax_flips"):
         parts.append(f"argmax flips {out['argmax_flips']:.2%}")
     return "; ".join(parts)

@@ -16,7 +16,8 @@ from hepinfer.report.table import label, speedups
 from hepinfer.results import jsonl
 
 MiB = 1024.0 * 1024.0
-GOOD_VERDICTS = ("reference", "identical", "within tolerance")
+# Equal values whose bits differ (signed zeros, another dtype) agree: only "identical" is bitwise.
+GOOD_VERDICTS = ("reference", "identical", "equal values, not bitwise", "within tolerance")
 
 
 def key_id(record: dict[str, Any]) -> str:
@@ -69,7 +70,7 @@ def verdict(record: dict[str, Any]) -> str:
 
 
 def agrees(record: dict[str, Any]) -> bool:
-    """Whether the outputs are the reference's, identical or within tolerance."""
+    """Whether the outputs are the reference's, identical, equal in value or within tolerance."""
     return verdict(record) in GOOD_VERDICTS
 
 

@@ -14,7 +14,15 @@ from typing import Any
 
 from hepinfer.report import data
 from hepinfer.report.plots import Plot
-from hepinfer.report.table import fmt_ns
+from hepinfer.report.table import (
+    EQUAL_NOT_BITWISE,
+    fmt_ns,
+    minimum_legend,
+    minimum_ratio,
+    not_bitwise_text,
+    ratio_text,
+    ulp_text,
+)
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
@@ -180,6 +188,8 @@ def agreement_table(records: Sequence[dict[str, Any]]) -> str:
         flag = ""
         if v == "different":
             flag = "FAST BUT DIFFERENT" if up and up > 1 else "DIFFERENT"
+        agreement = r.get("agreement") or {}
+        reason = not_bitwise_text(agreement) if v == EQUAL_NOT_BITWISE else agreement.get("reason", "")
         rows.append(
             [
                 data.config_label(r),
@@ -187,17 +197,32 @@ def agreement_table(records: Sequence[dict[str, Any]]) -> str:
                 r["key"]["threads"],
                 v,
                 f"{worst:.3g}" if worst is not None else "-",
-                (r.get("agreement") or {}).get("reason", ""),
+                ulp_text(agreement, r) or "-",
+                reason,
                 f"{up:.2f}x" if up else "-",
                 flag,
             ]
         )
         classes.append("bad" if v == "different" else "")
     return _table(
-        ["configuration", "batch", "threads", "verdict", "max |diff|", "reason", "speed-up", "flag"],
+        [
+            "configuration",
+            "batch",
+            "threads",
+            "verdict",
+            "max |diff|",
+            "max ULP",
+            "reason",
+            "speed-up",
+            "flag",
+        ],
         rows,
         left=1,
         classes=classes,
+    ) + (
+        "<p><small>identical: bitwise (same dtype, shape and bytes); equal values, not bitwise: "
+        "every value equal but signed zeros, NaN payloads or the dtype differ; ULPs are counted "
+        "in the unit shown (the precision the backend computes in)</small></p>"
     )
 
 
@@ -208,7 +233,8 @@ def one_off_table(records: Sequence[dict[str, Any]]) -> str:
         return f"{v:.3g} s" if isinstance(v, int | float) else "-"
 
     rows = []
-    for r in data.ok(records):
+    ok = data.ok(records)
+    for r in ok:
         o = data.one_off(r)
         conv = s(o["conversion_s"]) + (" (cached)" if o["conversion_cached"] else "")
         mem = data.memory_mib(r)
@@ -222,7 +248,7 @@ def one_off_table(records: Sequence[dict[str, Any]]) -> str:
                 s(o["load_s"]),
                 s(o["first_call_s"]),
                 f"{mem['load']:.1f}" if "load" in mem else "-",
-                f"{mem['theoretical_min']:.2f}" if "theoretical_min" in mem else "-",
+                _minimum_cell(mem, r),
             ]
         )
     return _table(
@@ -235,11 +261,19 @@ def one_off_table(records: Sequence[dict[str, Any]]) -> str:
             "load",
             "first call",
             "load RSS MiB",
-            "theoretical min MiB",
+            "graph-level min MiB (x min)",
         ],
         rows,
         left=1,
-    )
+    ) + "".join(f"<p><small>{e(line)}</small></p>" for line in minimum_legend(ok))
+
+
+def _minimum_cell(mem: dict[str, float], record: dict[str, Any]) -> str:
+    """The graph-level minimum in MiB, with measured / minimum (marked below 1)."""
+    if "theoretical_min" not in mem:
+        return "-"
+    ratio = minimum_ratio(record.get("memory") or {})
+    return f"{mem['theoretical_min']:.2f}" + (f" ({ratio_text(ratio)})" if ratio is not None else "")
 
 
 def environment_section(records: Sequence[dict[str, Any]]) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hepinfer.report import data
-from hepinfer.report.table import fmt_ns
+from hepinfer.report.table import EQUAL_NOT_BITWISE, fmt_ns, not_bitwise_text
 
 
 def _cell(value: Any) -> str:
@@ -71,6 +71,8 @@ def render(records: Sequence[dict[str, Any]], plots_dir: Path | None = None, bas
             s = r["stats"]
             up = ups.get(r["record_id"])
             v = data.verdict(r)
+            if v == EQUAL_NOT_BITWISE:
+                v = f"{v} ({not_bitwise_text(r.get('agreement') or {})})"
             table_rows.append(
                 [
                     data.config_label(r),

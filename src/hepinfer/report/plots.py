@@ -144,7 +144,8 @@ def throughput(records: Sequence[dict[str, Any]], model: str) -> Any | None:
 
 
 def memory(records: Sequence[dict[str, Any]], model: str) -> Any | None:
-    """Peak RSS vs batch per configuration; the theoretical minimum dashed when recorded."""
+    """Peak RSS vs batch per configuration; the graph-level minimum (weights + peak live
+    activations by the ONNX graph's liveness) dashed when recorded."""
     series = _series(records, "threads")
     fig, ax = _figure()
     drawn = False
@@ -161,7 +162,7 @@ def memory(records: Sequence[dict[str, Any]], model: str) -> Any | None:
                     [v for _, v in low],
                     "--",
                     color=line.get_color(),
-                    label=f"{name} theoretical minimum",
+                    label=f"{name} graph-level minimum",
                 )
     if not drawn:
         return None

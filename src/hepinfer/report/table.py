@@ -8,8 +8,11 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from hepinfer.measure.agreement import EQUAL_NOT_BITWISE, ulp_unit_for
+
 MARKS = {
     "identical": "identical",
+    EQUAL_NOT_BITWISE: "equal, not bitwise",
     "within tolerance": "within tol",
     "different": "DIFFERENT",
     "reference": "reference",
@@ -73,7 +76,7 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
         "events/s",
         "GFLOP/s",
         "speed-up",
-        "memory (x min)",
+        "memory (x graph min)",
         "agreement",
         "notes",
     ]
@@ -100,7 +103,7 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
             continue
         s = r["stats"]
         agreement = r.get("agreement") or {}
-        verdict = agreement_cell(agreement)
+        verdict = agreement_cell(agreement, r)
         notes = []
         if s.get("noisy"):
             notes.append("noisy (IQR/median > 10%)")
@@ -122,12 +125,14 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
             verdict,
             escape("; ".join(notes)),
         )
+    table.caption = "\n".join([FAST_BUT_DIFFERENT_CAPTION, *minimum_legend(records)])
     return table
 
 
 FAST_BUT_DIFFERENT_CAPTION = (
     "!: [bold red]✗![/bold red] faster than the reference but its answers differ beyond "
-    "tolerance; ✗ differs; ≈ within tolerance; = identical"
+    "tolerance; ✗ differs; ≈ within tolerance; (=) equal values, not bitwise; "
+    "= bitwise identical (same dtype, shape and bytes) or the reference"
 )
 
 
@@ -138,20 +143,53 @@ def flag(agreement: dict[str, Any], speedup: float | None) -> str:
         return "[bold red]✗![/bold red]" if speedup is not None and speedup > 1.0 else "[yellow]✗[/yellow]"
     if verdict == "within tolerance":
         return "≈"
+    if verdict == EQUAL_NOT_BITWISE:
+        return "(=)"
     if verdict in ("identical", "reference"):
         return "="
     return ""
 
 
-def agreement_cell(agreement: dict[str, Any]) -> str:
+def ulp_text(agreement: dict[str, Any], record: dict[str, Any] | None = None) -> str:
+    """The largest ULP distance with its unit ("3 ULP bfloat16"); "" when none was counted.
+
+    Records from before the unit was stored counted in the reference's float type. Where the
+    record's backend computes in another precision than the unit (a bench record of OpenVINO
+    at bf16 counted in float32 ULPs), the text says so rather than pass one for the other.
+    """
+    outputs = [o for o in (agreement.get("outputs") or {}).values() if "ulp_max" in o]
+    if not outputs:
+        return ""
+    worst = max(outputs, key=lambda o: o["ulp_max"])
+    unit = worst.get("ulp_unit") or agreement.get("ulp_unit")
+    text = f"{worst['ulp_max']} ULP {unit or '(reference dtype)'}"
+    if record is not None:
+        ran = ulp_unit_for(
+            (record.get("key") or {}).get("options"), (record.get("backend") or {}).get("settings")
+        )
+        if ran is not None and ran != unit:
+            text += f", backend ran {ran}"
+    return text
+
+
+def not_bitwise_text(agreement: dict[str, Any]) -> str:
+    """Why equal values are not bitwise identical: "y 3 signed zeros differ"."""
+    reasons = agreement.get("not_bitwise") or {}
+    return "; ".join(f"{n} {r}" for n, r in reasons.items() if n != "inputs")
+
+
+def agreement_cell(agreement: dict[str, Any], record: dict[str, Any] | None = None) -> str:
     """Verdict with the size and place of the worst difference when it matters."""
     verdict = agreement.get("verdict", "unknown")
     text = MARKS.get(verdict, "?")
     outputs = agreement.get("outputs", {}).values()
     ulp = max((o.get("ulp_max", 0) for o in outputs), default=0)
     nonfinite = sum(o.get("nan", 0) + o.get("inf", 0) for o in outputs)
+    if verdict == EQUAL_NOT_BITWISE:
+        why = not_bitwise_text(agreement)
+        return f"{text} ({escape(why)})" if why else text
     if verdict == "within tolerance" and ulp:
-        return f"{text} ({ulp} ULP)"
+        return f"{text} ({escape(ulp_text(agreement, record))})"
     if verdict != "different":
         return text
     parts = [f"max abs {_worst_abs(agreement):.2g}"]
@@ -212,7 +250,7 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
         "verdict",
         "max abs",
         "max rel",
-        "ULP med/max",
+        "ULP med/max (unit)",
         "within tol",
         "NaN/Inf",
         "argmax flips",
@@ -235,7 +273,12 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
             agree.add_row(escape(b["backend"]), "[red]error[/red]", "", "", "", "", "", "")
             worst_lines.append(f"{escape(b['backend'])}: {escape(str(b.get('error', '')))}")
             continue
-        if b.get("worst"):
+        verdict = b.get("verdict", "unknown")
+        if verdict == EQUAL_NOT_BITWISE:
+            why = not_bitwise_text(b)
+            where = (b.get("not_bitwise") or {}).get("inputs", "")
+            worst_lines.append(escape(f"{b['backend']} equal values, not bitwise: {where} {why}".rstrip()))
+        elif b.get("worst"):
             worst_lines.append(f"{escape(b['backend'])} worst: {escape(_loc(b['worst']))}")
         sets = b.get("sets", {})
         outs = [o for s in sets.values() for o in s.get("outputs", {}).values()]
@@ -243,16 +286,19 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
         med = max((o.get("ulp_median", 0.0) for o in outs), default=0.0)
         flips = [o["argmax_flips"] for o in outs if "argmax_flips" in o]
         nonfinite = sum(o.get("nan", 0) + o.get("inf", 0) for o in outs)
-        verdict = b.get("verdict", "unknown")
-        shown = {"different": "[red]different[/red]", "identical": "[green]identical[/green]"}.get(
-            verdict, verdict
-        )
+        units = sorted({o["ulp_unit"] for o in outs if "ulp_unit" in o})
+        unit = b.get("ulp_unit") or "/".join(units) or "(reference dtype)"
+        shown = {
+            "different": "[red]different[/red]",
+            "identical": "[green]identical[/green] (bitwise)",
+            EQUAL_NOT_BITWISE: "[yellow]equal values, not bitwise[/yellow]",
+        }.get(verdict, verdict)
         agree.add_row(
             escape(b["backend"]),
             shown,
             f"{_outputs_max(sets, 'max_abs'):.3g}",
             f"{_outputs_max(sets, 'max_rel'):.3g}",
-            f"{med:g}/{int(_outputs_max(sets, 'ulp_max'))}",
+            f"{med:g}/{int(_outputs_max(sets, 'ulp_max'))} {unit}",
             f"{100 * within:.6g}%",
             f"[red]{nonfinite}[/red]" if nonfinite else "0",
             f"{max(flips):.3%}" if flips else "-",
@@ -273,8 +319,12 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
                 cells.append("-")
                 continue
             text = _ANSWER.get(c["answer"], c["answer"])
-            if c["answer"] == "no":
-                text += f" ({c.get('max_abs', 0):.2g}, {c.get('ulp_max', 0)} ULP)"
+            if c["answer"] == "no" and c.get("values_equal"):
+                why = "; ".join(c.get("not_bitwise", {}).values())
+                text += escape(f" (equal values, not bitwise: {why})")
+            elif c["answer"] == "no":
+                unit = f" {c['ulp_unit']}" if c.get("ulp_unit") else ""
+                text += f" ({c.get('max_abs', 0):.2g}, {c.get('ulp_max', 0)} ULP{unit})"
             if c.get("instead"):
                 text += " (" + ", ".join(f"{k} {v}" for k, v in c["instead"].items()) + ")"
             cells.append(text)
@@ -327,10 +377,44 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
     return tables
 
 
+# --- memory against the graph-level minimum ---------------------------------------------------
+
+BELOW_MINIMUM_MARK = "†"
+MINIMUM_LEGEND = (
+    "x min: measured / graph-level minimum, a bound on the ONNX graph (weights + peak live "
+    "activations by the graph's liveness, no operator in place), not on a runtime's kernels"
+)
+BELOW_MINIMUM_NOTE = (
+    f"{BELOW_MINIMUM_MARK}: below the graph-level minimum: fused or in-place kernels hold fewer "
+    "live activations than the graph's liveness bound"
+)
+
+
+def minimum_ratio(memory: dict[str, Any]) -> float | None:
+    """Measured / graph-level minimum, as the worker recorded it (None when unknown)."""
+    ratio = (memory.get("minimum") or {}).get("ratio")
+    return float(ratio) if isinstance(ratio, int | float) else None
+
+
+def ratio_text(ratio: float | None) -> str:
+    """ "1.7x", or "0.928x†" below the minimum (see BELOW_MINIMUM_NOTE); "-" when unknown."""
+    if ratio is None:
+        return "-"
+    return f"{ratio:.3g}x" + (BELOW_MINIMUM_MARK if ratio < 1.0 else "")
+
+
+def minimum_legend(records: Sequence[dict[str, Any]]) -> list[str]:
+    """What the minimum is (always), and what a ratio below 1 means (when a record has one)."""
+    lines = [MINIMUM_LEGEND]
+    if any((minimum_ratio(r.get("memory") or {}) or 1.0) < 1.0 for r in records):
+        lines.append(BELOW_MINIMUM_NOTE)
+    return lines
+
+
 def memory_cell(memory: dict[str, Any]) -> str:
-    """What the model and its inference took, and its ratio to the theoretical minimum."""
+    """What the model and its inference took, and its ratio to the graph-level minimum."""
     measured = memory.get("measured_bytes")
     if not isinstance(measured, int | float):
         return "-"
-    ratio = (memory.get("minimum") or {}).get("ratio")
-    return f"{measured / 2**20:.3g} MiB" + (f" ({ratio:.3g}x)" if isinstance(ratio, int | float) else "")
+    ratio = minimum_ratio(memory)
+    return f"{measured / 2**20:.3g} MiB" + (f" ({ratio_text(ratio)})" if ratio is not None else "")

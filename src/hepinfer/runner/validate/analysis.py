@@ -12,7 +12,14 @@ import numpy as np
 from hepinfer.backends.registry import backend_class
 from hepinfer.errors import ConfigurationError
 from hepinfer.measure import physics
-from hepinfer.measure.agreement import VERDICTS, Tolerance, compare
+from hepinfer.measure.agreement import (
+    EQUAL_NOT_BITWISE,
+    IDENTICAL,
+    VERDICTS,
+    Tolerance,
+    compare,
+    ulp_unit_for,
+)
 from hepinfer.runner.validate.inputs import _take, event_axes, event_axis
 from hepinfer.runner.validate.request import ValidateRequest, _Job, _Set, isa_caps, label
 from hepinfer.zoo import ModelRef, ModelSpec
@@ -64,11 +71,20 @@ def _answer(summaries: list[tuple[str, dict[str, Any] | str]]) -> dict[str, Any]
     done = [(what, s) for what, s in summaries if not isinstance(s, str)]
     if not done:
         return {"answer": "n/a", "reason": errors[0][1] if errors else "nothing to compare"}
-    bad = [(what, s) for what, s in done if s["verdict"] != "identical"]
+    bad = [(what, s) for what, s in done if s["verdict"] != IDENTICAL]
     out: dict[str, Any] = {
         "answer": "no" if bad else "yes",
-        "each": {w: "yes" if s["verdict"] == "identical" else "no" for w, s in done},
+        "each": {w: "yes" if s["verdict"] == IDENTICAL else "no" for w, s in done},
     }
+    # Equal values whose bits differ (signed zeros, NaN payloads, dtype) are a "no" too: say so.
+    not_bitwise = {
+        what: "; ".join(f"{n} {r}" for n, r in s["not_bitwise"].items())
+        for what, s in bad
+        if s["verdict"] == EQUAL_NOT_BITWISE and s.get("not_bitwise")
+    }
+    if not_bitwise:
+        out["not_bitwise"] = not_bitwise
+        out["values_equal"] = len(not_bitwise) == len(bad)
     if errors:
         out["errors"] = {w: e for w, e in errors}
     worst_abs, worst_ulp = 0.0, 0
@@ -78,6 +94,9 @@ def _answer(summaries: list[tuple[str, dict[str, Any] | str]]) -> dict[str, Any]
             worst_ulp = max(worst_ulp, o.get("ulp_max", 0))
     out["max_abs"] = worst_abs
     out["ulp_max"] = worst_ulp
+    units = {o["ulp_unit"] for _, s in done for o in s["outputs"].values() if "ulp_unit" in o}
+    if len(units) == 1:
+        out["ulp_unit"] = units.pop()
     if bad:
         what, s = max(bad, key=lambda ws: max(o.get("max_abs", 0.0) for o in ws[1]["outputs"].values()))
         out["worst"] = {"where": what, **s.get("worst", {})}
@@ -185,6 +204,10 @@ def _agreement(
     axes: Mapping[str, int | None],
 ) -> dict[str, Any]:
     per_set: dict[str, Any] = {}
+    # ULPs in the precision the backend computes in (OpenVINO bf16: bfloat16 steps), else the
+    # reference's float type.
+    settings = job.result.get("backend", {}).get("settings", {})
+    unit = ulp_unit_for(job.options, settings, request.precision)
     for n in set_names:
         r, g = _load(ref_job, work, n), _load(job, work, n)
         if isinstance(r, str):
@@ -192,17 +215,31 @@ def _agreement(
         elif isinstance(g, str):
             per_set[n] = {"verdict": "error", "reason": g}
         else:
-            per_set[n] = compare(r, g, request.precision, tol=tol, argmax=argmax, batch_axes=axes)
-    ranks = {"identical": 0, "within tolerance": 1, "different": 2, "unknown": 1, "error": 3}
+            per_set[n] = compare(
+                r, g, request.precision, tol=tol, argmax=argmax, batch_axes=axes, ulp_unit=unit
+            )
+    ranks = {
+        IDENTICAL: 0,
+        EQUAL_NOT_BITWISE: 1,
+        "within tolerance": 2,
+        "different": 3,
+        "unknown": 2,
+        "error": 4,
+    }
     worst_set = max(
         per_set, key=lambda n: (ranks[per_set[n]["verdict"]], _excess_key(per_set[n])), default=None
     )
     out: dict[str, Any] = {"sets": per_set}
+    units = {s["ulp_unit"] for s in per_set.values() if "ulp_unit" in s}
+    if len(units) == 1:
+        out["ulp_unit"] = units.pop()
     if worst_set is None:
         out["verdict"] = "unknown"
         return out
     w = per_set[worst_set]
     out["verdict"] = "different" if w["verdict"] == "error" else w["verdict"]
+    if w["verdict"] == EQUAL_NOT_BITWISE and w.get("not_bitwise"):
+        out["not_bitwise"] = {"inputs": worst_set, **w["not_bitwise"]}
     if w["verdict"] == "error":
         out["worst"] = {"inputs": worst_set, "reason": w["reason"]}
     elif w.get("worst"):
