@@ -102,7 +102,7 @@ def test_a_worker_dies_with_its_parent(tmp_path: Path) -> None:
         worker = _wait_for_worker(psutil.Process(parent.pid))
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
-        gone, alive = psutil.wait_procs([worker], timeout=60)
+        _, alive = psutil.wait_procs([worker], timeout=60)
         assert not alive, "the worker went on measuring after its parent was killed"
     finally:
         for p in psutil.Process().children(recursive=True):

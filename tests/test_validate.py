@@ -303,8 +303,8 @@ def test_legacy_exporter_atan2_nan_on_padding_is_flagged(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_worker_gets_env_and_runs_input_files(tiny: Path, tmp_path: Path) -> None:
-    from hepinfer.measure.timer import TimingPolicy
     from hepinfer.results.schema import Key
+    from hepinfer.runner.job import Job
     from hepinfer.runner.launch import run_job
 
     spec = spec_from_onnx(tiny)
@@ -327,14 +327,14 @@ def test_worker_gets_env_and_runs_input_files(tiny: Path, tmp_path: Path) -> Non
     }
     outs = {}
     for shift in ("0", "0.5"):
-        job = {
-            "key": key.to_dict(),
-            "model_ref": ref.to_dict(),
-            "policy": TimingPolicy().to_dict(),
-            "measure": False,
-            "input_files": [{**entry, "outputs": str(tmp_path / f"o{shift}.npz")}],
-        }
-        result = run_job(job, tmp_path, f"job{shift}", 120, env={"HEPINFER_TEST_SHIFT": shift})
+        job = Job(
+            key=key,
+            model_ref=ref,
+            spec=spec,
+            measure=False,
+            input_files=({**entry, "outputs": str(tmp_path / f"o{shift}.npz")},),
+        ).staged({"onnx_path": str(tiny)})
+        result = run_job(job.to_dict(), tmp_path, f"job{shift}", 120, env={"HEPINFER_TEST_SHIFT": shift})
         assert result["status"] == "ok", result.get("error")
         assert result["input_files"] == [{"name": "ones", "status": "ok"}]
         with np.load(tmp_path / f"o{shift}.npz") as f:

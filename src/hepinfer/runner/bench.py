@@ -21,7 +21,7 @@ import numpy as np
 
 from hepinfer.backends.registry import backend_class, check_name
 from hepinfer.errors import ConfigurationError
-from hepinfer.measure.agreement import compare
+from hepinfer.measure.agreement import compare, ulp_unit_for
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results import jsonl
 from hepinfer.results.schema import Key, new_record
@@ -312,11 +312,16 @@ def _agreement(
     ref = outputs.get(ref_key)
     if not isinstance(ref, Path):
         return {**base, "verdict": "unknown", "reason": f"the reference failed: {ref}"}
+    # ULPs in the format the backend computed in, and that precision's tolerance (OpenVINO at
+    # bf16 is judged as bf16, not against fp32 steps).
+    unit = ulp_unit_for(key.options, (result.get("backend") or {}).get("settings"))
+    precision = {"bfloat16": "bf16", "float16": "fp16"}.get(unit or "", "fp32")
     with np.load(ref) as r, np.load(npz) as g:
         # A classifier's first output is its class probabilities: count argmax flips there.
         argmax = [spec.outputs[0].name] if spec.classifier and spec.outputs else []
         axes = {t.name: t.batch_axis for t in spec.outputs}
-        return {**base, **compare(dict(r), dict(g), argmax=argmax, batch_axes=axes)}
+        found = compare(dict(r), dict(g), precision, argmax=argmax, batch_axes=axes, ulp_unit=unit)
+        return {**base, "precision": precision, **found}
 
 
 def _skipping(
