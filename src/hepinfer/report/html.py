@@ -14,7 +14,7 @@ from typing import Any
 
 from hepinfer.report import data
 from hepinfer.report.plots import Plot
-from hepinfer.report.table import fmt_ns
+from hepinfer.report.table import fmt_ns, p99_cell
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
@@ -59,7 +59,7 @@ def _describe(r: dict[str, Any] | None) -> str:
     k, s = r["key"], r["stats"]
     return (
         f"{data.config_label(r)} at batch {k['batch']}, {k['threads']} thread(s): "
-        f"{fmt_ns(s['per_event_median_ns'])} per event, {s['throughput_eps']:.3g} events/s"
+        f"{fmt_ns(s['per_event_median_ns'])} per event, {s['throughput_eps']:.3g} events/s (median-based)"
     )
 
 
@@ -140,7 +140,7 @@ def results_table(records: Sequence[dict[str, Any]]) -> str:
                 k["threads"],
                 fmt_ns(s["per_event_median_ns"]),
                 f"{fmt_ns(s['ci_low_ns'] / k['batch'])} – {fmt_ns(s['ci_high_ns'] / k['batch'])}",
-                fmt_ns(s["per_event_p99_ns"]),
+                p99_cell(s),
                 f"{s['throughput_eps']:.3g}",
                 f"{up:.2f}x" if up else "-",
                 f"{mem['peak']:.0f}" if "peak" in mem else "-",
@@ -157,7 +157,7 @@ def results_table(records: Sequence[dict[str, Any]]) -> str:
             "per event",
             "CI per event",
             "p99/event",
-            "events/s",
+            "events/s (median)",
             "speed-up",
             "peak RSS MiB",
             "agreement",
