@@ -176,8 +176,10 @@ def eventloop_table(records: list[dict[str, Any]], title: str) -> Any:
             "" if s["speedup"] is None else f"{s['speedup']:.2f}",
             "" if s["scaling_efficiency"] is None else f"{s['scaling_efficiency']:.0%}",
             f"{s['call']['median_ns'] / 1e3:.1f}",
-            f"{s['call']['p99_ns'] / 1e3:.1f}",
-            f"{s['event']['p99_ns'] / 1e3:.1f}",
+            *(
+                "n<1000" if x["p99_ns"] is None else f"{x['p99_ns'] / 1e3:.1f}"
+                for x in (s["call"], s["event"])
+            ),
             f"{s['cpu_utilisation']:.2f}",
             "" if peak is None else f"{peak / 2**20:.0f}",
             outputs,

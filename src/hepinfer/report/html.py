@@ -20,6 +20,7 @@ from hepinfer.report.table import (
     minimum_legend,
     minimum_ratio,
     not_bitwise_text,
+    p99_cell,
     ratio_text,
     ulp_text,
 )
@@ -67,7 +68,7 @@ def _describe(r: dict[str, Any] | None) -> str:
     k, s = r["key"], r["stats"]
     return (
         f"{data.config_label(r)} at batch {k['batch']}, {k['threads']} thread(s): "
-        f"{fmt_ns(s['per_event_median_ns'])} per event, {s['throughput_eps']:.3g} events/s"
+        f"{fmt_ns(s['per_event_median_ns'])} per event, {s['throughput_eps']:.3g} events/s (median-based)"
     )
 
 
@@ -148,7 +149,7 @@ def results_table(records: Sequence[dict[str, Any]]) -> str:
                 k["threads"],
                 fmt_ns(s["per_event_median_ns"]),
                 f"{fmt_ns(s['ci_low_ns'] / k['batch'])} – {fmt_ns(s['ci_high_ns'] / k['batch'])}",
-                fmt_ns(s["per_event_p99_ns"]),
+                p99_cell(s),
                 f"{s['throughput_eps']:.3g}",
                 f"{up:.2f}x" if up else "-",
                 f"{mem['peak']:.0f}" if "peak" in mem else "-",
@@ -165,7 +166,7 @@ def results_table(records: Sequence[dict[str, Any]]) -> str:
             "per event",
             "CI per event",
             "p99/event",
-            "events/s",
+            "events/s (median)",
             "speed-up",
             "peak RSS MiB",
             "agreement",

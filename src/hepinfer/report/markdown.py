@@ -39,7 +39,7 @@ def render(records: Sequence[dict[str, Any]], plots_dir: Path | None = None, bas
                 lines.append(
                     f"- **{what}**: {_cell(data.config_label(r))} at batch {r['key']['batch']}, "
                     f"{r['key']['threads']} thread(s): {fmt_ns(r['stats']['per_event_median_ns'])}"
-                    f" per event, {r['stats']['throughput_eps']:.3g} events/s"
+                    f" per event, {r['stats']['throughput_eps']:.3g} events/s (median-based)"
                 )
         lines.append("")
         if plots_dir is not None:
@@ -86,7 +86,16 @@ def render(records: Sequence[dict[str, Any]], plots_dir: Path | None = None, bas
                 ]
             )
         lines += _table(
-            ["configuration", "batch", "threads", "per event", "events/s", "speed-up", "agreement", "notes"],
+            [
+                "configuration",
+                "batch",
+                "threads",
+                "per event",
+                "events/s (median)",
+                "speed-up",
+                "agreement",
+                "notes",
+            ],
             table_rows,
         )
         lines.append("")

@@ -30,6 +30,20 @@ def fmt_ns(ns: float | None) -> str:
     return f"{ns:.3g} ns"
 
 
+# Fewest samples for which hepinfer gives a p99 (hepinfer.measure.stats.P99_MIN_N).
+P99_MIN_N = 1000
+
+
+def p99_cell(stats: dict[str, Any]) -> str:
+    """The per-event p99, or why there is none: "n<1000" where too few samples were taken
+    (also for records from before p99 was withheld), "—" where the record has none."""
+    n = stats.get("n")
+    if stats.get("p99_valid") is False or (n is not None and n < P99_MIN_N):
+        return f"n<{P99_MIN_N}"
+    value = stats.get("per_event_p99_ns")
+    return "—" if value is None else fmt_ns(value)
+
+
 def label(record: dict[str, Any]) -> str:
     """Backend with its non-default options."""
     key = record["key"]
@@ -63,7 +77,7 @@ def speedups(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
 
 
 def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
-    """Per-event median and p99, throughput, speed-up vs the reference, agreement."""
+    """Per-event median and p99, median-based throughput, speed-up vs the reference, agreement."""
     table = Table(title=escape(title) if title else None, caption=FAST_BUT_DIFFERENT_CAPTION)
     models = {r["key"]["model"] for r in records}
     show_model = len(models) > 1
@@ -73,8 +87,8 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
         "threads",
         "per event",
         "p99/event",
-        "events/s",
-        "GFLOP/s",
+        "events/s (median)",
+        "GFLOP/s (median)",
         "speed-up",
         "memory (x graph min)",
         "agreement",
@@ -117,7 +131,7 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
             flag(agreement, up),
             *cells,
             fmt_ns(s["per_event_median_ns"]),
-            fmt_ns(s["per_event_p99_ns"]),
+            p99_cell(s),
             f"{s['throughput_eps']:.3g}",
             f"{s['gflops']:.3g}" if "gflops" in s else "-",
             f"{up:.2f}x" if up else "-",
