@@ -47,3 +47,15 @@ def bench(
         policy=TimingPolicy(**timing),
     )
     return run(request, out=Path(out) if out else None)
+
+
+def read_records(path: str | Path) -> list[Any]:
+    """Every record of a results file as a typed ``hepinfer.results.record.Record``.
+
+    Older schema versions are migrated on reading; attributes replace dict look-ups
+    (``record.stats["median_ns"]``, ``record.memory.peak_bytes``, ``record.process.modules``).
+    """
+    from hepinfer.results import jsonl
+    from hepinfer.results.record import Record
+
+    return [Record.from_dict(r, f"{path}") for r in jsonl.read(Path(path))]

@@ -16,8 +16,14 @@ def append(path: Path, record: dict[str, Any]) -> None:
     """Append one record as one line. A crash leaves earlier records intact.
 
     The line goes out in a single write on an O_APPEND descriptor and is fsynced, so a
-    reader sees either the whole record or none of it.
+    reader sees either the whole record or none of it. A complete record (one with a
+    ``kind``) is checked against the typed schema first, so no writer can store a record
+    that readers would refuse.
     """
+    if "kind" in record:
+        from hepinfer.results.record import Record
+
+        Record.from_dict(record, "the record to write")
     line = (json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n").encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -22,7 +22,7 @@ from hepinfer.runner.protocol import Body, Phases, serve
 def execute(raw_job: dict[str, Any], phases: Phases) -> dict[str, Any]:
     """Run the job; returns the worker's part of the record (raises on failure)."""
     from hepinfer.measure.memory import MemoryProbe
-    from hepinfer.measure.timer import time_calls, timer_overhead_ns, warm_up
+    from hepinfer.measure.timer import measure as measure_calls
     from hepinfer.runner import harness
     from hepinfer.runner.job import Job
     from hepinfer.zoo import build_inputs
@@ -64,20 +64,25 @@ def execute(raw_job: dict[str, Any], phases: Phases) -> dict[str, Any]:
     policy = job.policy
     with harness.scope_of(backend):
         phases.enter("first_call")
-        # Measured before the first call: nothing may run between warm-up and timing.
-        overhead = timer_overhead_ns() if measure else None
         raw, out["one_off"]["first_call_ns"] = harness.first_call(backend, prepared, lambda: _shapes(inputs))
         outputs = backend.fetch(prepared, raw)
         if measure:
-            phases.enter("timing")  # warm-up and timing, with nothing in between
-            out["timing"]["warmup_calls"] = warm_up(backend.run, prepared, policy, sync)
-            samples, reason_stop = time_calls(backend.run, prepared, policy, sync)
+            # Timer overhead, warm-up and timing in one call, nothing in between (measure.timer).
+            phases.enter("timing")
+            timed = measure_calls(backend.run, prepared, policy, sync)
             probe.mark("inference")
+    if measure:
+        found = timed.to_dict()
+        out["samples_ns"] = found.pop("samples_ns")
+        out["timing"].update(found)
+        out["timing"]["policy"] = policy.to_dict()
+    else:
+        probe.mark("inference")
     if measure and cls.has_native_timing:
         # The backend's own loop (SOFIE: steady_clock around each call inside the C++
         # library), after the harness's samples and their memory mark: recorded beside them.
         phases.enter("native_timing")
-        native = backend.native_timing(prepared, min(len(samples), 100_000), policy.warmup_calls)  # type: ignore[attr-defined]
+        native = backend.native_timing(prepared, min(len(out["samples_ns"]), 100_000), policy.warmup_calls)  # type: ignore[attr-defined]
         out["timing"]["native"] = {
             "samples_ns": native,
             "timer_overhead_ns": backend.native_timer_overhead_ns(),  # type: ignore[attr-defined]
@@ -86,13 +91,6 @@ def execute(raw_job: dict[str, Any], phases: Phases) -> dict[str, Any]:
     np.savez(raw_job["outputs_path"], **outputs)  # type: ignore[arg-type]
     out["output_shapes"] = {k: list(v.shape) for k, v in outputs.items()}
     out["backend"] = {"settings": backend.settings()}
-    if measure:
-        out["samples_ns"] = samples
-        out["timing"]["timer_overhead_ns"] = overhead
-        out["timing"]["stop_reason"] = reason_stop
-        out["timing"]["policy"] = policy.to_dict()
-    else:
-        probe.mark("inference")
     out["process"] = harness.process_section(raw_job.get("parent_guard"))
     if job.input_files:
         # Validation: more input sets through the same loaded backend, outputs per set.
