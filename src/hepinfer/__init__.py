@@ -25,11 +25,14 @@ def bench(
     params: Mapping[str, Any] | None = None,
     options: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
     out: str | Path | None = None,
+    reference: str | None = None,
     **timing: Any,
 ) -> list[dict[str, Any]]:
     """Measure ``model`` (a zoo name or an ONNX path) and return one record per configuration.
 
-    ``timing`` takes TimingPolicy fields (``max_time_s``, ``min_calls``, ``rel_ci``...).
+    ``timing`` takes TimingPolicy fields (``max_time_s``, ``min_calls``, ``rel_ci``...);
+    ``reference`` is the backend whose outputs the others are compared with (default: the
+    model's native framework, ONNX Runtime for a file).
     Records are also appended to ``out`` when given. A configuration that fails yields a
     record with ``status == "error"``; bad arguments raise HepinferError before anything runs.
     """
@@ -45,6 +48,7 @@ def bench(
         params=dict(params or {}),
         options={b: {k: [str(x) for x in v] for k, v in o.items()} for b, o in (options or {}).items()},
         policy=TimingPolicy(**timing),
+        reference=reference,
     )
     return run(request, out=Path(out) if out else None)
 

@@ -45,6 +45,8 @@ class OnnxRuntimeBackend(Backend):
     formats: ClassVar[frozenset[str]] = frozenset({"onnx"})
     Options: ClassVar[type[BackendOptions]] = OnnxRuntimeOptions
     packages: ClassVar[tuple[str, ...]] = ("onnxruntime", "onnx")
+    # The measured process needs the runtime only (onnx's version is recorded all the same).
+    runtime_packages: ClassVar[tuple[str, ...] | None] = ("onnxruntime",)
     # InferenceSession.run is documented thread-safe; CMSSW shares one session across threads.
     shareable: ClassVar[bool] = True
 
