@@ -117,3 +117,31 @@ def _wait_for_worker(parent: Any) -> Any:
                 return child
         time.sleep(0.1)
     raise AssertionError("the parent started no worker")
+
+
+def test_the_measuring_core_runs_under_another_interpreter_without_numpy(tmp_path: Path) -> None:
+    """The protocol and the timer need only the standard library: a Python 3.12 without numpy."""
+    from hepinfer.runner.launch import run_job
+
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    python = str(root / "versions" / "3.12.1" / "bin" / "python3.12")
+    if not Path(python).exists():
+        pytest.skip(f"no Python 3.12 at {python} (pyenv installs it on this project's machines)")
+    check = subprocess.run([python, "-c", "import numpy"], capture_output=True)
+    if check.returncode == 0:
+        pytest.skip(f"{python} has numpy; this test needs an interpreter without it")
+    tests = str(Path(__file__).resolve().parent)
+    policy = {"min_calls": 20, "max_calls": 200, "warmup_calls": 2, "warmup_s": 0.0, "min_time_s": 0.0}
+    result = run_job(
+        {"n": 100, "policy": policy},
+        tmp_path,
+        "core",
+        120,
+        env={"PYTHONPATH": tests},
+        module="stdlib_worker",
+        python=python,
+    )
+    assert result["status"] == "ok", result.get("error")
+    assert result["python"].startswith("3.12") and result["numpy"] is False
+    assert 20 <= len(result["timing"]["samples_ns"]) <= 200
+    assert result["guard"] in ("pdeathsig", "watchdog")

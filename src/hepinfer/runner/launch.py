@@ -27,12 +27,15 @@ def run_job(
     timeout_s: float,
     env: dict[str, str] | None = None,
     module: str = "hepinfer.runner.worker",
+    python: str | None = None,
 ) -> dict[str, Any]:
     """Run one job in a fresh interpreter (``python -m module JOB.json``). Never raises for
     what happens inside the worker.
 
     ``env`` adds variables to the worker's environment (ISA caps such as ATEN_CPU_CAPABILITY
-    must be set before the framework loads).
+    must be set before the framework loads). ``python`` runs the worker under another
+    interpreter (a backend whose framework needs a venv of its own, such as one that pins an
+    old numpy); this hepinfer's source is put on its path, so the worker runs the same code.
 
     Returns the worker's result, or an error result naming the signal, the timeout and the
     phase it died in, with the tail of its output.
@@ -45,14 +48,18 @@ def run_job(
     log_path = workdir / f"{name}.log"
     job_path.write_text(json.dumps(job))
     result_path = Path(job["result_path"])
+    child_env = {**os.environ, **(env or {})}
+    if python is not None and python != sys.executable:
+        source = str(Path(__file__).resolve().parents[2])  # the directory holding hepinfer/
+        child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, child_env.get("PYTHONPATH")]))
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", module, str(job_path)],
+            [python or sys.executable, "-m", module, str(job_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: a timeout kills all it started
-            env={**os.environ, **env} if env else None,
+            env=child_env,
         )
         try:
             rc = proc.wait(timeout=timeout_s)
