@@ -9,6 +9,7 @@ only when the backend is used.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import importlib.util
 import types
@@ -165,7 +166,8 @@ class Backend(abc.ABC):
     # The hepinfer extra that installs them, for the error message; None: a core dependency.
     extra: ClassVar[str | None] = None
     # Whether several threads may call run() on one loaded instance at once (the HEP event
-    # loop's "shared" mode); a backend that is not safe to share runs one session per thread.
+    # loop's "shared" mode), each with its own prepared inputs; a backend that is not safe to
+    # share runs one session per thread.
     shareable: ClassVar[bool] = False
     # What the measured process imports (None: ``packages``); a backend whose model is built
     # in the parent (SOFIE's generator and compiler) needs only its runtime in the worker.
@@ -204,15 +206,29 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
-        """Untimed: turn numpy inputs into whatever the timed ``run`` consumes."""
+        """Untimed: turn numpy inputs into whatever the timed ``run`` consumes.
+
+        Each prepared object is independent: several may be alive at once and run in any
+        order, each ``run`` computing on its own inputs, and dropping one leaves the others
+        intact. ``prepare`` runs no inference (the first ``run`` is the cold call).
+        """
 
     @abc.abstractmethod
     def run(self, prepared: Prepared) -> Any:
-        """Timed: one inference call. Returns the framework's raw outputs."""
+        """Timed: one inference call. Returns the framework's raw outputs (no copies)."""
 
     @abc.abstractmethod
     def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
-        """Untimed: the outputs of the last ``run`` as numpy arrays, by output name."""
+        """Untimed: the outputs of the last ``run`` of ``prepared`` as numpy arrays, by name."""
+
+    def inference_scope(self) -> contextlib.AbstractContextManager[None]:
+        """A context the harness enters once around the first call, warm-up and timing.
+
+        What a production loop sets once rather than on every call (PyTorch's inference
+        mode). ``run`` stays correct outside it, only slower. The scope can be thread-local
+        (PyTorch's is): each thread that calls ``run`` enters its own.
+        """
+        return contextlib.nullcontext()
 
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on CPU)."""

@@ -56,6 +56,16 @@ class OnnxRuntimeBackend(Backend):
         assert isinstance(options, OnnxRuntimeOptions)
         self.options = options
         self.spec = model.spec
+        self._ort = ort
+        self.session = ort.InferenceSession(
+            str(model.onnx_path()),
+            sess_options=self._session_options(options),
+            providers=["CPUExecutionProvider"],
+        )
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def _session_options(self, options: OnnxRuntimeOptions) -> Any:
+        ort = self._ort
         so = ort.SessionOptions()
         so.intra_op_num_threads = options.threads
         so.inter_op_num_threads = options.inter_op_threads
@@ -68,40 +78,44 @@ class OnnxRuntimeBackend(Backend):
         so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spinning else "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "1" if options.spinning else "0")
         so.log_severity_level = 3
-        self._ort = ort
-        self.session = ort.InferenceSession(
-            str(model.onnx_path()), sess_options=so, providers=["CPUExecutionProvider"]
-        )
-        self.output_names = [o.name for o in self.session.get_outputs()]
+        return so
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
-        """Plain feeds, or an I/O binding with inputs and outputs bound to fixed OrtValues."""
+        """Plain feeds, or an I/O binding of its own with the inputs bound to OrtValues.
+
+        An output whose shape follows from the input shapes is bound to an OrtValue made
+        here; any other is left for ONNX Runtime to allocate in each call. No inference runs.
+        """
         check_inputs(self.spec, inputs)
         feeds = {k: np.ascontiguousarray(v) for k, v in inputs.items()}
         if not self.options.iobinding:
             return feeds
-        # One plain run learns the output shapes, so the outputs can be bound up front.
-        first = self.session.run(None, feeds)
+        ort = self._ort
         binding = self.session.io_binding()
         keep = []
         for name, value in feeds.items():
-            ov = self._ort.OrtValue.ortvalue_from_numpy(value, "cpu", 0)
+            ov = ort.OrtValue.ortvalue_from_numpy(value, "cpu", 0)
             binding.bind_ortvalue_input(name, ov)
             keep.append(ov)
-        for name, ref in zip(self.output_names, first, strict=True):
-            ov = self._ort.OrtValue.ortvalue_from_shape_and_type(ref.shape, ref.dtype, "cpu", 0)
+        shapes = output_shapes(self.session, {k: v.shape for k, v in feeds.items()})
+        for name in self.output_names:
+            known = shapes.get(name)
+            if known is None:
+                binding.bind_output(name, "cpu")
+                continue
+            ov = ort.OrtValue.ortvalue_from_shape_and_type(known[0], known[1], "cpu", 0)
             binding.bind_ortvalue_output(name, ov)
             keep.append(ov)
         return _Bound(binding, keep)
 
     def run(self, prepared: Prepared) -> Any:
-        """session.run, or run_with_iobinding on the pre-bound values."""
+        """session.run, or run_with_iobinding on the pre-bound values (outputs stay bound)."""
         if isinstance(prepared, _Bound):
             return self.session.run_with_iobinding(prepared.binding)
         return self.session.run(self.output_names, prepared)
 
     def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
-        """Outputs by name (copies out of the bound OrtValues)."""
+        """Outputs by name (copied out of the binding's OrtValues here, untimed)."""
         if isinstance(prepared, _Bound):
             values = prepared.binding.copy_outputs_to_cpu()
         else:
@@ -120,8 +134,60 @@ class OnnxRuntimeBackend(Backend):
         }
 
 
+# ONNX tensor element types as ONNX Runtime names them -> numpy dtypes.
+_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int8)": np.int8,
+    "tensor(int16)": np.int16,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+    "tensor(uint8)": np.uint8,
+    "tensor(uint16)": np.uint16,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
+}
+
+
+def output_shapes(
+    session: Any, input_shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """(shape, dtype) of each output the session's declared shapes fix for these inputs.
+
+    A dimension is known when the file fixes it, or names a symbol that an input also names
+    (its size is read off that input). An output with any other dimension (a data-dependent
+    size, a symbol of its own, no shape at all), or not a plain tensor, is left out: its
+    shape is only known after a run. Statically, so that no inference is needed to learn it.
+    """
+    sizes: dict[str, int] = {}
+    for arg in session.get_inputs():
+        concrete = input_shapes.get(arg.name)
+        if concrete is None or arg.shape is None or len(arg.shape) != len(concrete):
+            continue
+        for dim, size in zip(arg.shape, concrete, strict=True):
+            if isinstance(dim, str) and dim:
+                # A symbol two inputs give different sizes is not a size the outputs can take.
+                sizes[dim] = size if sizes.get(dim, size) == size else -1
+    out: dict[str, tuple[tuple[int, ...], Any]] = {}
+    for arg in session.get_outputs():
+        dtype = _DTYPES.get(arg.type)
+        if dtype is None or arg.shape is None:
+            continue
+        shape = []
+        for dim in arg.shape:
+            size = dim if isinstance(dim, int) else sizes.get(dim, -1) if isinstance(dim, str) else -1
+            if size < 0:
+                break
+            shape.append(size)
+        else:
+            out[arg.name] = (tuple(shape), dtype)
+    return out
+
+
 @dataclass
 class _Bound:
     binding: Any
-    # The OrtValues must outlive the binding; holding them here keeps them alive.
+    # The OrtValues (and the numpy inputs they wrap) must outlive the binding: held here.
     values: list[Any]

@@ -29,6 +29,7 @@ import numpy as np
 from hepinfer._optional import require
 from hepinfer.backends import _gpu
 from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
+from hepinfer.backends.onnxruntime import output_shapes  # the same framework's shape resolution
 from hepinfer.errors import BackendUnavailable, ConfigurationError
 
 _LEVELS = {
@@ -154,20 +155,17 @@ class OnnxRuntimeCudaBackend(Backend):
             self.monitor.sample()
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
-        """Device OrtValues for inputs and outputs, bound once; the output shapes from one run."""
+        """Device OrtValues for inputs and outputs, bound once; no inference runs.
+
+        Output shapes come from the session's declared shapes resolved against the inputs;
+        an output they do not fix is bound to the device for ONNX Runtime to allocate per call.
+        """
         check_inputs(self.spec, inputs)
         feeds = {k: np.ascontiguousarray(v) for k, v in inputs.items()}
         if self.session is None:
             self._create_session({k: v.shape for k, v in feeds.items()})
         ort, dev = self._ort, self.opts.device_id
-        # A first run with ORT-allocated device outputs learns their shapes and dtypes.
-        probe = self.session.io_binding()
-        for name, value in feeds.items():
-            probe.bind_cpu_input(name, value)
-        for name in self.output_names:
-            probe.bind_output(name, "cuda", dev)
-        self.session.run_with_iobinding(probe)
-        first = probe.copy_outputs_to_cpu()
+        shapes = output_shapes(self.session, {k: v.shape for k, v in feeds.items()})
         binding = self.session.io_binding()
         self._last_binding = binding
         bound = _Bound(binding=binding, inputs={})
@@ -176,8 +174,12 @@ class OnnxRuntimeCudaBackend(Backend):
             binding.bind_ortvalue_input(name, ov)
             bound.inputs[name] = (ov, value)
             bound.values.append(ov)
-        for name, ref in zip(self.output_names, first, strict=True):
-            ov = ort.OrtValue.ortvalue_from_shape_and_type(ref.shape, ref.dtype, "cuda", dev)
+        for name in self.output_names:
+            known = shapes.get(name)
+            if known is None:
+                binding.bind_output(name, "cuda", dev)
+                continue
+            ov = ort.OrtValue.ortvalue_from_shape_and_type(known[0], known[1], "cuda", dev)
             binding.bind_ortvalue_output(name, ov)
             bound.values.append(ov)
         return bound

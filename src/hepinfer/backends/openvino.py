@@ -50,20 +50,23 @@ class OpenVinoOptions(BackendOptions):
     precision: Literal["f32", "bf16", "f16"] = "f32"
     hint: Literal["latency", "throughput"] = "latency"
     # Inputs and outputs as ov.Tensors sharing the numpy buffers, set once on the request;
-    # off: each call passes a dict of arrays that OpenVINO copies in, and copies outputs out.
+    # off: each call passes a dict of arrays that OpenVINO copies in (outputs are read after).
     zero_copy: bool = True
     # Compile for the concrete input shapes (off: keep the file's dynamic axes).
     static_shapes: bool = True
 
 
 class OpenVinoBackend(Backend):
-    """A compiled model on the CPU plugin, called through one InferRequest."""
+    """A compiled model on the CPU plugin; each prepared input set has its own InferRequest."""
 
     name: ClassVar[str] = "openvino"
     formats: ClassVar[frozenset[str]] = frozenset({"onnx"})
     Options: ClassVar[type[BackendOptions]] = OpenVinoOptions
     packages: ClassVar[tuple[str, ...]] = ("openvino",)
     extra: ClassVar[str | None] = "openvino"
+    # An InferRequest runs one inference at a time, and a static-shape compile reshapes the
+    # one ov.Model in prepare: not safe to call from several threads at once.
+    shareable: ClassVar[bool] = False
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Read the ONNX file into an ov.Model; compilation waits for the input shapes."""
@@ -90,7 +93,12 @@ class OpenVinoBackend(Backend):
             config["INFERENCE_NUM_THREADS"] = o.threads
         return config
 
-    def _compile(self, inputs: Mapping[str, np.ndarray]) -> None:
+    def _compile(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        """The compiled model for these input shapes: the last one, or compiled anew.
+
+        A prepared set holds its own compiled model, so one prepared for other shapes stays
+        valid when the next shapes are compiled.
+        """
         if self.options.static_shapes:
             shapes = {n: list(inputs[n].shape) for n in self.input_names}
             if shapes != self.shapes or self.compiled is None:
@@ -101,42 +109,54 @@ class OpenVinoBackend(Backend):
             t0 = time.perf_counter()
             self.compiled = self.core.compile_model(self.model, "CPU", self._config())
             self.compile_s = time.perf_counter() - t0
-            self.request = self.compiled.create_infer_request()
+        return self.compiled
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
-        """Compile for these shapes; bind inputs and outputs to shared buffers (zero copy)."""
+        """Compile for these shapes; a request of its own, with shared buffers (zero copy).
+
+        Outputs whose shape the compiled model fixes are bound to numpy arrays made here;
+        others (dynamic shapes) stay the request's. No inference runs.
+        """
         check_inputs(self.spec, inputs)
         # Own, writeable copies: a shared ov.Tensor refuses read-only arrays (broadcast masks).
         feeds = {n: np.array(inputs[n], order="C", copy=True) for n in self.input_names}
-        self._compile(feeds)
+        compiled = self._compile(feeds)
+        request = compiled.create_infer_request()
         if not self.options.zero_copy:
-            return _Copying({i: feeds[n] for i, n in enumerate(self.input_names)})
+            return _Copying(compiled, request, {i: feeds[n] for i, n in enumerate(self.input_names)})
         ov = self._ov
-        request = self.request
+        tensors = []
         for i, n in enumerate(self.input_names):
-            request.set_input_tensor(i, ov.Tensor(feeds[n], shared_memory=True))
-        # One call learns the output shapes; then the outputs are bound to numpy arrays.
-        request.infer()
-        outs = []
-        for i in range(len(self.output_names)):
-            first = request.get_output_tensor(i).data
-            buf = np.empty(first.shape, dtype=first.dtype)
-            request.set_output_tensor(i, ov.Tensor(buf, shared_memory=True))
+            tensor = ov.Tensor(feeds[n], shared_memory=True)
+            request.set_input_tensor(i, tensor)
+            tensors.append(tensor)
+        outs: list[np.ndarray | None] = []
+        for i, port in enumerate(compiled.outputs):
+            shape = port.get_partial_shape()
+            if not shape.is_static:
+                outs.append(None)
+                continue
+            buf = np.empty(tuple(shape.to_shape()), dtype=port.get_element_type().to_dtype())
+            tensor = ov.Tensor(buf, shared_memory=True)
+            request.set_output_tensor(i, tensor)
+            tensors.append(tensor)
             outs.append(buf)
-        return _Shared(feeds, outs)
+        return _Shared(compiled, request, feeds, outs, tensors)
 
     def run(self, prepared: Prepared) -> Any:
-        """One synchronous inference on the request."""
+        """One synchronous inference on the prepared set's request; outputs stay in its tensors."""
         if isinstance(prepared, _Copying):
-            return self.request.infer(prepared.feeds)
-        return self.request.infer()
+            return prepared.request.infer(prepared.feeds, share_outputs=True)
+        return prepared.request.infer(share_outputs=True)
 
     def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
-        """Outputs by the file's names (the bound arrays, or copies of the request's tensors)."""
-        if isinstance(prepared, _Shared):
-            values = [b.copy() for b in prepared.outputs]
-        else:
-            values = [np.array(self.request.get_output_tensor(i).data) for i in range(len(self.output_names))]
+        """Outputs by the file's names: copies of the bound arrays or of the request's tensors."""
+        request = prepared.request
+        bound = prepared.outputs if isinstance(prepared, _Shared) else [None] * len(self.output_names)
+        values = [
+            np.array(request.get_output_tensor(i).data) if b is None else b.copy()
+            for i, b in enumerate(bound)
+        ]
         return dict(zip(self.output_names, values, strict=True))
 
     def settings(self) -> dict[str, Any]:
@@ -158,11 +178,18 @@ class OpenVinoBackend(Backend):
 
 @dataclass
 class _Copying:
+    compiled: Any
+    request: Any
     feeds: dict[int, np.ndarray]
 
 
 @dataclass
 class _Shared:
-    # The ov.Tensors share these buffers: they must outlive the request's use of them.
+    # The request's tensors wrap these arrays: both live as long as this object does, and the
+    # request (with its compiled model) is this object's alone.
+    compiled: Any
+    request: Any
     inputs: dict[str, np.ndarray]
-    outputs: list[np.ndarray]
+    # The bound output arrays; None for an output of dynamic shape (read from the request).
+    outputs: list[np.ndarray | None]
+    tensors: list[Any]

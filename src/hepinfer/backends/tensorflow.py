@@ -91,27 +91,35 @@ class TensorFlowBackend(Backend):
                 for t in self.spec.inputs
             ]
             self.fn = tf.function(forward, input_signature=signature, jit_compile=options.xla)
+        # The mode's entry point, chosen once: the timed call does no dispatch of its own.
+        self._call: Any = {
+            "function": self.fn,
+            "call": self._call_model,
+            "predict_on_batch": self.model.predict_on_batch,
+        }[options.mode]
+
+    def _call_model(self, x: Any) -> Any:
+        return self.model(x, training=False)
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
-        """Inputs in the spec's order: tf tensors (function, call) or numpy arrays (predict)."""
+        """The call's arguments: tf tensors (function, call) or numpy arrays (predict).
+
+        ``function`` takes the inputs in the spec's order; ``call`` and ``predict_on_batch``
+        take the one input, or the list of them (as Keras does).
+        """
         check_inputs(self.spec, inputs)
         arrays = [np.ascontiguousarray(inputs[t.name]) for t in self.spec.inputs]
-        if self.options.mode == "predict_on_batch":
-            return arrays
-        tensors = [self._tf.constant(a) for a in arrays]
+        values: list[Any] = arrays
+        if self.options.mode != "predict_on_batch":
+            values = [self._tf.constant(a) for a in arrays]
         if self.fn is not None:
-            self.fn.get_concrete_function(*tensors)  # trace now, not in the first timed call
-        return tensors
+            self.fn.get_concrete_function(*values)  # trace now, not in the first timed call
+            return tuple(values)
+        return (values if len(values) > 1 else values[0],)
 
     def run(self, prepared: Prepared) -> Any:
         """One call in the chosen mode."""
-        mode = self.options.mode
-        if mode == "function":
-            return self.fn(*prepared)
-        x = prepared if len(prepared) > 1 else prepared[0]
-        if mode == "call":
-            return self.model(x, training=False)
-        return self.model.predict_on_batch(x)
+        return self._call(*prepared)
 
     def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
         """Outputs by the spec's names, in the Keras model's output order."""

@@ -54,10 +54,14 @@ class _Buffers:
     host_out: dict[str, Any]
     dev_out: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
+    # This set's own execution context (its shapes and tensor addresses) and the engine it
+    # belongs to: another prepare must not rebind what this set runs on.
+    context: Any = None
+    engine: Any = None
 
 
 class TensorRTBackend(Backend):
-    """A TensorRT engine from the model's ONNX file, one execution context, one stream."""
+    """A TensorRT engine from the model's ONNX file, one execution context per prepared set, one stream."""
 
     name: ClassVar[str] = "tensorrt"
     formats: ClassVar[frozenset[str]] = frozenset({"onnx"})
@@ -103,7 +107,7 @@ class TensorRTBackend(Backend):
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         in_names = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         out_names = [n for n in names if n not in in_names]
-        b = _Buffers({}, {}, {}, {})
+        b = _Buffers({}, {}, {}, {}, context=self.context, engine=self.engine)
         for name in in_names:
             dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
             host = np.ascontiguousarray(inputs[name], dtype=dtype)
@@ -203,7 +207,7 @@ class TensorRTBackend(Backend):
             if host:
                 for name, d in b.dev_in.items():
                     d.copy_(b.host_in[name], non_blocking=True)
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
+            if not b.context.execute_async_v3(self.stream.cuda_stream):
                 raise RuntimeError("tensorrt: execute_async_v3 returned False")
             if host:
                 for name, h in b.host_out.items():
@@ -237,7 +241,7 @@ class TensorRTBackend(Backend):
                 for name, d in b.dev_in.items():
                     d.copy_(b.host_in[name], non_blocking=True)
                 ev[1].record(self.stream)
-                self.context.execute_async_v3(self.stream.cuda_stream)
+                b.context.execute_async_v3(self.stream.cuda_stream)
                 ev[2].record(self.stream)
                 for name, h in b.host_out.items():
                     h.copy_(b.dev_out[name], non_blocking=True)
