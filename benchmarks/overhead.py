@@ -2,7 +2,8 @@
 
 linear_event at batch 1 on onnxruntime with I/O binding, one thread. Both loops time the same
 session call in this process, interleaved in rounds so that machine noise hits both alike;
-then the median of a full ``hepinfer.bench`` run (fresh worker process) is shown beside them.
+then the median of a full ``hepinfer.bench`` run (fresh worker process) is shown beside them,
+and the sweep overhead per configuration: wall time minus timed time (target < 0.5 s).
 
     python benchmarks/overhead.py [--rounds 7] [--calls 20000]
 """
@@ -12,12 +13,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import hepinfer
 from hepinfer.backends.base import ModelArtifact
 from hepinfer.backends.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeOptions
 from hepinfer.measure.timer import TimingPolicy, time_calls, warm_up
 from hepinfer.zoo import build_inputs, model_ref, spec_of
+
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 
 
 def bare_loop(session_call: object, binding: object, calls: int) -> float:
@@ -44,7 +48,9 @@ def main() -> None:
     backend = OnnxRuntimeBackend()
     backend.load(ModelArtifact(ref=ref, spec=spec), OnnxRuntimeOptions(threads=1, iobinding=True))
     prepared = backend.prepare(build_inputs(ref, spec, 1, {}, seed=0))
-    policy = TimingPolicy(min_calls=args.calls, max_calls=args.calls, max_time_s=600, rel_ci=1e-9)
+    policy = TimingPolicy(
+        min_calls=args.calls, max_calls=args.calls, max_time_s=600, rel_ci=1e-9, min_time_s=0
+    )
     warm_up(backend.run, prepared, policy, None)
 
     harness, bare = [], []
@@ -67,6 +73,28 @@ def main() -> None:
     )
     worker = record["stats"]["median_ns"]
     print(f"hepinfer.bench (worker)  median {worker:8.0f} ns  ratio to bare {worker / b:.3f} (other process)")
+    for label, model in (("zoo", "linear_event"), ("file", str(_SHARED / "rootbench" / "Linear_event.onnx"))):
+        if label == "file" and not _SHARED.is_dir():
+            print(f"sweep overhead per configuration ({label}): skipped, {_SHARED} is absent")
+            continue
+        per_config = sweep_overhead(model)
+        print(f"sweep overhead per configuration ({label}): {per_config:.2f} s   (target < 0.5 s)")
+
+
+def sweep_overhead(model: str, batches: tuple[int, ...] = (1, 4, 16, 64)) -> float:
+    """(wall time of a bench run - time spent in its timing loops) / configurations.
+
+    One bench call over ONNX Runtime at several batch sizes (the model exported once, warm
+    cache): what the tool costs per configuration beyond the timing it was asked for.
+    """
+    hepinfer.bench(model, backends=["onnxruntime"], reference="onnxruntime", max_time_s=0.2)  # warm caches
+    t0 = time.perf_counter()
+    records = hepinfer.bench(
+        model, backends=["onnxruntime"], reference="onnxruntime", batches=list(batches), max_time_s=0.5
+    )
+    wall = time.perf_counter() - t0
+    timed = sum(r["timing"].get("wall_s") or 0.0 for r in records if r["status"] == "ok")
+    return (wall - timed) / len(records)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ for line in open("/proc/self/status"):
 
 
 def _peak_rss_ratio() -> float:
-    (record,) = hepinfer.bench("linear_event", backends=["onnxruntime"], reference="onnxruntime", max_time_s=2)
+    (record,) = hepinfer.bench(
+        "linear_event", backends=["onnxruntime"], reference="onnxruntime", max_time_s=2
+    )
     peak = max(record["memory"]["peak"].values())
     path = record["one_off"]["conversion"]["torch_to_onnx"]["path"]
     calls = record["stats"]["n"] + record["timing"]["warmup_calls"]
@@ -86,7 +88,9 @@ def _loops(rounds: int, calls: int) -> tuple[float, float]:
         for _ in range(policy.warmup_calls):  # the same warm-up before the bare loop
             backend.run(prepared)
         bare.append(np.asarray(_bare_loop(backend.run, prepared, calls), dtype=np.int64))
-    med = statistics.median(float(np.median(o)) / float(np.median(b)) for o, b in zip(ours, bare, strict=True))
+    med = statistics.median(
+        float(np.median(o)) / float(np.median(b)) for o, b in zip(ours, bare, strict=True)
+    )
     p99 = statistics.median(
         float(np.percentile(o, 99)) / float(np.percentile(b, 99)) for o, b in zip(ours, bare, strict=True)
     )
