@@ -26,7 +26,10 @@ def test_every_real_file_runs_on_onnxruntime(name: str, shared_models: Path) -> 
     )
     assert record["status"] == "ok", record["error"]
     assert record["agreement"]["verdict"] == "reference"
-    assert record["stats"]["n"] >= 5 and record["stats"]["median_ns"] > 0
+    # At least one timed call; a slow model stops at the time cap, even before min_calls.
+    assert record["stats"]["n"] >= 1 and record["stats"]["median_ns"] > 0
+    if record["stats"]["n"] < FAST_TIMING["min_calls"]:
+        assert record["timing"]["stop_reason"] == "max_time"
     assert all(all(d > 0 for d in shape) for shape in record["model"]["output_shapes"].values())
     cost = record["model"]["cost"]
     assert cost["params"] > 0 and cost["macs_per_event"] > 0
