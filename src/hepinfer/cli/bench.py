@@ -47,6 +47,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--min-calls", type=int, default=50, help="timed calls before the stopping rule applies")
     p.add_argument(
+        "--min-time",
+        type=float,
+        default=1.0,
+        help="seconds of timing before the stopping rule applies, so that a fast model gets a "
+        "valid p99 (>= 1000 samples) (default: %(default)s)",
+    )
+    p.add_argument(
         "--rel-ci",
         type=float,
         default=0.01,
@@ -86,7 +93,9 @@ def request_from(ns: argparse.Namespace) -> object:
         options=parse.options(ns.option),
         exporter=ns.exporter,
         seed=ns.seed,
-        policy=TimingPolicy(max_time_s=ns.max_time, min_calls=ns.min_calls, rel_ci=ns.rel_ci),
+        policy=TimingPolicy(
+            max_time_s=ns.max_time, min_calls=ns.min_calls, min_time_s=ns.min_time, rel_ci=ns.rel_ci
+        ),
         reference=ns.reference,
         timeout_s=ns.timeout,
         memray_dir=_memray_dir(ns),
