@@ -145,3 +145,25 @@ def test_the_measuring_core_runs_under_another_interpreter_without_numpy(tmp_pat
     assert result["python"].startswith("3.12") and result["numpy"] is False
     assert 20 <= len(result["timing"]["samples_ns"]) <= 200
     assert result["guard"] in ("pdeathsig", "watchdog")
+
+
+def test_the_inference_memory_holds_none_of_the_harness() -> None:
+    """The inference delta is the model's: the same in bench (10^5 samples) and memory (5 calls).
+
+    Before, bench's delta held the Python list of samples and numpy.ma's lazy import (2.17 MB
+    against 37 KB from `hepinfer memory` for the same configuration).
+    """
+    from hepinfer.runner.memory import MemoryRequest
+    from hepinfer.runner.memory import run as run_memory
+
+    policy = TimingPolicy(max_time_s=2.0, min_time_s=1.5, rel_ci=1e-6, warmup_s=0.0)
+    (bench,) = run(
+        BenchRequest(model="linear_event", backends=["onnxruntime"], reference="onnxruntime", policy=policy)
+    )
+    (mem,) = run_memory(MemoryRequest(model="linear_event", batches=(1,), calls=5))
+    assert bench["stats"]["n"] > 20_000  # enough samples that a list of them would show
+    deltas = bench["memory"]["deltas"]
+    mib = 2**20
+    assert deltas["inference"] < 1 * mib
+    assert abs(deltas["inference"] - mem["memory"]["deltas"]["inference"]) < 1 * mib
+    assert deltas["timing"] is not None  # the harness's own memory is shown apart

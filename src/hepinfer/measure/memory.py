@@ -18,6 +18,10 @@ Deltas (bytes) in the summary:
   memory compared with the theoretical minimum (weights + peak of live tensors, inputs and
   outputs included), since both count what the model and one call at this batch need on top
   of the framework.
+- ``timing``: peak during the timing loop - after inference: the harness's sample buffer (8
+  bytes a sample) and whatever grows over a long run. The inference phase is the first call
+  and a few warm calls, before the timing loop allocates anything, so the model's figures
+  hold none of the harness.
 """
 
 from __future__ import annotations
@@ -163,6 +167,9 @@ class MemoryProbe:
             "inputs": self.delta("prepare", "load"),
             "inference": self.delta("inference", "prepare", peak=True),
             "model_and_inference": self.delta("inference", "convert", peak=True),
+            # What the timing loop added on top (its sample buffer, any growth over a long run):
+            # the harness's own memory is kept out of the model's figures above.
+            "timing": self.delta("timing", "inference", peak=True),
         }
         out: dict[str, Any] = {
             "rss": dict(self.rss),

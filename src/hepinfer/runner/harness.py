@@ -96,6 +96,14 @@ def first_call(backend: Backend, prepared: Any, describe: Callable[[], str]) -> 
     return raw, time.perf_counter_ns() - t0
 
 
+def warm_calls(backend: Backend, prepared: Any, n: int) -> None:
+    """``n`` untimed calls (synchronised), so that the model's arenas have grown before a mark."""
+    for _ in range(n):
+        backend.run(prepared)
+        if backend.needs_sync:
+            backend.synchronize()
+
+
 def scope_of(backend: Backend) -> contextlib.AbstractContextManager[Any]:
     """The backend's inference scope (PyTorch: inference mode), entered once around the calls.
 
