@@ -21,122 +21,157 @@ from hepinfer.runner.protocol import Body, Phases, serve
 
 def execute(raw_job: dict[str, Any], phases: Phases) -> dict[str, Any]:
     """Run the job; returns the worker's part of the record (raises on failure)."""
-    from hepinfer.measure.memory import MemoryProbe
-    from hepinfer.measure.timer import measure as measure_calls
-    from hepinfer.runner import harness
-    from hepinfer.runner.job import Job
-    from hepinfer.zoo import build_inputs
+    run = _Measurement(raw_job, phases)
+    run.open()
+    run.prepare()
+    run.calls()
+    run.extras()
+    return run.finish()
 
-    job = Job.from_dict(raw_job)
-    key = job.key
-    out: dict[str, Any] = {"one_off": {}, "memory": {}, "timing": {}}
-    probe = MemoryProbe()  # RSS per phase and the peak during each (see measure.memory)
 
-    phases.enter("import")
-    cls = harness.import_backend(key.backend, out["one_off"])
-    probe.mark("import")
+class _Measurement:
+    """One configuration in this process, phase by phase; ``out`` is the worker's result."""
 
-    # The parent converted the model (runner.stage): the worker opens what it made.
-    phases.enter("convert")
-    ref, spec, artifact = harness.model_of(raw_job)
-    out["one_off"]["conversion"] = artifact.conversions
-    probe.mark("convert")
+    def __init__(self, raw_job: dict[str, Any], phases: Phases) -> None:
+        from hepinfer.measure.memory import MemoryProbe
+        from hepinfer.runner.job import Job
 
-    phases.enter("load")
-    options = harness.options_of(cls, key.options, key.threads, key.device)
-    backend, out["one_off"]["load_s"] = harness.load(cls, artifact, options)
-    probe.mark("load")
+        self.raw_job = raw_job
+        self.job = Job.from_dict(raw_job)
+        self.phases = phases
+        self.out: dict[str, Any] = {"one_off": {}, "memory": {}, "timing": {}}
+        self.probe = MemoryProbe()  # RSS per phase and the peak during each (measure.memory)
 
-    phases.enter("prepare")
-    # Per-event input shapes (the batch axis dropped), for events read from a file.
-    event_shapes = {name: s[1:] for name, s in spec.shapes(key.batch, key.dims).items()}
-    if job.data is not None:  # the file's first events, so that timing and agreement see real data
-        from hepinfer.data.pipeline import first_inputs
+    def open(self) -> None:
+        """Import the backend's runtime, open the model the parent staged, load it."""
+        from hepinfer.runner import harness
 
-        inputs = first_inputs(job.data.path, event_shapes, key.batch)
-    else:
-        inputs = build_inputs(ref, spec, key.batch, key.dims, key.seed)
-    prepared = backend.prepare(inputs)
-    probe.mark("prepare")
+        key, one_off = self.job.key, self.out["one_off"]
+        self.phases.enter("import")
+        self.cls = harness.import_backend(key.backend, one_off)
+        self.probe.mark("import")
+        # The parent converted the model (runner.stage): the worker opens what it made.
+        self.phases.enter("convert")
+        self.ref, self.spec, self.artifact = harness.model_of(self.raw_job)
+        one_off["conversion"] = self.artifact.conversions
+        self.probe.mark("convert")
+        self.phases.enter("load")
+        self.options = harness.options_of(self.cls, key.options, key.threads, key.device)
+        self.backend, one_off["load_s"] = harness.load(self.cls, self.artifact, self.options)
+        self.probe.mark("load")
 
-    sync = backend.synchronize if cls.needs_sync else None
-    measure = job.measure
-    policy = job.policy
-    with harness.scope_of(backend):
-        phases.enter("first_call")
-        raw, out["one_off"]["first_call_ns"] = harness.first_call(backend, prepared, lambda: _shapes(inputs))
-        outputs = backend.fetch(prepared, raw)
-        if measure:
-            # The model's working memory: the first call and a few warm calls, before the timing
-            # loop allocates its buffer (measure.memory: the "timing" delta holds the harness's).
-            harness.warm_calls(backend, prepared, policy.warmup_calls)
-        probe.mark("inference")
-        if measure:
-            # Timer overhead, warm-up and timing in one call, nothing in between (measure.timer).
-            phases.enter("timing")
-            timed = measure_calls(backend.run, prepared, policy, sync)
-            probe.mark("timing")
-    if measure:
-        found = timed.to_dict()
-        out["samples_ns"] = found.pop("samples_ns")
-        out["timing"].update(found)
-        out["timing"]["policy"] = policy.to_dict()
-    if measure and cls.has_native_timing:
-        # The backend's own loop (SOFIE: steady_clock around each call inside the C++
-        # library), after the harness's samples and their memory mark: recorded beside them.
-        phases.enter("native_timing")
-        native = backend.native_timing(prepared, min(len(out["samples_ns"]), 100_000), policy.warmup_calls)  # type: ignore[attr-defined]
-        out["timing"]["native"] = {
-            "samples_ns": native,
-            "timer_overhead_ns": backend.native_timer_overhead_ns(),  # type: ignore[attr-defined]
-            "what": "per-call steady_clock inside the backend's own library (no Python call)",
-        }
-    np.savez(raw_job["outputs_path"], **outputs)  # type: ignore[arg-type]
-    out["output_shapes"] = {k: list(v.shape) for k, v in outputs.items()}
-    out["backend"] = {"settings": backend.settings()}
-    out["process"] = harness.process_section(raw_job.get("parent_guard"))
-    if job.input_files:
-        # Validation: more input sets through the same loaded backend, outputs per set.
-        from hepinfer.runner.validate import run_input_files
+    def prepare(self) -> None:
+        """Inputs (seeded, or a data file's first events) prepared for the timed calls."""
+        from hepinfer.zoo import build_inputs
 
-        phases.enter("input_files")
-        out["input_files"] = run_input_files(backend, job.input_files)
-    if measure:
+        key, data = self.job.key, self.job.data
+        self.phases.enter("prepare")
+        # Per-event input shapes (the batch axis dropped), for events read from a file.
+        self.event_shapes = {n: s[1:] for n, s in self.spec.shapes(key.batch, key.dims).items()}
+        if data is not None:  # real events, so that timing and agreement see real data
+            from hepinfer.data.pipeline import first_inputs
+
+            self.inputs = first_inputs(data.path, self.event_shapes, key.batch)
+        else:
+            self.inputs = build_inputs(self.ref, self.spec, key.batch, key.dims, key.seed)
+        self.prepared = self.backend.prepare(self.inputs)
+        self.probe.mark("prepare")
+
+    def calls(self) -> None:
+        """The cold first call, the model's working memory, then warm-up and timing."""
+        from hepinfer.measure.timer import measure
+        from hepinfer.runner import harness
+
+        backend, prepared, policy, out = self.backend, self.prepared, self.job.policy, self.out
+        sync = backend.synchronize if self.cls.needs_sync else None
+        with harness.scope_of(backend):
+            self.phases.enter("first_call")
+            raw, out["one_off"]["first_call_ns"] = harness.first_call(
+                backend, prepared, lambda: _shapes(self.inputs)
+            )
+            self.outputs = backend.fetch(prepared, raw)
+            if self.job.measure:
+                # The model's working memory: the first call and a few warm calls, before the
+                # timing loop allocates its buffer (the "timing" delta holds the harness's).
+                harness.warm_calls(backend, prepared, policy.warmup_calls)
+            self.probe.mark("inference")
+            if self.job.measure:
+                # Timer overhead, warm-up and timing in one call, nothing in between.
+                self.phases.enter("timing")
+                timed = measure(backend.run, prepared, policy, sync)
+                self.probe.mark("timing")
+                found = timed.to_dict()
+                out["samples_ns"] = found.pop("samples_ns")
+                out["timing"].update(found, policy=policy.to_dict())
+        if self.job.measure and self.cls.has_native_timing:
+            # The backend's own loop (SOFIE: steady_clock around each call inside the C++
+            # library), after the harness's samples and their memory mark: recorded beside them.
+            self.phases.enter("native_timing")
+            n = min(len(out["samples_ns"]), 100_000)
+            out["timing"]["native"] = {
+                "samples_ns": backend.native_timing(prepared, n, policy.warmup_calls),  # type: ignore[attr-defined]
+                "timer_overhead_ns": backend.native_timer_overhead_ns(),  # type: ignore[attr-defined]
+                "what": "per-call steady_clock inside the backend's own library (no Python call)",
+            }
+
+    def extras(self) -> None:
+        """What follows the measurement: outputs, validation sets, backend hooks, file timing."""
+        from hepinfer.runner import harness
+
+        job, backend, out = self.job, self.backend, self.out
+        np.savez(self.raw_job["outputs_path"], **self.outputs)  # type: ignore[arg-type]
+        out["output_shapes"] = {k: list(v.shape) for k, v in self.outputs.items()}
+        out["backend"] = {"settings": backend.settings()}
+        out["process"] = harness.process_section(self.raw_job.get("parent_guard"))
+        if job.input_files:
+            # Validation: more input sets through the same loaded backend, outputs per set.
+            from hepinfer.runner.validate import run_input_files
+
+            self.phases.enter("input_files")
+            out["input_files"] = run_input_files(backend, job.input_files)
+        if not job.measure:
+            return
         # Optional backend hook (GPU backends): untimed extras measured after timing, merged
         # into the record's sections, e.g. timing.breakdown, memory.device, one_off times.
         after = getattr(backend, "after_timing", None)
         if callable(after):
-            phases.enter("after_timing")
-            for section, values in after(prepared).items():
+            self.phases.enter("after_timing")
+            for section, values in after(self.prepared).items():
                 out.setdefault(section, {}).update(values)
         if job.data is not None:  # disk-inclusive timing: read, preprocess and infer from the file
             from hepinfer.data.pipeline import time_from_file
 
-            phases.enter("data")
+            self.phases.enter("data")
+            sync = backend.synchronize if self.cls.needs_sync else None
             out["data"] = time_from_file(
                 backend.run,
                 backend.prepare,
-                event_shapes,
+                self.event_shapes,
                 job.data.path,
-                key.batch,
+                job.key.batch,
                 chunk=job.data.chunk,
                 max_events=job.data.max_events,
                 sync=sync,
             )
-    probe.close()
-    out["memory"].update(probe.summary())  # beside what a backend hook put there
-    if job.memray_dir:
-        from hepinfer.measure.memory import memray_profile
 
-        phases.enter("memray")
-        out["memory"]["memray"] = memray_profile(
-            cls, artifact, options, inputs, job.memray_dir, job.memray_name or "heap"
-        )
-    from hepinfer.measure.environment import environment
+    def finish(self) -> dict[str, Any]:
+        """Memory summary, the optional heap profile and the environment; the result."""
+        from hepinfer.measure.environment import environment
 
-    phases.enter("environment")
-    out["environment"] = environment(cls.packages)
-    return out
+        out, job = self.out, self.job
+        self.probe.close()
+        out["memory"].update(self.probe.summary())  # beside what a backend hook put there
+        if job.memray_dir:
+            from hepinfer.measure.memory import memray_profile
+
+            self.phases.enter("memray")
+            name = job.memray_name or "heap"
+            out["memory"]["memray"] = memray_profile(
+                self.cls, self.artifact, self.options, self.inputs, job.memray_dir, name
+            )
+        self.phases.enter("environment")
+        out["environment"] = environment(self.cls.packages)
+        return out
 
 
 def _shapes(inputs: dict[str, np.ndarray]) -> str:
