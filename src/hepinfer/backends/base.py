@@ -200,6 +200,16 @@ class Backend(abc.ABC):
                 return f"{pkg} is not installed; install it with: {fix}"
         return None
 
+    @classmethod
+    def unsupported(cls, onnx_path: Path) -> list[str] | None:
+        """What of this ONNX file the backend cannot run, asked without running it.
+
+        A list of operator types (or one reason) it refuses, ``[]`` when it takes the whole
+        graph, None when it cannot tell cheaply (the default). Parent side, untimed: used by
+        ``hepinfer doctor``; it may import the backend's framework.
+        """
+        return None
+
     @abc.abstractmethod
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Untimed: create the session / compile the model."""

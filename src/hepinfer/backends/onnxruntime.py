@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -17,6 +18,7 @@ from hepinfer.backends.base import (
     Prepared,
     check_inputs,
 )
+from hepinfer.errors import first_line
 
 _LEVELS = {
     "disable": "ORT_DISABLE_ALL",
@@ -49,6 +51,38 @@ class OnnxRuntimeBackend(Backend):
     runtime_packages: ClassVar[tuple[str, ...] | None] = ("onnxruntime",)
     # InferenceSession.run is documented thread-safe; CMSSW shares one session across threads.
     shareable: ClassVar[bool] = True
+
+    @classmethod
+    def unsupported(cls, onnx_path: Path) -> list[str] | None:
+        """Operators the CPU provider has no kernel for: a session is created (optimisation
+        off, no inference run) and ONNX Runtime's refusal is read; [] when it loads."""
+        import re
+
+        ort = require("onnxruntime", "the onnxruntime backend")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        so.log_severity_level = 3
+        try:
+            ort.InferenceSession(str(onnx_path), sess_options=so, providers=["CPUExecutionProvider"])
+        except Exception as err:
+            text = str(err)
+            ops = re.findall(r"No Op registered for (\w+)", text) + re.findall(
+                r"Could not find an implementation for (\w+)", text
+            )
+            return sorted(set(ops)) or [f"does not load: {first_line(err)}"]
+        return []
+
+    @classmethod
+    def optimize_offline(cls, src: Path, dst: Path, level: str = "extended") -> Path:
+        """Write ONNX Runtime's offline-optimised graph of ``src`` to ``dst`` (a session with
+        ``optimized_model_filepath``); "extended" stays portable across CPUs, "all" may not."""
+        ort = require("onnxruntime", "the onnxruntime backend")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
+        so.optimized_model_filepath = str(dst)
+        so.log_severity_level = 3
+        ort.InferenceSession(str(src), sess_options=so, providers=["CPUExecutionProvider"])
+        return dst
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Create the session with the requested threads and optimisation level."""

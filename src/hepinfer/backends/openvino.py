@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -28,6 +29,7 @@ from hepinfer.backends.base import (
     Prepared,
     check_inputs,
 )
+from hepinfer.errors import first_line
 
 _PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
 _HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
@@ -67,6 +69,26 @@ class OpenVinoBackend(Backend):
     # An InferRequest runs one inference at a time, and a static-shape compile reshapes the
     # one ov.Model in prepare: not safe to call from several threads at once.
     shareable: ClassVar[bool] = False
+
+    @classmethod
+    def unsupported(cls, onnx_path: Path) -> list[str] | None:
+        """Operators the ONNX frontend cannot convert (read_model's report), else the types
+        of the nodes the CPU plugin does not take (``query_model``); no compile, no inference."""
+        import re
+
+        ov = require("openvino", "the openvino backend (pip install 'hepinfer[openvino]')")
+        core = ov.Core()
+        try:
+            model = core.read_model(str(onnx_path))
+        except Exception as err:
+            m = re.search(r"No conversion rule found for operations: ([^\n]+)", str(err))
+            if m:
+                return sorted({op.strip().rsplit("-", 1)[0] for op in m.group(1).split(",") if op.strip()})
+            return [f"does not load: {first_line(err)}"]
+        supported = core.query_model(model, "CPU")
+        return sorted(
+            {op.get_type_name() for op in model.get_ops() if op.get_friendly_name() not in supported}
+        )
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Read the ONNX file into an ov.Model; compilation waits for the input shapes."""

@@ -87,6 +87,13 @@ class SofieBackend(Backend):
         return reason
 
     @classmethod
+    def unsupported(cls, onnx_path: Path) -> list[str] | None:
+        """The operators SOFIE's parser lacks (its own model check; nothing is generated)."""
+        from hepinfer.convert.sofie import unsupported_operators
+
+        return sorted(unsupported_operators(onnx_path))
+
+    @classmethod
     def prebuild(
         cls, model: ModelArtifact, options: BackendOptions, input_shapes: Mapping[str, Sequence[int]]
     ) -> SofieBuild:

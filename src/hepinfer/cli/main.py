@@ -21,6 +21,7 @@ COMMANDS = {
     "loadgen": "MLPerf LoadGen scenarios: SingleStream, Offline, Server",
     "data": "generate, describe and find physics event files (inputs from real events)",
     "serve": "serve a model with a Triton server (KServe v2 gRPC/HTTP) for the triton backend",
+    "doctor": "what an ONNX export did wrong, the repair (--fix) and its proof",
 }
 
 

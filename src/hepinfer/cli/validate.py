@@ -61,6 +61,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the input builder (default: %(default)s)")
     p.add_argument("--out", help="write the full report as JSON to this file")
     p.add_argument("--timeout", type=float, default=900.0, help="per-worker timeout, s")
+    p.add_argument(
+        "--layerwise",
+        action="store_true",
+        help="expose every intermediate tensor and name the first node that turns NaN/Inf or "
+        "leaves the tolerance (see --layerwise-mode)",
+    )
+    p.add_argument(
+        "--layerwise-mode",
+        choices=("backends", "padding"),
+        default="backends",
+        help="backends: the reference vs --backend on the same inputs; padding: an event vs the "
+        "same event with --extra-padding zero particles, on the first --backend (default: %(default)s)",
+    )
+    p.add_argument(
+        "--layerwise-inputs",
+        choices=("padded", "realistic"),
+        default="padded",
+        help="input set of the backends mode (default: %(default)s)",
+    )
+    p.add_argument(
+        "--extra-padding", type=int, default=8, help="padded particles added (default: %(default)s)"
+    )
 
 
 def request_from(ns: argparse.Namespace) -> Any:
@@ -109,6 +131,8 @@ def run(ns: argparse.Namespace) -> int:
     from hepinfer.report.table import validate_tables
     from hepinfer.runner import validate
 
+    if ns.layerwise:
+        return _layerwise(ns)
     request = request_from(ns)
     validate.check(request)  # bad input fails here, before the progress bar and any worker
     with Progress(
@@ -140,3 +164,56 @@ def run(ns: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def layerwise_request(ns: argparse.Namespace) -> Any:
+    """The LayerwiseRequest the arguments describe: two ONNX backends (the reference,
+    ONNX Runtime by default, and --backend), or one for the padding mode."""
+    from hepinfer.runner.validate.layerwise import LayerwiseRequest
+
+    if ns.extra_padding < 1:
+        raise ConfigurationError(f"--extra-padding {ns.extra_padding}: add at least 1 padded particle")
+    given = [b.strip() for b in ns.backend.split(",") if b.strip()]
+    if ns.layerwise_mode == "backends":
+        reference = ns.reference or "onnxruntime"
+        backends = (
+            given
+            if len(given) == 2 and not ns.reference
+            else [reference, *[b for b in given if b != reference]]
+        )
+        if len(backends) == 1:
+            backends.append("openvino")
+    else:
+        backends = given[:1] or ["onnxruntime"]
+    options: dict[str, dict[str, str]] = {}
+    for b, kv in parse.options(ns.option).items():
+        options[b] = {k: v[0] for k, v in kv.items()}
+    return LayerwiseRequest(
+        model=ns.model,
+        mode=ns.layerwise_mode,
+        backends=backends,
+        options=options,
+        dims=parse.dims(ns.dim),
+        params=parse.pairs(ns.param, "--param"),
+        exporter=ns.exporter,
+        seed=ns.seed,
+        inputs=ns.layerwise_inputs,
+        extra_padding=ns.extra_padding,
+        precision=ns.precision,
+        rtol=ns.rtol,
+        atol=ns.atol,
+        timeout_s=ns.timeout,
+    )
+
+
+def _layerwise(ns: argparse.Namespace) -> int:
+    """Run the layerwise comparison, print where it goes wrong; exit 1 when a node does."""
+    from hepinfer.report.layerwise import layerwise_text
+    from hepinfer.runner.validate.layerwise import run as run_layerwise
+
+    report = run_layerwise(layerwise_request(ns))
+    print(layerwise_text(report))
+    if ns.out:
+        Path(ns.out).write_text(json.dumps(report, indent=1, default=str))
+        print(f"report written to {ns.out}", file=sys.stderr)
+    return 0 if report["first"] is None else 1

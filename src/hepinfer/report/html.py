@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -290,18 +290,29 @@ def environment_section(records: Sequence[dict[str, Any]]) -> str:
 
 
 def render(
-    records: Sequence[dict[str, Any]], sources: Sequence[str] = (), figs: dict[str, list[Plot]] | None = None
+    records: Sequence[dict[str, Any]],
+    sources: Sequence[str] = (),
+    figs: dict[str, list[Plot]] | None = None,
+    health: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
-    """The whole page as a string (``figs``: the plots when already drawn)."""
+    """The whole page as a string (``figs``: the plots when already drawn; ``health``: the
+    doctor's documents by model label, by default those stored beside the ``sources``)."""
+    from hepinfer.report.health import load
     from hepinfer.report.plots import figures, style
 
+    docs = health if health is not None else load(sources)
     with style():
-        return _render(records, sources, figs if figs is not None else figures(records))
+        return _render(records, sources, figs if figs is not None else figures(records), docs)
 
 
 def _render(
-    records: Sequence[dict[str, Any]], sources: Sequence[str], all_plots: dict[str, list[Plot]]
+    records: Sequence[dict[str, Any]],
+    sources: Sequence[str],
+    all_plots: dict[str, list[Plot]],
+    health: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
+    from hepinfer.report.health import health_section
+
     groups = data.by_model(records)
     failed = sum(r.get("status") != "ok" for r in records)
     toc = " &middot; ".join(f'<a href="#{e(data.safe_id(m))}">{e(m)}</a>' for m in groups)
@@ -315,6 +326,8 @@ def _render(
     ]
     for model, rs in groups.items():
         body.append(model_section(model, rs, all_plots.get(model, [])))
+        if health and model in health:
+            body.append(health_section(health[model]))
     body.append(environment_section(records))
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
