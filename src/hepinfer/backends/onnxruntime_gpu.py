@@ -285,7 +285,7 @@ class OnnxRuntimeTrtBackend(OnnxRuntimeCudaBackend):
         super().load(model, options)
 
     def _providers(self, shapes: Mapping[str, tuple[int, ...]] | None) -> list[Any]:
-        from hepinfer.convert.cache import cache_dir, digest, file_digest
+        from hepinfer.cache import cache_dir, digest, file_digest
 
         assert shapes is not None
         opts = self.opts

@@ -81,7 +81,7 @@ class TensorRTBackend(Backend):
         import tensorrt as trt
         import torch
 
-        from hepinfer.convert.cache import file_digest
+        from hepinfer.cache import file_digest
         from hepinfer.measure.gpu_memory import start_monitor
 
         assert isinstance(options, TensorRTOptions)
@@ -130,7 +130,7 @@ class TensorRTBackend(Backend):
         return b
 
     def _engine(self, shapes: Mapping[str, tuple[int, ...]]) -> Any:
-        from hepinfer.convert.cache import digest, publish
+        from hepinfer.cache import digest, publish
 
         trt, opts = self.trt, self.opts
         lo, opt, hi = batch_profile(opts.profile, self._batch_of(shapes))
@@ -302,6 +302,6 @@ def _engine_memory(engine: Any) -> int | None:
 
 def engine_path_for(key: str) -> Path:
     """Where an engine with this cache key lives (for tools that list or clear the cache)."""
-    from hepinfer.convert.cache import cache_dir
+    from hepinfer.cache import cache_dir
 
     return cache_dir() / "tensorrt" / f"{key}.engine"

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact
+from hepinfer.backends.base import Backend, BackendOptions
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.errors import BackendUnavailable, ModelInputError, first_line
 from hepinfer.zoo import ModelRef, ModelSpec
 

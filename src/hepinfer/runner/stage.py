@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hepinfer.backends.base import Backend, ModelArtifact
+from hepinfer.backends.base import Backend
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.results.schema import Key
 from hepinfer.zoo import ModelRef, ModelSpec
 
@@ -42,7 +43,7 @@ class Staged:
 class Stager:
     """Converts and analyses a model in the parent, each step once per run and cached.
 
-    Exports are also cached on disk (``convert.cache``), so a second run pays nothing; the
+    Exports are also cached on disk (``hepinfer.cache``), so a second run pays nothing; the
     one-off cost recorded is the one of this run (``cached: true`` when it was a cache hit).
     """
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from hepinfer.backends.base import ModelArtifact
 from hepinfer.backends.registry import backend_class
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.zoo import ModelRef, spec_of
 
 Feeds = Mapping[str, np.ndarray]
