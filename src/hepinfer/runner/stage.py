@@ -93,8 +93,7 @@ class Stager:
     def _analyse(self, key: Key) -> tuple[dict[str, Any], dict[str, Any], float]:
         import json
 
-        from hepinfer.convert.cost import cost_for_onnx
-        from hepinfer.measure.min_memory import minimum_for_onnx
+        from hepinfer.convert.analysis import analyse
 
         slot = (key.exporter, key.batch, json.dumps(key.dims, sort_keys=True))
         if slot not in self._analysis:
@@ -107,8 +106,7 @@ class Stager:
                 failed = {"error": f"{type(err).__name__}: {first_line(err)}"}
                 self._analysis[slot] = (failed, failed, time.perf_counter() - t0)
                 return self._analysis[slot]
-            cost = cost_for_onnx(path, key.batch, key.dims, self.spec)
-            minimum = minimum_for_onnx(path, self.spec.shapes(key.batch, key.dims))
+            cost, minimum = analyse(path, key.batch, key.dims, self.spec)
             self._analysis[slot] = (cost, minimum, time.perf_counter() - t0)
         return self._analysis[slot]
 
