@@ -44,16 +44,28 @@ class BackendOptions:
     @classmethod
     def from_strings(cls, backend: str, values: Mapping[str, str], **fixed: Any) -> BackendOptions:
         """Options from ``key=value`` strings, converted by field type, unknown keys refused."""
+        return cls.from_values(backend, values, **fixed)
+
+    @classmethod
+    def from_values(cls, backend: str, values: Mapping[str, Any], **fixed: Any) -> BackendOptions:
+        """Options from a key's typed values (``Key.options``, a job's), unknown keys refused.
+
+        A value of the field's type is taken as it is (no round trip through text); a string
+        is parsed as ``from_strings`` parses it; any other value is refused.
+        """
         hints = typing.get_type_hints(cls)
         names = {f.name for f in dataclasses.fields(cls)} - {"threads", "device"}
         kwargs: dict[str, Any] = dict(fixed)
-        for key, text in values.items():
+        for key, value in values.items():
             if key not in names:
                 allowed = ", ".join(sorted(names)) or "none"
                 raise ConfigurationError(
                     f"--option {backend}.{key}: {backend} has no option '{key}' (its options: {allowed})"
                 )
-            kwargs[key] = _convert(backend, key, text, hints[key])
+            if isinstance(value, str):
+                kwargs[key] = _convert(backend, key, value, hints[key])
+            else:
+                kwargs[key] = _typed(backend, key, value, hints[key])
         return cls(**kwargs)
 
     def as_dict(self) -> dict[str, Any]:
@@ -68,6 +80,31 @@ class BackendOptions:
             for f in dataclasses.fields(self)
             if f.name not in ("threads", "device") and getattr(self, f.name) != getattr(defaults, f.name)
         }
+
+
+def _typed(backend: str, key: str, value: Any, hint: Any) -> Any:
+    """A non-string option value, checked against the field's type (bool is not an int)."""
+    choices = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else ()
+    base = hint if isinstance(hint, type) else None
+    if isinstance(hint, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        base = next(a for a in typing.get_args(hint) if a is not type(None))
+    if choices:
+        ok = value in choices
+    elif base is bool:
+        ok = isinstance(value, bool)
+    elif base is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif base is not None:
+        ok = isinstance(value, base) and not (isinstance(value, bool) and base is not bool)
+    else:
+        ok = False
+    if not ok:
+        want = ", ".join(map(str, choices)) if choices else getattr(base, "__name__", str(hint))
+        raise ConfigurationError(f"option {backend}.{key}={value!r}: expected {want}")
+    return value
 
 
 def _convert(backend: str, key: str, text: str, hint: Any) -> Any:

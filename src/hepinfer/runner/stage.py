@@ -81,9 +81,7 @@ class Stager:
         """The backend's own build for this configuration (SOFIE's library), made here."""
         if getattr(cls.prebuild, "__func__", None) is getattr(Backend.prebuild, "__func__", None):
             return conversions  # the backend builds nothing in the parent
-        options = cls.Options.from_strings(
-            cls.name, {k: str(v) for k, v in key.options.items()}, threads=key.threads, device=key.device
-        )
+        options = cls.Options.from_values(cls.name, key.options, threads=key.threads, device=key.device)
         artifact = ModelArtifact(
             ref=self.ref, spec=self.spec, exporter=key.exporter, conversions=dict(conversions), _onnx=path
         )
