@@ -29,7 +29,6 @@ import numpy as np
 
 from hepinfer.backends import _gpu
 from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
-from hepinfer.backends.onnxruntime_gpu import batch_profile
 from hepinfer.errors import BackendUnavailable, ConversionError
 
 BREAKDOWN_CALLS = 50
@@ -133,7 +132,7 @@ class TensorRTBackend(Backend):
         from hepinfer.cache import digest, publish
 
         trt, opts = self.trt, self.opts
-        lo, opt, hi = batch_profile(opts.profile, self._batch_of(shapes))
+        lo, opt, hi = _gpu.batch_profile(opts.profile, self._batch_of(shapes))
         profile = {name: [self._with_batch(name, s, b) for b in (lo, opt, hi)] for name, s in shapes.items()}
         props = self.torch.cuda.get_device_properties(self.device)
         gpu = f"{props.name} sm_{props.major}{props.minor}"
