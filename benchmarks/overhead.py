@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import hepinfer
-from hepinfer.backends.base import ModelArtifact
 from hepinfer.backends.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeOptions
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.measure.timer import TimingPolicy, time_calls, warm_up
 from hepinfer.zoo import build_inputs, model_ref, spec_of
 

@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hepinfer.backends.base import ModelArtifact
 from hepinfer.backends.sofie import SofieBackend, SofieOptions
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.measure.timer import TimingPolicy, time_calls, timer_overhead_ns, warm_up
 from hepinfer.zoo import build_inputs, model_ref, spec_of
 
@@ -30,7 +30,7 @@ LINEAR = Path(__file__).resolve().parents[2] / "shared" / "models" / "rootbench"
 # A worker in miniature: load (handed a build or not), prepare, one call; its peak RSS.
 _CHILD = """
 import json, resource, sys
-from hepinfer.backends.base import ModelArtifact
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.backends.sofie import SofieBackend, SofieOptions
 from hepinfer.zoo import build_inputs, model_ref, spec_of
 ref = model_ref(sys.argv[1]); spec = spec_of(ref)

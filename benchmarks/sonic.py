@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from hepinfer.backends.base import Backend, ModelArtifact
+from hepinfer.backends.base import Backend
 from hepinfer.backends.onnxruntime import OnnxRuntimeBackend
 from hepinfer.backends.triton import TritonBackend
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.serve.repository import ServedModel, write_repository
 from hepinfer.serve.server import TritonServer, find_tritonserver
 from hepinfer.zoo import build_inputs, model_ref, spec_of

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 import hepinfer
-from hepinfer.backends.base import ModelArtifact
 from hepinfer.backends.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeOptions
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.measure.timer import TimingPolicy, measure
 from hepinfer.zoo import build_inputs, model_ref, spec_of
 

@@ -42,7 +42,7 @@ def test_backends(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def zoo_artifact(name: str, exporter: str = "dynamo") -> Any:
     """A zoo model as a backend receives it (exports lazily, into the session's cache)."""
-    from hepinfer.backends.base import ModelArtifact
+    from hepinfer.convert.artifact import ModelArtifact
     from hepinfer.zoo import model_ref, spec_of
 
     ref = model_ref(name)

@@ -10,8 +10,9 @@ import threading
 import time
 from typing import Any, ClassVar
 
-from hepinfer.backends.base import BackendOptions, ModelArtifact, Outputs, Prepared
+from hepinfer.backends.base import BackendOptions, Outputs, Prepared
 from hepinfer.backends.onnxruntime import OnnxRuntimeBackend
+from hepinfer.convert.artifact import ModelArtifact
 
 
 class AbortInRun(OnnxRuntimeBackend):

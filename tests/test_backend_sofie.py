@@ -207,7 +207,7 @@ def test_build_library_records_its_costs_and_is_cached(linear_build):
 _WORKER = """
 import json, sys
 import numpy as np
-from hepinfer.backends.base import ModelArtifact
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.backends.sofie import SofieBackend, SofieOptions
 from hepinfer.zoo import model_ref, spec_of
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import FAST_TIMING
 from hepinfer.backends import _gpu
 from hepinfer.backends.onnxruntime import OnnxRuntimeBackend
-from hepinfer.backends.onnxruntime_gpu import OnnxRuntimeTrtOptions, batch_profile
+from hepinfer.backends.onnxruntime_gpu import OnnxRuntimeTrtOptions
 from hepinfer.backends.registry import backend_class
 from hepinfer.errors import ConfigurationError
 from hepinfer.measure.gpu_memory import PeakSampler
@@ -80,14 +80,14 @@ def test_options_and_profiles() -> None:
     assert opts.variant() == {"precision": "fp16", "profile": "1:64:1024"}
     with pytest.raises(ConfigurationError, match="fp32, fp16"):
         OnnxRuntimeTrtOptions.from_strings("onnxruntime-trt", {"precision": "int8"})
-    assert batch_profile("", 64) == (64, 64, 64)
-    assert batch_profile("1:64:1024", 1024) == (1, 64, 1024)
+    assert _gpu.batch_profile("", 64) == (64, 64, 64)
+    assert _gpu.batch_profile("1:64:1024", 1024) == (1, 64, 1024)
     with pytest.raises(ConfigurationError, match="does not cover batch 2048"):
-        batch_profile("1:64:1024", 2048)
+        _gpu.batch_profile("1:64:1024", 2048)
     with pytest.raises(ConfigurationError, match="MIN:OPT:MAX"):
-        batch_profile("1,64", 1)
+        _gpu.batch_profile("1,64", 1)
     with pytest.raises(ConfigurationError, match="MIN <= OPT <= MAX"):
-        batch_profile("64:1:1024", 64)
+        _gpu.batch_profile("64:1:1024", 64)
 
 
 @pytest.mark.slow
@@ -153,7 +153,9 @@ def test_peak_sampler_keeps_the_high_water_mark() -> None:
 def _record(
     backend: str, batch: int, per_call_ns: float, threads: int = 1, spread: float = 0.01
 ) -> dict[str, Any]:
-    key = Key(model="m", backend=backend, batch=batch, threads=threads)
+    # The device the plan writes into the key (a GPU-only backend's is cuda).
+    device = "cpu" if "cpu" in backend_class(backend).devices else "cuda"
+    key = Key(model="m", backend=backend, batch=batch, threads=threads, device=device)
     record = new_record(key, "run")
     samples = [int(per_call_ns * (1 + spread * ((i % 11) - 5) / 5)) for i in range(101)]
     record["samples_ns"] = samples
@@ -205,7 +207,18 @@ def test_crossover_ignores_errors_and_cpu_only_runs() -> None:
     assert crossover_lines([*cpu, failed]) == []
     assert crossover_batch([]) is None
     assert is_gpu_record(_record("tensorrt", 1, 1.0)) and not is_gpu_record(cpu[0])
-    assert not is_gpu_record(_record("tests_backends:Thing", 1, 1.0))
+    thing = new_record(Key(model="m", backend="tests_backends:Thing", batch=1, threads=1), "run")
+    assert not is_gpu_record(thing)
+    # A backend on a CUDA device it reports in its settings, though its key says cpu.
+    assert is_gpu_record({**thing, "backend": {"settings": {"device": "cuda:0"}}})
+
+
+def test_plan_writes_a_gpu_only_backends_device_into_the_key() -> None:
+    """Crossover reads the device from the key: the plan must put cuda there."""
+    from hepinfer.runner.bench import BenchRequest, plan
+
+    p = plan(BenchRequest(model="linear_event", backends=["onnxruntime", "tensorrt"]))
+    assert {k.backend: k.device for k in p.keys} == {"onnxruntime": "cpu", "tensorrt": "cuda"}
 
 
 # --- on a real GPU -------------------------------------------------------------------------

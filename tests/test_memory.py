@@ -10,8 +10,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from hepinfer.convert.analysis import minimum_memory  # noqa: E402
 from hepinfer.measure.memory import MemoryProbe, fmt_bytes, library_of  # noqa: E402
-from hepinfer.measure.min_memory import minimum_memory  # noqa: E402
 
 F = TensorProto.FLOAT
 
@@ -336,7 +336,8 @@ def test_minimum_of_real_models_knows_every_shape(name):
 
 
 def test_minimum_ratios(tmp_path):
-    from hepinfer.measure.min_memory import minimum_for_onnx, with_ratios
+    from hepinfer.convert.analysis import minimum_for_onnx
+    from hepinfer.measure.min_memory import with_ratios
     from hepinfer.zoo import model_ref, spec_of
 
     path = _save(_mlp(), tmp_path / "mlp.onnx")

@@ -221,3 +221,39 @@ def test_equal_values_not_bitwise_is_never_shown_as_identical(records: list[dict
     assert "<td>equal values, not bitwise</td>" in table and "3 signed zeros differ" in table
     assert "identical: bitwise (same dtype, shape and bytes)" in table
     assert "equal values, not bitwise (y 3 signed zeros differ)" in markdown.render(rs)
+
+
+def _timed(backend: str, exporter: str, median_ns: float, reference: str = "pytorch") -> dict[str, Any]:
+    from hepinfer.measure.stats import summarize
+    from hepinfer.results.schema import Key, new_record
+
+    key = Key(model="m", backend=backend, batch=1, threads=1, exporter=exporter)
+    record = new_record(key, exporter)
+    record["samples_ns"] = [int(median_ns)] * 21
+    record["stats"] = summarize(record["samples_ns"], 1)
+    ref = Key(model="m", backend=reference, batch=1, threads=1, exporter=exporter)
+    record["model"] = {"reference_backend": reference, "reference_key": ref.to_dict()}
+    record["agreement"] = {"verdict": "reference" if key == ref else "identical"}
+    return record
+
+
+def test_speedup_is_against_the_reference_the_plan_chose() -> None:
+    """Two runs in one file (two exporters): each configuration against its own run's reference.
+
+    Looking the reference up by backend name mixed the runs: both ONNX Runtime records were
+    compared with whichever PyTorch record came last.
+    """
+    from hepinfer.report.table import speedups
+
+    runs = [
+        _timed("pytorch", "dynamo", 100_000),
+        _timed("onnxruntime", "dynamo", 50_000),
+        _timed("pytorch", "torchscript", 200_000),
+        _timed("onnxruntime", "torchscript", 50_000),
+    ]
+    ups = speedups(runs)
+    assert [ups[r["record_id"]] for r in runs] == pytest.approx([1.0, 2.0, 1.0, 4.0])
+    # A record from before the key was stored: the reference found by its backend, as before.
+    old = copy.deepcopy(runs[1])
+    del old["model"]["reference_key"]
+    assert speedups([runs[0], old])[old["record_id"]] == pytest.approx(2.0)

@@ -157,3 +157,61 @@ def test_both_exporters_agree_with_pytorch() -> None:
         conversion = ort["one_off"]["conversion"]["torch_to_onnx"]
         assert conversion["exporter"] == exporter and conversion["path"].endswith(".onnx")
         assert ort["agreement"]["verdict"] in ("identical", "within tolerance"), ort["agreement"]
+
+
+def test_one_bench_command_plans_and_reads_the_model_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``hepinfer bench``: the CLI plans (to fail before the progress bar) and run() reuses it."""
+    from hepinfer.cli.main import main
+    from hepinfer.runner import bench
+
+    calls = {"plan": 0, "spec_of": 0}
+
+    def counted(name: str, real: Any) -> Any:
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            calls[name] += 1
+            return real(*args, **kw)
+
+        return wrapper
+
+    monkeypatch.setattr(bench, "plan", counted("plan", bench.plan))
+    monkeypatch.setattr(bench, "spec_of", counted("spec_of", bench.spec_of))
+    out = tmp_path / "r.jsonl"
+    argv = ["bench", "linear_event", "--backend", "onnxruntime", "--reference", "onnxruntime"]
+    argv += ["--max-time", "0.2", "--min-calls", "5", "--out", str(out)]
+    assert main(argv) == 0
+    assert calls == {"plan": 1, "spec_of": 1}
+    (record,) = jsonl.read(out)
+    # The plan's reference travels in the record; the report reads it from there.
+    assert record["model"]["reference_key"] == record["key"]
+    assert record["agreement"]["verdict"] == "reference"
+
+
+def test_reference_key_is_the_plans_at_each_batch() -> None:
+    p = plan(_request(backends=["onnxruntime"], batches=[2, 4], threads=[2]))
+    assert [
+        (p.reference_of(k).backend, p.reference_of(k).batch, p.reference_of(k).threads) for k in p.keys
+    ] == [
+        ("pytorch", 2, 1),
+        ("pytorch", 4, 1),
+    ]
+    part = p.at_batch(4)
+    assert [k.batch for k in part.keys] == [4] and list(part.request.batches or []) == [4]
+
+
+def test_options_stay_typed_from_key_to_backend() -> None:
+    """A key's typed option values reach the backend's Options as they are; bad ones are refused."""
+    from hepinfer.backends.onnxruntime import OnnxRuntimeOptions
+    from hepinfer.errors import ConfigurationError
+
+    typed = OnnxRuntimeOptions.from_values(
+        "onnxruntime", {"iobinding": True, "inter_op_threads": 2, "optimization": "basic"}, threads=3
+    )
+    assert typed == OnnxRuntimeOptions(threads=3, iobinding=True, inter_op_threads=2, optimization="basic")
+    assert OnnxRuntimeOptions.from_values("onnxruntime", {"iobinding": "true"}) == OnnxRuntimeOptions(
+        iobinding=True
+    )
+    for bad in ({"iobinding": 1}, {"inter_op_threads": True}, {"optimization": "most"}, {"nope": 1}):
+        with pytest.raises(ConfigurationError, match="onnxruntime"):
+            OnnxRuntimeOptions.from_values("onnxruntime", bad)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import FAST_TIMING
-from hepinfer.backends.base import ModelArtifact
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.errors import ConfigurationError, HepinferError
 from hepinfer.serve.repository import ServedModel, config_text, model_name, write_repository
 from hepinfer.serve.server import TritonServer, check_listen, find_tritonserver, unavailable_reason

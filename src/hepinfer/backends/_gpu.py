@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from hepinfer.errors import ConfigurationError
+
 # The hepinfer extra that installs the GPU packages (see docs/gpu.md for onnxruntime-gpu,
 # which replaces onnxruntime instead of sitting beside it).
 GPU_EXTRA = "gpu"
@@ -124,3 +126,24 @@ def torch_cuda_reason(packages: tuple[str, ...]) -> str | None:
     if not torch.cuda.is_available():
         return f"torch {torch.__version__} finds no usable CUDA device (torch.cuda.is_available() is False)"
     return None
+
+
+def batch_profile(text: str, batch: int) -> tuple[int, int, int]:
+    """``"MIN:OPT:MAX"`` batch sizes of an optimisation profile; "" is exactly ``batch``.
+
+    The configuration's batch must lie inside the profile, else the engine cannot run it.
+    """
+    if not text:
+        return batch, batch, batch
+    parts = text.split(":")
+    try:
+        lo, opt, hi = (int(p) for p in parts)
+    except ValueError:
+        raise ConfigurationError(
+            f"profile={text}: expected MIN:OPT:MAX batch sizes such as 1:64:1024"
+        ) from None
+    if not 1 <= lo <= opt <= hi:
+        raise ConfigurationError(f"profile={text}: need 1 <= MIN <= OPT <= MAX")
+    if not lo <= batch <= hi:
+        raise ConfigurationError(f"profile={text} does not cover batch {batch}: widen MIN:MAX")
+    return lo, opt, hi

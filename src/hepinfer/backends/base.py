@@ -15,14 +15,18 @@ import importlib.util
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+# ModelArtifact lives in convert/ (a model and the formats it converts to); re-exported here
+# because every backend's load() takes one.
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.errors import ConfigurationError, ModelInputError
-from hepinfer.zoo import ModelRef, ModelSpec
+from hepinfer.zoo import ModelSpec
+
+__all__ = ["Backend", "BackendOptions", "ModelArtifact", "Outputs", "Prepared", "check_inputs"]
 
 Outputs = dict[str, np.ndarray]
 
@@ -40,16 +44,28 @@ class BackendOptions:
     @classmethod
     def from_strings(cls, backend: str, values: Mapping[str, str], **fixed: Any) -> BackendOptions:
         """Options from ``key=value`` strings, converted by field type, unknown keys refused."""
+        return cls.from_values(backend, values, **fixed)
+
+    @classmethod
+    def from_values(cls, backend: str, values: Mapping[str, Any], **fixed: Any) -> BackendOptions:
+        """Options from a key's typed values (``Key.options``, a job's), unknown keys refused.
+
+        A value of the field's type is taken as it is (no round trip through text); a string
+        is parsed as ``from_strings`` parses it; any other value is refused.
+        """
         hints = typing.get_type_hints(cls)
         names = {f.name for f in dataclasses.fields(cls)} - {"threads", "device"}
         kwargs: dict[str, Any] = dict(fixed)
-        for key, text in values.items():
+        for key, value in values.items():
             if key not in names:
                 allowed = ", ".join(sorted(names)) or "none"
                 raise ConfigurationError(
                     f"--option {backend}.{key}: {backend} has no option '{key}' (its options: {allowed})"
                 )
-            kwargs[key] = _convert(backend, key, text, hints[key])
+            if isinstance(value, str):
+                kwargs[key] = _convert(backend, key, value, hints[key])
+            else:
+                kwargs[key] = _typed(backend, key, value, hints[key])
         return cls(**kwargs)
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,6 +80,31 @@ class BackendOptions:
             for f in dataclasses.fields(self)
             if f.name not in ("threads", "device") and getattr(self, f.name) != getattr(defaults, f.name)
         }
+
+
+def _typed(backend: str, key: str, value: Any, hint: Any) -> Any:
+    """A non-string option value, checked against the field's type (bool is not an int)."""
+    choices = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else ()
+    base = hint if isinstance(hint, type) else None
+    if isinstance(hint, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        base = next(a for a in typing.get_args(hint) if a is not type(None))
+    if choices:
+        ok = value in choices
+    elif base is bool:
+        ok = isinstance(value, bool)
+    elif base is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif base is not None:
+        ok = isinstance(value, base) and not (isinstance(value, bool) and base is not bool)
+    else:
+        ok = False
+    if not ok:
+        want = ", ".join(map(str, choices)) if choices else getattr(base, "__name__", str(hint))
+        raise ConfigurationError(f"option {backend}.{key}={value!r}: expected {want}")
+    return value
 
 
 def _convert(backend: str, key: str, text: str, hint: Any) -> Any:
@@ -88,65 +129,6 @@ def _convert(backend: str, key: str, text: str, hint: Any) -> Any:
         return base(text)
     except ValueError as err:
         raise ConfigurationError(f"--option {backend}.{key}={text}: expected a {base.__name__}") from err
-
-
-@dataclass
-class ModelArtifact:
-    """A model as a backend receives it: its spec, and the formats it can be had in.
-
-    ``onnx_path`` and ``torch_module`` convert lazily (a zoo model is exported only when an
-    ONNX backend asks); what conversion cost is kept in ``conversions`` for the record.
-    """
-
-    ref: ModelRef
-    spec: ModelSpec
-    exporter: str = "dynamo"
-    conversions: dict[str, Any] = field(default_factory=dict)
-    _onnx: Path | None = None
-
-    @property
-    def formats(self) -> frozenset[str]:
-        """Formats available without a foreign converter ("keras": a zoo model's Keras twin)."""
-        if self.ref.kind != "zoo":
-            return frozenset({"onnx"})
-        from hepinfer.zoo.keras_twins import has_keras
-
-        twin = {"keras"} if has_keras(self.ref.name) else set()
-        return frozenset({"onnx", "torch", *twin})
-
-    def onnx_path(self) -> Path:
-        """The ONNX file: the user's, or the zoo model exported (cached) with the chosen exporter.
-
-        Exporter "tf2onnx" exports the model's Keras twin instead of its PyTorch definition.
-        """
-        if self._onnx is None:
-            if self.ref.kind == "onnx":
-                self._onnx = Path(self.ref.name)
-            elif self.exporter == "tf2onnx":
-                from hepinfer.convert.keras_onnx import export_keras
-
-                keras_export = export_keras(self.ref, self.spec)
-                self.conversions["keras_to_onnx"] = keras_export.to_dict()
-                self._onnx = keras_export.path
-            else:
-                from hepinfer.convert.torch_onnx import export_zoo
-
-                export = export_zoo(self.ref, self.spec, exporter=self.exporter)  # type: ignore[arg-type]
-                self.conversions["torch_to_onnx"] = export.to_dict()
-                self._onnx = export.path
-        return self._onnx
-
-    def torch_module(self) -> Any:
-        """The zoo model's PyTorch module (seeded weights, eval mode)."""
-        from hepinfer.zoo import entry
-
-        return entry(self.ref.name).build(dict(self.ref.params))
-
-    def keras_model(self) -> Any:
-        """The zoo model's Keras twin, with the PyTorch definition's weights (imports keras)."""
-        from hepinfer.zoo.keras_twins import load_keras
-
-        return load_keras(self.ref.name, dict(self.ref.params))
 
 
 Prepared = Any

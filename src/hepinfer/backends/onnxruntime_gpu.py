@@ -28,9 +28,9 @@ import numpy as np
 
 from hepinfer._optional import require
 from hepinfer.backends import _gpu
+from hepinfer.backends._ort import output_shapes  # the same framework's shape resolution
 from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
-from hepinfer.backends.onnxruntime import output_shapes  # the same framework's shape resolution
-from hepinfer.errors import BackendUnavailable, ConfigurationError
+from hepinfer.errors import BackendUnavailable
 
 _LEVELS = {
     "disable": "ORT_DISABLE_ALL",
@@ -285,12 +285,12 @@ class OnnxRuntimeTrtBackend(OnnxRuntimeCudaBackend):
         super().load(model, options)
 
     def _providers(self, shapes: Mapping[str, tuple[int, ...]] | None) -> list[Any]:
-        from hepinfer.convert.cache import cache_dir, digest, file_digest
+        from hepinfer.cache import cache_dir, digest, file_digest
 
         assert shapes is not None
         opts = self.opts
         assert isinstance(opts, OnnxRuntimeTrtOptions)
-        lo, opt, hi = batch_profile(opts.profile, self._batch_of(shapes))
+        lo, opt, hi = _gpu.batch_profile(opts.profile, self._batch_of(shapes))
         profile = {
             which: ",".join(
                 f"{name}:{'x'.join(map(str, self._with_batch(name, shape, b)))}"
@@ -347,27 +347,6 @@ class OnnxRuntimeTrtBackend(OnnxRuntimeCudaBackend):
         opts = self.opts
         assert isinstance(opts, OnnxRuntimeTrtOptions)
         return {**super().settings(), "tensorrt": self._trt_version, "precision": opts.precision}
-
-
-def batch_profile(text: str, batch: int) -> tuple[int, int, int]:
-    """``"MIN:OPT:MAX"`` batch sizes of an optimisation profile; "" is exactly ``batch``.
-
-    The configuration's batch must lie inside the profile, else the engine cannot run it.
-    """
-    if not text:
-        return batch, batch, batch
-    parts = text.split(":")
-    try:
-        lo, opt, hi = (int(p) for p in parts)
-    except ValueError:
-        raise ConfigurationError(
-            f"profile={text}: expected MIN:OPT:MAX batch sizes such as 1:64:1024"
-        ) from None
-    if not 1 <= lo <= opt <= hi:
-        raise ConfigurationError(f"profile={text}: need 1 <= MIN <= OPT <= MAX")
-    if not lo <= batch <= hi:
-        raise ConfigurationError(f"profile={text} does not cover batch {batch}: widen MIN:MAX")
-    return lo, opt, hi
 
 
 def _gpu_name(index: int) -> str:

@@ -12,7 +12,6 @@ configuration fails with one line saying why, and the run goes on.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,16 +19,15 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from hepinfer._optional import require
+from hepinfer.backends._torch import TorchModuleBackend
 from hepinfer.backends.base import (
-    Backend,
     BackendOptions,
     ModelArtifact,
     Outputs,
     Prepared,
     check_inputs,
 )
-from hepinfer.errors import BackendUnavailable, ConversionError, first_line
+from hepinfer.errors import ConversionError, first_line
 
 
 @dataclass(frozen=True)
@@ -42,17 +40,11 @@ class PyTorchOptions(BackendOptions):
     compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs"] = "default"
 
 
-class PyTorchBackend(Backend):
+class PyTorchBackend(TorchModuleBackend):
     """A torch.nn.Module, called inside torch.inference_mode (entered once, by the harness)."""
 
     name: ClassVar[str] = "pytorch"
-    formats: ClassVar[frozenset[str]] = frozenset({"torch", "onnx"})
     Options: ClassVar[type[BackendOptions]] = PyTorchOptions
-    packages: ClassVar[tuple[str, ...]] = ("torch",)
-    # An eval-mode module called under inference_mode has no mutable state: safe to share
-    # (eager and frozen TorchScript alike). Inference mode is thread-local: each thread
-    # enters inference_scope() itself.
-    shareable: ClassVar[bool] = True
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Thread pools first (they can be set once per process), then the module."""
@@ -75,17 +67,6 @@ class PyTorchBackend(Backend):
         self.module = module.eval()
         self._traced = options.mode == "torchscript"
         self._compile_s: float | None = None
-
-    def _from_onnx(self, model: ModelArtifact) -> Any:
-        try:
-            onnx2torch = require("onnx2torch", "running an ONNX file on PyTorch")
-        except BackendUnavailable as err:
-            raise BackendUnavailable(
-                f"pytorch cannot run ONNX files here: onnx2torch cannot be imported ({err.__cause__}); "
-                "it needs torchvision, which has no CPU build for torch 2.13.0 on this registry. "
-                "Where torchvision works: pip install 'hepinfer[onnx2torch]'"
-            ) from err
-        return onnx2torch.convert(str(model.onnx_path()))
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Prepared:
         """Tensors sharing the numpy buffers; a TorchScript module is traced on them here."""
@@ -117,11 +98,6 @@ class PyTorchBackend(Backend):
             ) from err
         self._compile_s = time.perf_counter() - t0
         self.module = compiled
-
-    def inference_scope(self) -> contextlib.AbstractContextManager[None]:
-        """torch.inference_mode, entered once around the calls rather than in each one."""
-        scope: contextlib.AbstractContextManager[None] = self._torch.inference_mode()
-        return scope
 
     def run(self, prepared: Prepared) -> Any:
         """One forward call (inside ``inference_scope`` when the harness entered it)."""

@@ -20,8 +20,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from hepinfer.backends import _gpu
+from hepinfer.backends._torch import TorchModuleBackend
 from hepinfer.backends.base import BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
-from hepinfer.backends.pytorch import PyTorchBackend
 from hepinfer.errors import BackendUnavailable, ConfigurationError
 
 # Calls of the breakdown pass after timing (untimed); capped in time as well.
@@ -48,7 +48,7 @@ class _CudaPrepared:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class PyTorchCudaBackend(PyTorchBackend):
+class PyTorchCudaBackend(TorchModuleBackend):
     """A torch.nn.Module on ``cuda:N``; the host<->device copies are part of the timed call."""
 
     name: ClassVar[str] = "pytorch-cuda"

@@ -29,7 +29,6 @@ import numpy as np
 
 from hepinfer.backends import _gpu
 from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
-from hepinfer.backends.onnxruntime_gpu import batch_profile
 from hepinfer.errors import BackendUnavailable, ConversionError
 
 BREAKDOWN_CALLS = 50
@@ -81,7 +80,7 @@ class TensorRTBackend(Backend):
         import tensorrt as trt
         import torch
 
-        from hepinfer.convert.cache import file_digest
+        from hepinfer.cache import file_digest
         from hepinfer.measure.gpu_memory import start_monitor
 
         assert isinstance(options, TensorRTOptions)
@@ -130,10 +129,10 @@ class TensorRTBackend(Backend):
         return b
 
     def _engine(self, shapes: Mapping[str, tuple[int, ...]]) -> Any:
-        from hepinfer.convert.cache import digest, publish
+        from hepinfer.cache import digest, publish
 
         trt, opts = self.trt, self.opts
-        lo, opt, hi = batch_profile(opts.profile, self._batch_of(shapes))
+        lo, opt, hi = _gpu.batch_profile(opts.profile, self._batch_of(shapes))
         profile = {name: [self._with_batch(name, s, b) for b in (lo, opt, hi)] for name, s in shapes.items()}
         props = self.torch.cuda.get_device_properties(self.device)
         gpu = f"{props.name} sm_{props.major}{props.minor}"
@@ -302,6 +301,6 @@ def _engine_memory(engine: Any) -> int | None:
 
 def engine_path_for(key: str) -> Path:
     """Where an engine with this cache key lives (for tools that list or clear the cache)."""
-    from hepinfer.convert.cache import cache_dir
+    from hepinfer.cache import cache_dir
 
     return cache_dir() / "tensorrt" / f"{key}.engine"

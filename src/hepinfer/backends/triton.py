@@ -83,12 +83,10 @@ class TritonBackend(Backend):
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Connect, check the server and the model are ready, read the model's metadata."""
         assert isinstance(options, TritonOptions)
-        from hepinfer.serve.repository import model_name
-
         self.options = options
         self.spec = model.spec
         self.protocol, self.address = parse_server(options.server)
-        self.model = options.model or model_name(model.ref)
+        self.model = options.model or model.ref.safe_name  # the repository's default name
         self._local = threading.local()
         self._module = __import__(f"tritonclient.{self.protocol}", fromlist=["InferInput"])
         self._errors = __import__("tritonclient.utils", fromlist=["InferenceServerException"])

@@ -150,7 +150,7 @@ def run(ns: argparse.Namespace) -> int:
                 description=f"{key.model} {key.label()} batch {key.batch} threads {key.threads}",
             )
 
-        records = bench.run(request, out=out, on_start=on_start, on_record=lambda r: progress.advance(task))
+        records = bench.run(the_plan, out=out, on_start=on_start, on_record=lambda r: progress.advance(task))
     # A pipe or file gets the whole table, not one squeezed to 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=200)
     console.print(bench_table(records, title=f"hepinfer bench: {the_plan.ref.label}"))

@@ -60,8 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def served_model(ns: argparse.Namespace) -> object:
     """The ServedModel the arguments describe (exports a zoo model now, not in the server)."""
-    from hepinfer.backends.base import ModelArtifact
     from hepinfer.backends.registry import backend_class
+    from hepinfer.convert.artifact import ModelArtifact
     from hepinfer.serve.repository import ServedModel
     from hepinfer.zoo import model_ref, spec_of
 

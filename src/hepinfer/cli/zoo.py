@@ -60,7 +60,7 @@ def cost_of(ref: Any, spec: Any, batch: int, dims: dict[str, int], exporter: str
     """model_cost of a zoo model's export or of an ONNX file."""
     from pathlib import Path
 
-    from hepinfer.convert.cost import model_cost
+    from hepinfer.convert.analysis import model_cost
 
     if ref.kind == "zoo":
         from hepinfer.convert.torch_onnx import export_zoo

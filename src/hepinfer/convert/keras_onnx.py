@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hepinfer._optional import require
-from hepinfer.convert.cache import cache_dir, digest, publish
+from hepinfer.cache import cache_dir, digest, publish
 from hepinfer.errors import ConversionError, first_line
 from hepinfer.zoo import ModelRef, ModelSpec, entry
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from hepinfer._optional import require
-from hepinfer.convert.cache import cache_dir, digest, file_digest
+from hepinfer.cache import cache_dir, digest, file_digest
 from hepinfer.errors import BackendUnavailable, ConversionError
 
 Isa = Literal["native", "portable"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hepinfer.convert.cache import cache_dir, digest, publish
+from hepinfer.cache import cache_dir, digest, publish
 from hepinfer.errors import ConversionError
 from hepinfer.zoo import ModelRef, ModelSpec, build_inputs, entry
 from hepinfer.zoo.spec import BATCH

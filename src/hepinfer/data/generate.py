@@ -308,7 +308,7 @@ def cached(
     progress: Progress | None = None,
 ) -> tuple[Path, bool]:
     """The parquet file of these events, generated unless cached; returns (path, was_cached)."""
-    from hepinfer.convert.cache import cache_dir, digest
+    from hepinfer.cache import cache_dir, digest
     from hepinfer.data import store
 
     sel = sel or Selection()

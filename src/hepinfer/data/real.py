@@ -8,18 +8,22 @@
   collision data (runs 148029, 148031): two muons each (E, px, py, pz, pt, eta, phi, charge,
   global/tracker type) and their invariant mass. No jets, photons, electrons or MET.
 
-Both are read into the common event record of ``hepinfer.data.schema`` (GeV).
+Both are read into the common event record of ``hepinfer.data.schema`` (GeV). The ROOT
+layouts (branches and converter of each file) and their reader live here, in one table;
+``data.store`` tells a ROOT file from a parquet one and hands the former to ``read_root``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import awkward as ak
 import numpy as np
 
 from hepinfer.data.schema import empty_fatjets, make_events
-from hepinfer.errors import DataError
+from hepinfer.errors import DataError, first_line
 
 SOURCES = {
     "hzz": "uproot-HZZ.root",
@@ -138,6 +142,39 @@ def converters() -> dict[str, tuple[list[str], object]]:
 
 def load(name: str, entry_stop: int | None = None) -> ak.Array:
     """All (or the first ``entry_stop``) events of a packaged source as event records."""
-    from hepinfer.data.store import read_root
-
     return ak.concatenate(list(read_root(path_of(name), chunk=entry_stop or 100_000, entry_stop=entry_stop)))
+
+
+def root_tree(path: Path) -> tuple[Any, str]:
+    """The 'events' tree of a HZZ or Zmumu file, and the name of the layout it has."""
+    import uproot
+
+    try:
+        f = uproot.open(path)
+        tree = f["events"]
+        branches = set(tree.keys())
+    except Exception as err:
+        raise DataError(
+            f"{path} cannot be read as a ROOT file with an 'events' tree "
+            f"({first_line(err)}): give an uncorrupted scikit-hep-testdata HZZ or Zmumu file"
+        ) from err
+    for name, (needed, _conv) in converters().items():
+        if set(needed) <= branches:
+            return tree, name
+    raise DataError(
+        f"{path}: its 'events' tree has neither the HZZ nor the Zmumu branches; "
+        "hepinfer reads only those ROOT layouts (or its own parquet files)"
+    )
+
+
+def read_root(path: Path, chunk: int, entry_stop: int | None = None) -> Iterator[ak.Array]:
+    """Chunks of event records from a HZZ or Zmumu ROOT file."""
+    tree, name = root_tree(Path(path))
+    branches, conv = converters()[name]
+    try:
+        for arrays in tree.iterate(branches, step_size=chunk, entry_stop=entry_stop, library="ak"):
+            yield conv(arrays)  # type: ignore[operator]
+    except Exception as err:
+        raise DataError(
+            f"{path}: reading the ROOT tree failed ({first_line(err)}): the file is damaged"
+        ) from err

@@ -1,5 +1,6 @@
 """Event files: parquet written by hepinfer (settings in the file's metadata), and the CMS ROOT
-files of scikit-hep-testdata read through uproot. Both are read in chunks of events.
+files of scikit-hep-testdata (their layouts and reader are ``data.real``'s). Both are read in
+chunks of events; this module tells them apart and reads the parquet ones.
 
 A file that is missing, truncated or of another kind raises DataError with one line saying
 what is wrong and what to do.
@@ -15,6 +16,7 @@ from typing import Any
 
 import awkward as ak
 
+from hepinfer.data.real import read_root, root_tree
 from hepinfer.errors import DataError
 
 META_KEY = b"hepinfer"
@@ -58,7 +60,7 @@ def metadata(path: Path) -> dict[str, Any]:
     """The file's hepinfer metadata (parquet), or what uproot says about a ROOT file."""
     path = Path(path)
     if _kind(path) == "root":
-        tree, conv = _root_tree(path)
+        tree, conv = root_tree(path)
         return {
             "source": f"ROOT tree 'events' ({conv})",
             "n_events": int(tree.num_entries),
@@ -126,42 +128,6 @@ def read(path: Path, entry_stop: int | None = None) -> ak.Array:
     if not chunks:
         raise DataError(f"{path} holds no events")
     return ak.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-
-
-def _root_tree(path: Path) -> tuple[Any, str]:
-    import uproot
-
-    from hepinfer.data.real import converters
-
-    try:
-        f = uproot.open(path)
-        tree = f["events"]
-        branches = set(tree.keys())
-    except Exception as err:
-        raise DataError(
-            f"{path} cannot be read as a ROOT file with an 'events' tree "
-            f"({_first(err)}): give an uncorrupted scikit-hep-testdata HZZ or Zmumu file"
-        ) from err
-    for name, (needed, _conv) in converters().items():
-        if set(needed) <= branches:
-            return tree, name
-    raise DataError(
-        f"{path}: its 'events' tree has neither the HZZ nor the Zmumu branches; "
-        "hepinfer reads only those ROOT layouts (or its own parquet files)"
-    )
-
-
-def read_root(path: Path, chunk: int, entry_stop: int | None = None) -> Iterator[ak.Array]:
-    """Chunks of event records from a HZZ or Zmumu ROOT file."""
-    from hepinfer.data.real import converters
-
-    tree, name = _root_tree(Path(path))
-    branches, conv = converters()[name]
-    try:
-        for arrays in tree.iterate(branches, step_size=chunk, entry_stop=entry_stop, library="ak"):
-            yield conv(arrays)  # type: ignore[operator]
-    except Exception as err:
-        raise DataError(f"{path}: reading the ROOT tree failed ({_first(err)}): the file is damaged") from err
 
 
 def _first(err: BaseException) -> str:

@@ -163,7 +163,7 @@ def train_and_score(
     """
     import torch
 
-    from hepinfer.convert.cache import cache_dir, digest
+    from hepinfer.cache import cache_dir, digest
 
     params = dict(params or {})
     if module is None:

@@ -18,18 +18,15 @@ Record = dict[str, Any]
 
 
 def is_gpu_record(record: Record) -> bool:
-    """A record measured on a GPU: key.device, or a backend whose only devices are GPUs."""
-    key = record["key"]
-    if key.get("device", "cpu") != "cpu":
+    """A record measured on a GPU: its key's device, or a CUDA device in the backend's settings.
+
+    The plan writes the device each configuration runs on into the key (a GPU-only backend's
+    is ``cuda`` whatever was asked), so the record says it without asking the registry.
+    """
+    if record["key"].get("device", "cpu") != "cpu":
         return True
     settings = (record.get("backend") or {}).get("settings") or {}
-    if str(settings.get("device", "")).startswith("cuda"):
-        return True
-    from hepinfer.backends.registry import BUILTIN, backend_class
-
-    if key["backend"] in BUILTIN:
-        return "cpu" not in backend_class(key["backend"]).devices
-    return False
+    return str(settings.get("device", "")).startswith("cuda")
 
 
 def config_label(record: Record) -> str:

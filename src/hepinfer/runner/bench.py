@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +59,33 @@ class BenchRequest:
 
 @dataclass
 class Plan:
-    """The checked request: the model, its spec, and the configurations in running order."""
+    """The checked request: the model, its spec, and the configurations in running order.
+
+    ``run`` takes a Plan as well as a request, so that whoever planned first (the CLI, to fail
+    before the progress bar; a sweep, to split the grid into groups) does not plan again.
+    """
 
     ref: ModelRef
     spec: ModelSpec
     reference: str
     keys: list[Key]
     dims: dict[str, int]
+    request: BenchRequest
+
+    def reference_of(self, key: Key) -> Key:
+        """The configuration whose outputs ``key``'s are compared with."""
+        return reference_key(key, self.reference)
+
+    def at_batch(self, batch: int) -> Plan:
+        """The part of the plan at one batch size (a sweep's group)."""
+        return Plan(
+            ref=self.ref,
+            spec=self.spec,
+            reference=self.reference,
+            keys=[k for k in self.keys if k.batch == batch],
+            dims=self.dims,
+            request=replace(self.request, batches=[batch]),
+        )
 
 
 def default_reference(ref: ModelRef) -> str:
@@ -126,7 +146,7 @@ def plan(request: BenchRequest) -> Plan:
             )
     # The reference's default configuration runs first at each batch, so agreement is known.
     keys.sort(key=lambda k: (batches.index(k.batch), k != reference_key(k, reference)))
-    return Plan(ref=ref, spec=spec, reference=reference, keys=keys, dims=dims)
+    return Plan(ref=ref, spec=spec, reference=reference, keys=keys, dims=dims, request=request)
 
 
 def _device(backend: str, requested: str) -> str:
@@ -166,7 +186,7 @@ Progress = Callable[[int, int, Key], None]
 
 
 def run(
-    request: BenchRequest,
+    request: BenchRequest | Plan,
     out: Path | None = None,
     on_start: Progress | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
@@ -175,10 +195,12 @@ def run(
 ) -> list[dict[str, Any]]:
     """Measure every configuration of the request; append each record to ``out`` when given.
 
+    ``request`` is a BenchRequest (planned here) or the Plan of one (planned already).
     ``skip(key)`` true leaves a configuration out (a resumed sweep's done keys); a skipped
     reference still runs, unmeasured, where a configuration left to run needs its outputs.
     """
-    the_plan = plan(request)
+    the_plan = request if isinstance(request, Plan) else plan(request)
+    request = the_plan.request
     run_id = uuid.uuid4().hex[:12]
     workdir = Path(tempfile.mkdtemp(prefix="hepinfer-"))
     records: list[dict[str, Any]] = []
@@ -207,7 +229,7 @@ def run(
             ).staged(fields)
             result = failed or run_job(job.to_dict(), workdir, f"job{i:04d}", request.timeout_s)
             npz = workdir / f"job{i:04d}.npz"
-            ref_key = reference_key(key, the_plan.reference)
+            ref_key = the_plan.reference_of(key)
             if key == ref_key:
                 outputs[key] = npz if result["status"] == "ok" else result["error"]["message"]
             if not measure:
@@ -231,7 +253,7 @@ def _with_reference_jobs(the_plan: Plan) -> list[tuple[Key, bool]]:
     planned = set(the_plan.keys)
     seen: set[Key] = set()
     for key in the_plan.keys:
-        ref_key = reference_key(key, the_plan.reference)
+        ref_key = the_plan.reference_of(key)
         if ref_key not in planned and ref_key not in seen:
             jobs.append((ref_key, False))
             seen.add(ref_key)
@@ -252,6 +274,9 @@ def _record(
         "outputs": [t.describe() for t in the_plan.spec.outputs],
         "batch_encodings": list(the_plan.spec.batch_encodings),
         "reference_backend": the_plan.reference,
+        # The configuration this one's agreement (and speed-up) is measured against, as the
+        # plan chose it: the report looks it up instead of choosing again.
+        "reference_key": the_plan.reference_of(key).to_dict(),
         "notes": list(the_plan.spec.notes),
     }
     if the_plan.ref.kind == "zoo":

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact
+from hepinfer.backends.base import Backend, BackendOptions
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.errors import BackendUnavailable, ModelInputError, first_line
 from hepinfer.zoo import ModelRef, ModelSpec
 
@@ -64,10 +65,8 @@ def model_of(job: Mapping[str, Any]) -> tuple[ModelRef, ModelSpec, ModelArtifact
 def options_of(
     cls: type[Backend], values: Mapping[str, Any], threads: int, device: str = "cpu"
 ) -> BackendOptions:
-    """The backend's typed options from the job's values."""
-    return cls.Options.from_strings(
-        cls.name, {k: str(v) for k, v in values.items()}, threads=threads, device=device
-    )
+    """The backend's typed options from the job's values (typed in the key, kept typed)."""
+    return cls.Options.from_values(cls.name, values, threads=threads, device=device)
 
 
 def load(cls: type[Backend], artifact: ModelArtifact, options: BackendOptions) -> tuple[Backend, float]:

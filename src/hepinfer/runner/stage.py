@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hepinfer.backends.base import Backend, ModelArtifact
+from hepinfer.backends.base import Backend
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.results.schema import Key
 from hepinfer.zoo import ModelRef, ModelSpec
 
@@ -42,7 +43,7 @@ class Staged:
 class Stager:
     """Converts and analyses a model in the parent, each step once per run and cached.
 
-    Exports are also cached on disk (``convert.cache``), so a second run pays nothing; the
+    Exports are also cached on disk (``hepinfer.cache``), so a second run pays nothing; the
     one-off cost recorded is the one of this run (``cached: true`` when it was a cache hit).
     """
 
@@ -80,9 +81,7 @@ class Stager:
         """The backend's own build for this configuration (SOFIE's library), made here."""
         if getattr(cls.prebuild, "__func__", None) is getattr(Backend.prebuild, "__func__", None):
             return conversions  # the backend builds nothing in the parent
-        options = cls.Options.from_strings(
-            cls.name, {k: str(v) for k, v in key.options.items()}, threads=key.threads, device=key.device
-        )
+        options = cls.Options.from_values(cls.name, key.options, threads=key.threads, device=key.device)
         artifact = ModelArtifact(
             ref=self.ref, spec=self.spec, exporter=key.exporter, conversions=dict(conversions), _onnx=path
         )
@@ -92,8 +91,7 @@ class Stager:
     def _analyse(self, key: Key) -> tuple[dict[str, Any], dict[str, Any], float]:
         import json
 
-        from hepinfer.convert.cost import cost_for_onnx
-        from hepinfer.measure.min_memory import minimum_for_onnx
+        from hepinfer.convert.analysis import analyse
 
         slot = (key.exporter, key.batch, json.dumps(key.dims, sort_keys=True))
         if slot not in self._analysis:
@@ -106,8 +104,7 @@ class Stager:
                 failed = {"error": f"{type(err).__name__}: {first_line(err)}"}
                 self._analysis[slot] = (failed, failed, time.perf_counter() - t0)
                 return self._analysis[slot]
-            cost = cost_for_onnx(path, key.batch, key.dims, self.spec)
-            minimum = minimum_for_onnx(path, self.spec.shapes(key.batch, key.dims))
+            cost, minimum = analyse(path, key.batch, key.dims, self.spec)
             self._analysis[slot] = (cost, minimum, time.perf_counter() - t0)
         return self._analysis[slot]
 

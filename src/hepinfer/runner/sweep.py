@@ -16,7 +16,7 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,10 +41,23 @@ def schema() -> dict[str, Any]:
 
 @dataclass
 class Group:
-    """One model at one device and batch size: the unit of work, with its reference inside."""
+    """One model at one device and batch size: the unit of work, with its reference inside.
 
-    request: bench.BenchRequest
-    keys: list[Key]
+    It holds its part of the model's plan, so that running it (here or in a Dask task) plans
+    nothing again.
+    """
+
+    plan: bench.Plan
+
+    @property
+    def request(self) -> bench.BenchRequest:
+        """The request at this group's batch size."""
+        return self.plan.request
+
+    @property
+    def keys(self) -> list[Key]:
+        """The configurations of the group, reference first."""
+        return self.plan.keys
 
     def label(self) -> str:
         """``event_vae batch 16 on cpu``."""
@@ -179,11 +192,7 @@ def _build(data: dict[str, Any], path: Path, root: Any, overrides: Mapping[str, 
                 ) from None
             batches = sorted({k.batch for k in the_plan.keys}, key=[k.batch for k in the_plan.keys].index)
             for b in batches:
-                sweep.groups.append(
-                    Group(
-                        request=replace(request, batches=[b]), keys=[k for k in the_plan.keys if k.batch == b]
-                    )
-                )
+                sweep.groups.append(Group(the_plan.at_batch(b)))
     return sweep
 
 
@@ -229,7 +238,7 @@ OnRecord = Callable[[dict[str, Any]], None]
 
 
 def run_group(
-    request: bench.BenchRequest,
+    group_plan: bench.Plan,
     skip: Iterable[Key],
     sweep_name: str,
     on_start: OnStart | None = None,
@@ -254,7 +263,7 @@ def run_group(
         if on_record is not None:
             on_record(record)
 
-    return bench.run(request, out=None, on_start=started, on_record=finished, skip=lambda k: k in skipped)
+    return bench.run(group_plan, out=None, on_start=started, on_record=finished, skip=lambda k: k in skipped)
 
 
 def run(
@@ -283,7 +292,7 @@ def run(
 
     if scheduler is None:
         for group in todo:
-            run_group(group.request, done, sweep.name, on_start, keep)
+            run_group(group.plan, done, sweep.name, on_start, keep)
     else:
         _run_dask(todo, done, sweep.name, scheduler, on_start, keep)
     return records
@@ -317,7 +326,7 @@ def _run_dask(
             skip = [k for k in group.keys if k in done]
             fut = client.submit(
                 run_group,
-                group.request,
+                group.plan,
                 skip,
                 sweep_name,
                 key=_task_name(group),

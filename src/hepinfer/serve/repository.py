@@ -9,7 +9,6 @@ is, so that the server runs the same code as the client that wrote the repositor
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +37,7 @@ TRITON_TYPES = {
 
 def model_name(ref: ModelRef) -> str:
     """The name the served model gets by default: the zoo name, or the ONNX file's stem."""
-    base = ref.name if ref.kind == "zoo" else Path(ref.name).stem
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", base) or "model"
+    return ref.safe_name
 
 
 @dataclass(frozen=True)

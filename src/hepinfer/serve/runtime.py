@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from hepinfer.backends.base import ModelArtifact
 from hepinfer.backends.registry import backend_class
+from hepinfer.convert.artifact import ModelArtifact
 from hepinfer.zoo import ModelRef, spec_of
 
 Feeds = Mapping[str, np.ndarray]
@@ -30,9 +30,7 @@ class Runtime:
         if reason is not None:
             raise RuntimeError(f"backend {self.cls.name} is unavailable in the server: {reason}")
         artifact = ModelArtifact(ref=ref, spec=self.spec, exporter=job["exporter"])
-        options = self.cls.Options.from_strings(
-            self.cls.name, {k: str(v) for k, v in job["options"].items()}, threads=int(job["threads"])
-        )
+        options = self.cls.Options.from_values(self.cls.name, job["options"], threads=int(job["threads"]))
         self.backend = self.cls()
         self.backend.load(artifact, options)
         self.batched = bool(job["batched"])

@@ -75,7 +75,7 @@ def weights_file(name: str, params: Mapping[str, Any]) -> Path:
     """The cached Keras weights of the twin; written by a child process when missing."""
     import keras
 
-    from hepinfer.convert.cache import cache_dir, digest
+    from hepinfer.cache import cache_dir, digest
     from hepinfer.zoo import entry
 
     sources = [

@@ -8,8 +8,10 @@ axis; every other symbol (``n_pf``, ``n_sv``) is a dynamic axis whose size the u
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from hepinfer.errors import ConfigurationError
@@ -81,6 +83,15 @@ class ModelRef:
             return self.name.rsplit("/", 1)[-1]
         opts = ",".join(f"{k}={v}" for k, v in self.params)
         return f"{self.name}[{opts}]" if opts else self.name
+
+    @property
+    def safe_name(self) -> str:
+        """The zoo name, or the ONNX file's stem, as a directory or served-model name.
+
+        Characters outside ``[A-Za-z0-9_.-]`` become ``_`` (Triton's default model name).
+        """
+        base = self.name if self.kind == "zoo" else Path(self.name).stem
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", base) or "model"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""The on-disk cache of converted models: content-addressed, written atomically."""
+"""The on-disk cache: content-addressed, written atomically.
+
+Converted models, exported zoo weights, generated data and built engines. Shared by convert/,
+zoo/, data/ and the backends that build engines, so it sits at the ground.
+"""
 
 from __future__ import annotations
 

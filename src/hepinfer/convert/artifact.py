@@ -1,0 +1,72 @@
+"""A model as a backend receives it: its spec, and the formats it can be had in.
+
+It lives in convert/ because what it does is conversion (a zoo model exported to ONNX, its
+Keras twin); backends take one in ``load`` and import it from here (or ``backends.base``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hepinfer.zoo import ModelRef, ModelSpec
+
+
+@dataclass
+class ModelArtifact:
+    """A model as a backend receives it: its spec, and the formats it can be had in.
+
+    ``onnx_path`` and ``torch_module`` convert lazily (a zoo model is exported only when an
+    ONNX backend asks); what conversion cost is kept in ``conversions`` for the record.
+    """
+
+    ref: ModelRef
+    spec: ModelSpec
+    exporter: str = "dynamo"
+    conversions: dict[str, Any] = field(default_factory=dict)
+    _onnx: Path | None = None
+
+    @property
+    def formats(self) -> frozenset[str]:
+        """Formats available without a foreign converter ("keras": a zoo model's Keras twin)."""
+        if self.ref.kind != "zoo":
+            return frozenset({"onnx"})
+        from hepinfer.zoo.keras_twins import has_keras
+
+        twin = {"keras"} if has_keras(self.ref.name) else set()
+        return frozenset({"onnx", "torch", *twin})
+
+    def onnx_path(self) -> Path:
+        """The ONNX file: the user's, or the zoo model exported (cached) with the chosen exporter.
+
+        Exporter "tf2onnx" exports the model's Keras twin instead of its PyTorch definition.
+        """
+        if self._onnx is None:
+            if self.ref.kind == "onnx":
+                self._onnx = Path(self.ref.name)
+            elif self.exporter == "tf2onnx":
+                from hepinfer.convert.keras_onnx import export_keras
+
+                keras_export = export_keras(self.ref, self.spec)
+                self.conversions["keras_to_onnx"] = keras_export.to_dict()
+                self._onnx = keras_export.path
+            else:
+                from hepinfer.convert.torch_onnx import export_zoo
+
+                export = export_zoo(self.ref, self.spec, exporter=self.exporter)  # type: ignore[arg-type]
+                self.conversions["torch_to_onnx"] = export.to_dict()
+                self._onnx = export.path
+        return self._onnx
+
+    def torch_module(self) -> Any:
+        """The zoo model's PyTorch module (seeded weights, eval mode)."""
+        from hepinfer.zoo import entry
+
+        return entry(self.ref.name).build(dict(self.ref.params))
+
+    def keras_model(self) -> Any:
+        """The zoo model's Keras twin, with the PyTorch definition's weights (imports keras)."""
+        from hepinfer.zoo.keras_twins import load_keras
+
+        return load_keras(self.ref.name, dict(self.ref.params))
