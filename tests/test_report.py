@@ -173,7 +173,7 @@ def _openvino_bf16(records: list[dict[str, Any]], ratio: float) -> dict[str, Any
 def test_memory_below_the_graph_level_minimum_is_marked_and_explained(records: list[dict[str, Any]]) -> None:
     from rich.console import Console
 
-    from hepinfer.cli.memory import memory_table
+    from hepinfer.report.memory import memory_table
     from hepinfer.report.table import BELOW_MINIMUM_NOTE, MINIMUM_LEGEND, bench_table
 
     below, above = _openvino_bf16(records, 0.928), _openvino_bf16(records, 1.7)
