@@ -45,7 +45,7 @@ def write_all(
     if html:
         written.append(page.write(records, html, sources=[str(p) for p in results], figs=figs))
     if md:
-        written.append(markdown.write(records, md, plots_dir=plots))
+        written.append(markdown.write(records, md, plots_dir=plots, figs=figs))
     if csv:
         written.append(markdown.write_csv(records, csv))
     return Written(len(records), written)
