@@ -240,7 +240,7 @@ def test_every_mode_processes_the_events_asked_for_with_bitwise_outputs(tmp_path
         assert r["stats"]["scaling_efficiency"] == pytest.approx(r["stats"]["speedup"] / 2)
     from rich.console import Console
 
-    from hepinfer.cli.eventloop import eventloop_table
+    from hepinfer.report.eventloop import eventloop_table
 
     console = Console(record=True, width=250)
     console.print(eventloop_table(records, title="t"))

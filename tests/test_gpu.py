@@ -32,9 +32,9 @@ NO_DRIVER = _gpu.driver_reason()
 
 
 def test_env_lists_gpu_backends_with_reasons() -> None:
-    from hepinfer.cli.env import backends_status
+    from hepinfer.backends.registry import availability
 
-    status = backends_status()
+    status = availability()
     for name in GPU_BACKENDS:
         cls = backend_class(name)
         assert cls.devices == frozenset({"cuda"}) and cls.needs_sync

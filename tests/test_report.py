@@ -63,15 +63,18 @@ def test_html_is_self_contained_with_every_plot(tmp_path: Path, records: list[di
     models = list(data.by_model(records))
     assert models == ["linear_event", "higgs_model_dense"]
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == len(KINDS) * len(models)
     assert all(len(b64) > 1000 for _, b64 in images)
+    # higgs_model_dense ran at batch 1 and 8, 1 and 2 threads: every plot. linear_event ran at
+    # batch 1 only: no plot against the batch size, its throughput against threads.
+    assert len(images) == len(KINDS) + 1
     for title in (
         "Per-event latency vs batch size",
         "Speed-up vs the reference framework",
-        "Throughput vs threads",
         "Memory vs batch size",
     ):
-        assert page.count(f'alt="{title}"') == len(models)
+        assert page.count(f'alt="{title}"') == 1
+    assert page.count('alt="Throughput vs threads"') == 2
+    assert page.count("Not drawn, a single value on the x axis") == 1
     for section in ("Recommendation", "Agreement with the reference", "One-off costs", "Environment"):
         assert section in page
     host = records[0]["environment"]["host"]
@@ -107,12 +110,14 @@ def test_fast_but_different_is_flagged(records: list[dict[str, Any]]) -> None:
 def test_markdown_csv_and_plot_files(tmp_path: Path, records: list[dict[str, Any]]) -> None:
     md, table, plots = tmp_path / "r.md", tmp_path / "r.csv", tmp_path / "plots"
     assert main(["report", str(FIXTURE), "--md", str(md), "--csv", str(table), "--plots", str(plots)]) == 0
+    drawn = {"linear_event": ("throughput",), "higgs_model_dense": KINDS}  # linear_event: batch 1 only
     for model in ("linear_event", "higgs_model_dense"):
         for kind in KINDS:
             for ext in ("png", "pdf"):
                 path = plots / f"{model}_{kind}.{ext}"
-                assert path.stat().st_size > 1000, path
-            assert f"(plots/{model}_{kind}.png)" in md.read_text()
+                assert path.exists() == (kind in drawn[model]), path
+                assert kind not in drawn[model] or path.stat().st_size > 1000, path
+            assert (f"(plots/{model}_{kind}.png)" in md.read_text()) == (kind in drawn[model])
     with table.open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 12
@@ -173,7 +178,7 @@ def _openvino_bf16(records: list[dict[str, Any]], ratio: float) -> dict[str, Any
 def test_memory_below_the_graph_level_minimum_is_marked_and_explained(records: list[dict[str, Any]]) -> None:
     from rich.console import Console
 
-    from hepinfer.cli.memory import memory_table
+    from hepinfer.report.memory import memory_table
     from hepinfer.report.table import BELOW_MINIMUM_NOTE, MINIMUM_LEGEND, bench_table
 
     below, above = _openvino_bf16(records, 0.928), _openvino_bf16(records, 1.7)
@@ -257,3 +262,35 @@ def test_speedup_is_against_the_reference_the_plan_chose() -> None:
     old = copy.deepcopy(runs[1])
     del old["model"]["reference_key"]
     assert speedups([runs[0], old])[old["record_id"]] == pytest.approx(2.0)
+
+
+def _one_thread_count(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """higgs_model_dense at 1 thread only: batch 1 and 8, so latency vs batch still has a line."""
+    return [r for r in data.by_model(records)["higgs_model_dense"] if r["key"]["threads"] == 1]
+
+
+def test_a_plot_with_one_value_on_its_x_axis_is_not_drawn(
+    tmp_path: Path, records: list[dict[str, Any]]
+) -> None:
+    from hepinfer.report import plots
+
+    one = _one_thread_count(records)
+    assert {r["key"]["threads"] for r in one} == {1} and {r["key"]["batch"] for r in one} == {1, 8}
+    assert plots.not_drawn(one) == {"throughput": "one thread count: 1"}
+    figs = plots.figures(one)
+    assert [name for name, _, _ in figs["higgs_model_dense"]] == [
+        "higgs_model_dense_latency", "higgs_model_dense_speedup", "higgs_model_dense_memory",
+    ]  # fmt: skip
+    page = html.render(one, figs=figs)
+    assert 'alt="Throughput vs threads"' not in page and 'alt="Per-event latency vs batch size"' in page
+    (why,) = re.findall(r"<p class=\"note\"><small>([^<]*)</small></p>", page)
+    assert why == "Not drawn, a single value on the x axis: throughput vs threads (one thread count: 1)."
+    # The plot files and the Markdown: no throughput plot, the same one line instead.
+    results = tmp_path / "one.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in one))
+    md, folder = tmp_path / "one.md", tmp_path / "plots"
+    (folder).mkdir()
+    (folder / "higgs_model_dense_throughput.png").write_bytes(b"stale, from an earlier report")
+    assert main(["report", str(results), "--md", str(md), "--plots", str(folder)]) == 0
+    text = md.read_text()
+    assert "_throughput.png" not in text and "_latency.png" in text and why in text

@@ -48,3 +48,20 @@ def backend_class(name: str) -> type[Backend]:
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise ConfigurationError(f"backend '{name}' ({target}) is not a hepinfer Backend")
     return cls
+
+
+def availability() -> dict[str, dict[str, str]]:
+    """Each built-in backend: ``{"status": "available", "version": ...}`` or
+    ``{"status": "unavailable", "reason": ...}`` (imports no framework)."""
+    from hepinfer.measure.environment import versions
+
+    out = {}
+    for name in names():
+        cls = backend_class(name)
+        reason = cls.unavailable_reason()
+        if reason is None:
+            vers = versions(cls.packages)
+            out[name] = {"status": "available", "version": ", ".join(f"{p} {vers[p]}" for p in cls.packages)}
+        else:
+            out[name] = {"status": "unavailable", "reason": reason}
+    return out

@@ -69,3 +69,12 @@ def add_model_arguments(p: argparse.ArgumentParser, option_help: str) -> None:
         help="how a zoo model becomes ONNX: the torch exporters, or tf2onnx from its Keras twin "
         "(default: %(default)s)",
     )
+
+
+def print_json_lines(records: Sequence[object]) -> None:
+    """``--json`` of the commands that make records: one record per line on stdout, as in the
+    results file (a pipe into ``jq`` or ``pandas.read_json(lines=True)`` reads them)."""
+    import json
+
+    for record in records:
+        print(json.dumps(record, default=str))

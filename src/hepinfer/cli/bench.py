@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from hepinfer.cli import args as parse
+from hepinfer.cli.args import print_json_lines
 from hepinfer.errors import ConfigurationError
 
 
@@ -74,6 +75,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--data-chunk", type=int, default=1000, help="events read per chunk with --data")
     p.add_argument("--data-events", type=int, help="read at most this many events with --data")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the records as JSON Lines (one record per line, as appended to --out) "
+        "instead of the table; progress and messages go to stderr",
+    )
 
 
 def request_from(ns: argparse.Namespace) -> object:
@@ -151,17 +158,19 @@ def run(ns: argparse.Namespace) -> int:
             )
 
         records = bench.run(the_plan, out=out, on_start=on_start, on_record=lambda r: progress.advance(task))
-    # A pipe or file gets the whole table, not one squeezed to 80 columns.
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    console.print(bench_table(records, title=f"hepinfer bench: {the_plan.ref.label}"))
-    from hepinfer.report.crossover import crossover_lines  # GPU vs best CPU; silent without GPU records
+    if ns.json:
+        print_json_lines(records)
+    else:
+        from hepinfer.report.console import stdout_console
+        from hepinfer.report.crossover import crossover_lines  # GPU vs best CPU; silent without GPU records
+        from hepinfer.report.reading import data_table
 
-    for line in crossover_lines(records):
-        print(f"crossover: {line}")
-    if request.data is not None:
-        from hepinfer.data.pipeline import data_table
-
-        console.print(data_table(records))
+        console = stdout_console()
+        console.print(bench_table(records, title=f"hepinfer bench: {the_plan.ref.label}"))
+        for line in crossover_lines(records):
+            print(f"crossover: {line}")
+        if request.data is not None:
+            console.print(data_table(records))
     failed = sum(r["status"] != "ok" for r in records)
     print(f"{len(records)} records appended to {out}", file=sys.stderr)
     if failed:

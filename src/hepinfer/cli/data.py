@@ -72,40 +72,11 @@ def _generate(ns: argparse.Namespace) -> int:
 
 
 def _info(ns: argparse.Namespace) -> int:
-    import awkward as ak
-    import numpy as np
+    from hepinfer.data.describe import describe
+    from hepinfer.report.events import event_file_lines
 
-    from hepinfer.data import builders, store
-
-    path = Path(ns.file)
-    meta = store.metadata(path)
-    events = store.read(path, entry_stop=min(int(meta.get("n_events", 0)) or 1, 5000))
-    print(f"{path}: {meta['n_events']} events")
-    for key in ("source", "process", "seed", "generation_s"):
-        if key in meta:
-            print(f"  {key}: {meta[key]}")
-    if "versions" in meta:
-        print("  versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
-    n = len(events)
-    print(f"  per event (first {n}):")
-    for field in ("jets", "muons", "electrons", "photons", "fatjets"):
-        counts = ak.to_numpy(ak.num(events[field]))
-        print(f"    {field:10s} mean {counts.mean():6.2f}  max {counts.max() if n else 0}")
-    mult = builders.ak4_multiplicity(events)
-    hist = np.bincount(mult, minlength=1)
-    print("    AK4 jets pT>30 |eta|<2.5 per event: " + " ".join(f"{k}:{v}" for k, v in enumerate(hist) if v))
-    print(f"    MET median {float(np.median(ak.to_numpy(events.met))):.1f} GeV")
-    fat = builders.leading_fatjets(events)
-    if len(fat):
-        ncons = ak.to_numpy(ak.num(fat.constituents))
-        print(
-            f"    AK8 leading-2 jets: {len(fat)}, "
-            f"pT median {float(np.median(ak.to_numpy(fat.pt))):.0f} GeV, "
-            f"mass median {float(np.median(ak.to_numpy(fat.m))):.0f} GeV, constituents median "
-            f"{int(np.median(ncons))} (>100 in {float((ncons > 100).mean()):.0%})"
-        )
-    else:
-        print("    no AK8 jets / constituents: jet_vae and particlenet inputs need generated events")
+    for line in event_file_lines(describe(Path(ns.file))):
+        print(line)
     return 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hepinfer.cli import args as parse
+from hepinfer.cli.args import print_json_lines
 from hepinfer.errors import ConfigurationError
 
 
@@ -49,6 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", default="hepinfer-results.jsonl", help="JSON Lines file for the records")
     p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the records as JSON Lines (one record per line, as appended to --out) "
+        "instead of the table; progress and messages go to stderr",
+    )
 
 
 def request_from(ns: argparse.Namespace) -> Any:
@@ -100,13 +107,8 @@ def run(ns: argparse.Namespace) -> int:
     err = Console(stderr=True)
     for note in the_plan.notes:
         err.print(f"note: {note}")
-    cores = eventloop._usable_cores()
-    import os
-
-    for config in the_plan.configs:
-        warning = eventloop.oversubscription(config, cores, os.environ)
-        if warning:
-            err.print(f"warning: {config.backend} {config.mode} N={config.threads}: {warning}")
+    for warning in eventloop.oversubscription_warnings(the_plan):
+        err.print(f"warning: {warning}")
     out = Path(ns.out)
 
     def on_start(i: int, n: int, config: eventloop.Config) -> None:
@@ -114,75 +116,16 @@ def run(ns: argparse.Namespace) -> int:
         err.print(f"[{i + 1}/{n}] {what}")
 
     records = eventloop.run(request, out=out, on_start=on_start)
-    Console().print(eventloop_table(records, title=f"hepinfer eventloop: {the_plan.ref.label}"))
+    if ns.json:
+        print_json_lines(records)
+    else:
+        from hepinfer.report.console import stdout_console
+        from hepinfer.report.eventloop import eventloop_table
+
+        stdout_console().print(eventloop_table(records, title=f"hepinfer eventloop: {the_plan.ref.label}"))
     failed = sum(r["status"] != "ok" for r in records)
     print(f"{len(records)} records appended to {out}", file=sys.stderr)
     if failed:
         print(f"hepinfer: {failed} of {len(records)} configurations failed", file=sys.stderr)
         return 1
     return 0
-
-
-def eventloop_table(records: list[dict[str, Any]], title: str) -> Any:
-    """Events/s, scaling and latencies of each configuration."""
-    from rich.table import Table
-
-    t = Table(title=title)
-    for col in (
-        "backend",
-        "strategy",
-        "mode",
-        "N",
-        "events/s",
-        "speed-up",
-        "efficiency",
-        "call p50 µs",
-        "call p99 µs",
-        "event p99 µs",
-        "cores used",
-        "peak RSS MB",
-        "outputs",
-        "notes",
-    ):
-        left = col in ("backend", "strategy", "mode", "outputs", "notes")
-        t.add_column(col, justify="left" if left else "right")
-    for r in records:
-        k = r["key"]
-        mode = k["mode"]
-        if k["threads"] == 1:
-            mode = "/".join(r["eventloop"].get("equivalent_modes") or [mode])
-        if r["status"] != "ok":
-            t.add_row(
-                k["backend"],
-                k["strategy"],
-                mode,
-                str(k["threads"]),
-                *["-"] * 9,
-                f"error: {r['error']['message']}",
-            )
-            continue
-        s = r["stats"]
-        agreement = r.get("agreement") or {}
-        outputs = "ref" if k["threads"] == 1 else agreement.get("verdict", "")
-        if agreement.get("bitwise_equal"):
-            outputs = "bitwise"
-        peak = r["memory"].get("peak_rss")
-        t.add_row(
-            k["backend"],
-            k["strategy"],
-            mode,
-            str(k["threads"]),
-            f"{s['events_per_s']:.0f}",
-            "" if s["speedup"] is None else f"{s['speedup']:.2f}",
-            "" if s["scaling_efficiency"] is None else f"{s['scaling_efficiency']:.0%}",
-            f"{s['call']['median_ns'] / 1e3:.1f}",
-            *(
-                "n<1000" if x["p99_ns"] is None else f"{x['p99_ns'] / 1e3:.1f}"
-                for x in (s["call"], s["event"])
-            ),
-            f"{s['cpu_utilisation']:.2f}",
-            "" if peak is None else f"{peak / 2**20:.0f}",
-            outputs,
-            "; ".join(r.get("warnings", [])),
-        )
-    return t

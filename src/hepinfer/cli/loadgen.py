@@ -9,6 +9,7 @@ from typing import Any
 
 from hepinfer.cli import args as parse
 from hepinfer.cli import eventloop as el
+from hepinfer.cli.args import print_json_lines
 from hepinfer.errors import ConfigurationError
 
 
@@ -41,6 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool", type=int, default=64, help="distinct events (LoadGen's samples)")
     p.add_argument("--out", default="hepinfer-results.jsonl", help="JSON Lines file for the record")
     p.add_argument("--timeout", type=float, default=900.0, help="worker timeout beyond the run, s")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the record as one JSON line (as appended to --out) instead of the table",
+    )
 
 
 def request_from(ns: argparse.Namespace) -> Any:
@@ -75,9 +81,6 @@ def run(ns: argparse.Namespace) -> int:
 
     Exit status: 0 for a VALID run, 2 for a run LoadGen judged INVALID, 1 for an error.
     """
-    from rich.console import Console
-    from rich.table import Table
-
     from hepinfer.runner import loadgen
 
     request = request_from(ns)
@@ -86,30 +89,15 @@ def run(ns: argparse.Namespace) -> int:
     print(f"running {request.scenario} for at least {request.duration_s:g} s ...", file=sys.stderr)
     record = loadgen.run(request, out=out)
     print(f"1 record appended to {out}", file=sys.stderr)
+    if ns.json:
+        print_json_lines([record])
     if record["status"] != "ok":
         print(f"hepinfer: the run failed: {record['error']['message']}", file=sys.stderr)
         return 1
-    s = record["stats"]
-    t = Table(title=f"hepinfer loadgen: {record['key']['model']} {request.scenario}")
-    t.add_column("quantity")
-    t.add_column("value", justify="right")
-    rows: list[tuple[str, Any]] = [("result", "VALID" if s["valid"] else "INVALID")]
-    for name in ("p90_ns", "p99_ns"):
-        if s.get(name) is not None:
-            rows.append((f"{name[:3]} latency µs", f"{s[name] / 1e3:.1f}"))
-    for name, est in s["early_stopping"]["estimates"].items():
-        rows.append((f"early-stopping {name[:-3]} µs", f"{est / 1e3:.1f}"))
-    for name in ("qps", "samples_per_s", "scheduled_qps", "completed_qps"):
-        if s.get(name) is not None:
-            rows.append((name.replace("_", " "), f"{s[name]:.1f}"))
-    rows.append(("min duration satisfied", str(s["min_duration_satisfied"])))
-    rows.append(("min queries satisfied", str(s["min_queries_satisfied"])))
-    rows.append(("early stopping satisfied", str(s["early_stopping"]["satisfied"])))
-    if "target_latency_satisfied" in s:
-        rows.append(("p99 under target", str(s["target_latency_satisfied"])))
-    for text in s["recommendations"]:
-        rows.append(("LoadGen recommends", text))
-    for row in rows:
-        t.add_row(*(str(v) for v in row))
-    Console().print(t)
-    return 0 if s["valid"] else 2
+    if not ns.json:
+        from hepinfer.report.console import stdout_console
+        from hepinfer.report.eventloop import loadgen_table
+
+        title = f"hepinfer loadgen: {record['key']['model']} {request.scenario}"
+        stdout_console().print(loadgen_table(record, title=title))
+    return 0 if record["stats"]["valid"] else 2

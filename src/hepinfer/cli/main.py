@@ -57,6 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hepinfer: interrupted; records already written are complete", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of a pipe stopped early (``hepinfer zoo --json | head``): not an error of
+        # ours. Point stdout at devnull so that the interpreter's final flush stays quiet.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hepinfer.cli import args as parse
+from hepinfer.cli.args import print_json_lines
 from hepinfer.errors import ConfigurationError
 
 
@@ -36,6 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out", default="hepinfer-memory.jsonl", help="JSON Lines file the records are appended to"
     )
     p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the records as JSON Lines (one record per line, as appended to --out) "
+        "instead of the table; progress and messages go to stderr",
+    )
 
 
 def request_from(ns: argparse.Namespace) -> Any:
@@ -64,54 +70,6 @@ def request_from(ns: argparse.Namespace) -> Any:
     )
 
 
-def memory_table(records: Sequence[dict[str, Any]], title: str = "") -> Any:
-    """One row per (backend, batch): deltas, measured vs minimum, and the per-thread extras."""
-    from rich.table import Table
-
-    from hepinfer.measure.memory import fmt_bytes
-    from hepinfer.report.table import minimum_legend, minimum_ratio, ratio_text
-
-    threads = max((r["key"]["threads"] for r in records), default=1)
-    table = Table(title=title or None, caption="\n".join(minimum_legend(records)))
-    cols = ["backend", "batch", "model", "inputs", "inference", "measured", "graph minimum", "x min"]
-    if threads > 1:
-        cols += ["+session", f"+thread shared (N={threads})", "+thread own session"]
-    for c in cols:
-        table.add_column(c, justify="left" if c == "backend" else "right")
-    for r in records:
-        k = r["key"]
-        if r["status"] != "ok":
-            table.add_row(
-                k["backend"],
-                str(k["batch"]),
-                f"[red]error[/red] ({r['error']['phase']}): {r['error']['message']}",
-                *[""] * (len(cols) - 3),
-            )
-            continue
-        m = r["memory"]
-        d = m["deltas"]
-        mini = m.get("minimum") or {}
-        row = [
-            k["backend"],
-            str(k["batch"]),
-            fmt_bytes(d["model"]),
-            fmt_bytes(d["inputs"]),
-            fmt_bytes(d["inference"]),
-            fmt_bytes(m["measured_bytes"]),
-            fmt_bytes(mini.get("total_bytes")),
-            ratio_text(minimum_ratio(m)),
-        ]
-        if threads > 1:
-            s = r.get("sessions") or {}
-            row += [
-                fmt_bytes(s.get("session_bytes")),
-                fmt_bytes(s.get("extra_per_thread_shared")),
-                fmt_bytes(s.get("extra_per_thread_separate")),
-            ]
-        table.add_row(*row)
-    return table
-
-
 def run(ns: argparse.Namespace) -> int:
     """Plan (fail fast), measure each (backend, batch) in its own worker, print the table."""
     from rich.console import Console
@@ -130,7 +88,13 @@ def run(ns: argparse.Namespace) -> int:
         err.print(f"[{done[0]}/{len(keys)}] {k['backend']} batch {k['batch']}: {record['status']}")
 
     records = memory.run(request, out=out, on_record=progress)
-    Console().print(memory_table(records, title=f"hepinfer memory: {keys[0].model}"))
+    if ns.json:
+        print_json_lines(records)
+    else:
+        from hepinfer.report.console import stdout_console
+        from hepinfer.report.memory import memory_table
+
+        stdout_console().print(memory_table(records, title=f"hepinfer memory: {keys[0].model}"))
     print(f"{len(records)} records appended to {out}", file=sys.stderr)
     failed = sum(r["status"] != "ok" for r in records)
     return 1 if failed else 0

@@ -60,21 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def served_model(ns: argparse.Namespace) -> object:
     """The ServedModel the arguments describe (exports a zoo model now, not in the server)."""
-    from hepinfer.backends.registry import backend_class
-    from hepinfer.convert.artifact import ModelArtifact
-    from hepinfer.serve.repository import ServedModel
-    from hepinfer.zoo import model_ref, spec_of
+    from hepinfer.serve.repository import prepare
 
-    for flag, value in (("--instances", ns.instances), ("--threads", ns.threads)):
-        if value < 1:
-            raise ConfigurationError(f"{flag} {value}: must be 1 or more")
-    if ns.max_batch < 0 or ns.max_queue_delay_us < 0:
-        raise ConfigurationError("--max-batch and --max-queue-delay-us must be 0 or more")
-    cls = backend_class(ns.backend)
-    if cls.name == "triton":
-        raise ConfigurationError(
-            "--backend triton would serve a client of itself; choose an in-process backend"
-        )
     options: dict[str, str] = {}
     for backend, values in parse.options(ns.option).items():
         if backend != ns.backend:
@@ -83,18 +70,12 @@ def served_model(ns: argparse.Namespace) -> object:
             if len(vals) != 1:
                 raise ConfigurationError(f"--option {backend}.{key}: serve takes one value")
             options[key] = vals[0]
-    cls.Options.from_strings(cls.name, options)  # refuse unknown options now
-    ref = model_ref(ns.model, parse.pairs(ns.param, "--param"))
-    spec = spec_of(ref)
-    artifact = ModelArtifact(ref=ref, spec=spec, exporter=ns.exporter)
-    if "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats):
-        artifact.onnx_path()  # export (cached) here, so the server's instances load fast
-    return ServedModel(
-        ref=ref,
-        spec=spec,
+    return prepare(
+        ns.model,
         backend=ns.backend,
         options=options,
         threads=ns.threads,
+        params=parse.pairs(ns.param, "--param"),
         exporter=ns.exporter,
         name=ns.name or "",
         max_batch=ns.max_batch,

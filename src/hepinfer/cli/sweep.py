@@ -47,6 +47,7 @@ def run(ns: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
+    import hepinfer
     from hepinfer.errors import ConfigurationError
     from hepinfer.results.schema import Key
     from hepinfer.runner import sweep as runner
@@ -91,7 +92,7 @@ def run(ns: argparse.Namespace) -> int:
             progress.advance(task)
 
         try:
-            records = runner.run(
+            records = hepinfer.sweep(
                 the_sweep,
                 out,
                 resume=ns.resume,

@@ -83,6 +83,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--extra-padding", type=int, default=8, help="padded particles added (default: %(default)s)"
     )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report (the object --out writes) as one JSON object instead of the tables",
+    )
 
 
 def request_from(ns: argparse.Namespace) -> Any:
@@ -128,6 +133,7 @@ def run(ns: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from hepinfer.report.console import stdout_console
     from hepinfer.report.table import validate_tables
     from hepinfer.runner import validate
 
@@ -149,9 +155,12 @@ def run(ns: argparse.Namespace) -> int:
             progress.update(task, completed=i, total=n, description=f"worker {name}")
 
         report = validate.run(request, on_start=on_start)
-    console = Console()
-    for table in validate_tables(report):
-        console.print(table)
+    if ns.json:
+        print(json.dumps(report, indent=1, default=str))
+    else:
+        console = stdout_console()
+        for table in validate_tables(report):
+            console.print(table)
     if ns.out:
         Path(ns.out).write_text(json.dumps(report, indent=1, default=str))
         print(f"report written to {ns.out}", file=sys.stderr)

@@ -37,7 +37,7 @@ def onnx_file(
     model: str, params: Mapping[str, Any] | None = None, exporter: str = "dynamo"
 ) -> tuple[ModelRef, ModelSpec, Path]:
     """The model's reference, spec and ONNX file (a zoo model is exported, cached)."""
-    from hepinfer.backends.base import ModelArtifact
+    from hepinfer.convert.artifact import ModelArtifact
 
     ref = model_ref(model, params)
     spec = spec_of(ref)

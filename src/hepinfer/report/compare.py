@@ -152,3 +152,19 @@ def compare_table(result: Comparison, title: str = "") -> Table:
             shown,
         )
     return table
+
+
+def summary_lines(result: Comparison) -> list[str]:
+    """The configurations only one side has (five named), and how many got faster or slower."""
+    lines = []
+    for what, items in (("only in A", result.only_a), ("only in B", result.only_b)):
+        if items:
+            shown = "; ".join(items[:5]) + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
+            lines.append(f"{len(items)} configuration(s) {what}: {shown}")
+    counts = {v: sum(r["verdict"] == v for r in result.rows) for v in ("faster", "slower")}
+    lines.append(
+        f"B is faster in {counts['faster']}, slower in {counts['slower']}, "
+        f"not significantly different in {len(result.rows) - sum(counts.values())} "
+        f"of {len(result.rows)} configurations"
+    )
+    return lines

@@ -102,6 +102,11 @@ def model_section(
             for _, title, fig in plots
         )
         parts.append(f'<div class="plots">{figs}</div>')
+    from hepinfer.report.plots import not_drawn_line
+
+    skipped = not_drawn_line(records)
+    if skipped:
+        parts.append(f'<p class="note"><small>{e(skipped)}</small></p>')
     parts.append("<h3>Results</h3>" + results_table(records))
     parts.append("<h3>Agreement with the reference</h3>" + agreement_table(records))
     parts.append("<h3>One-off costs</h3>" + one_off_table(records))

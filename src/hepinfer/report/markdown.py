@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,14 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return out
 
 
-def render(records: Sequence[dict[str, Any]], plots_dir: Path | None = None, base: Path | None = None) -> str:
-    """The Markdown text; plot images are linked from ``plots_dir`` when given."""
+def render(
+    records: Sequence[dict[str, Any]],
+    plots_dir: Path | None = None,
+    base: Path | None = None,
+    figs: Mapping[str, Sequence[tuple[str, str, Any]]] | None = None,
+) -> str:
+    """The Markdown text; plot images are linked from ``plots_dir`` when given (only the
+    plots in ``figs`` when given, so that a stale file of an earlier report is not linked)."""
     lines = ["# hepinfer report", "", f"{len(records)} configurations.", ""]
     ups = data.speedup_of(records)
     for model, rs in data.by_model(records).items():
@@ -43,13 +49,18 @@ def render(records: Sequence[dict[str, Any]], plots_dir: Path | None = None, bas
                 )
         lines.append("")
         if plots_dir is not None:
-            from hepinfer.report.plots import PLOT_KINDS, TITLES
+            from hepinfer.report.plots import PLOT_KINDS, TITLES, not_drawn_line
 
+            drawn = None if figs is None else {name for name, _, _ in figs.get(model, [])}
             for kind in PLOT_KINDS:
-                png = plots_dir / f"{data.safe_id(model)}_{kind}.png"
-                if png.exists():
+                name = f"{data.safe_id(model)}_{kind}"
+                png = plots_dir / f"{name}.png"
+                if png.exists() and (drawn is None or name in drawn):
                     link = png if base is None else Path(_relative(png, base))
                     lines.append(f"![{TITLES[kind]}]({link.as_posix()})")
+            skipped = not_drawn_line(rs)
+            if skipped:
+                lines += ["", skipped]
             lines.append("")
         table_rows = []
         for r in rs:
@@ -116,10 +127,15 @@ def _relative(path: Path, base: Path) -> str:
     return os.path.relpath(path.resolve(), base.resolve())
 
 
-def write(records: Sequence[dict[str, Any]], path: Path, plots_dir: Path | None = None) -> Path:
-    """Write the Markdown report (plot links relative to it)."""
+def write(
+    records: Sequence[dict[str, Any]],
+    path: Path,
+    plots_dir: Path | None = None,
+    figs: Mapping[str, Sequence[tuple[str, str, Any]]] | None = None,
+) -> Path:
+    """Write the Markdown report (plot links relative to it; ``figs``: the plots drawn)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(records, plots_dir, base=path.parent), encoding="utf-8")
+    path.write_text(render(records, plots_dir, base=path.parent, figs=figs), encoding="utf-8")
     return path
 
 

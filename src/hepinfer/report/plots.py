@@ -3,6 +3,8 @@
 Per model: per-event latency vs batch (log-log, with the median's confidence band), speed-up
 vs the reference framework, throughput vs threads, and memory vs batch (with the theoretical
 minimum when recorded). Each plot is a (name, title, Figure); they are built from records only.
+A plot whose x axis would hold a single value (throughput vs threads where every
+configuration ran at one thread count) is not drawn; ``not_drawn`` says which and why.
 """
 
 from __future__ import annotations
@@ -23,7 +25,30 @@ TITLES = {
     "throughput": "Throughput vs threads",
     "memory": "Memory vs batch size",
 }
+# The quantity on each plot's x axis (a key field) and how a reader calls it.
+X_AXIS = {"latency": "batch", "speedup": "batch", "throughput": "threads", "memory": "batch"}
+AXIS_NAMES = {"batch": "batch size", "threads": "thread count"}
 Plot = tuple[str, str, Any]  # (file-safe name, title, matplotlib Figure)
+
+
+def not_drawn(records: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """The plot kinds of one model's records whose x axis has a single value, with why:
+    a line through one point per series says nothing the tables do not."""
+    out = {}
+    for kind, axis in X_AXIS.items():
+        values = sorted({r["key"][axis] for r in data.ok(records)})
+        if len(values) == 1:
+            out[kind] = f"one {AXIS_NAMES[axis]}: {values[0]}"
+    return out
+
+
+def not_drawn_line(records: Sequence[dict[str, Any]]) -> str | None:
+    """One sentence naming the plots left out and why, or None when none is."""
+    skipped = not_drawn(records)
+    if not skipped:
+        return None
+    parts = [f"{TITLES[kind].lower()} ({why})" for kind, why in skipped.items()]
+    return "Not drawn, a single value on the x axis: " + "; ".join(parts) + "."
 
 
 def style() -> Any:
@@ -179,7 +204,10 @@ def figures(records: Sequence[dict[str, Any]]) -> dict[str, list[Plot]]:
     with style():
         for model, rs in data.by_model(records).items():
             plots = []
+            skipped = not_drawn(rs)
             for kind in PLOT_KINDS:
+                if kind in skipped:
+                    continue
                 fig = makers[kind](rs, model)
                 if fig is not None:
                     plots.append((f"{data.safe_id(model)}_{kind}", TITLES[kind], fig))

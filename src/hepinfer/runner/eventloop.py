@@ -236,6 +236,20 @@ def oversubscription(config: Config, usable_cores: int, thread_env: Mapping[str,
     )
 
 
+def oversubscription_warnings(
+    the_plan: EventLoopPlan, thread_env: Mapping[str, str] | None = None
+) -> list[str]:
+    """One line per configuration of the plan whose threads exceed this machine's usable cores."""
+    cores = _usable_cores()
+    env = os.environ if thread_env is None else thread_env
+    out = []
+    for config in the_plan.configs:
+        warning = oversubscription(config, cores, env)
+        if warning:
+            out.append(f"{config.backend} {config.mode} N={config.threads}: {warning}")
+    return out
+
+
 def _usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))

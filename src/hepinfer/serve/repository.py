@@ -137,3 +137,55 @@ def write_repository(root: Path, models: list[ServedModel]) -> Path:
         shutil.copyfile(template, where / "1" / "model.py")
         (where / "1" / "hepinfer.json").write_text(json.dumps(job_of(model), indent=1))
     return root
+
+
+def prepare(
+    model: str,
+    backend: str = "onnxruntime",
+    options: dict[str, str] | None = None,
+    threads: int = 1,
+    params: dict[str, Any] | None = None,
+    exporter: str = "dynamo",
+    name: str = "",
+    max_batch: int = 64,
+    dynamic_batching: bool = False,
+    max_queue_delay_us: int = 100,
+    instances: int = 1,
+) -> ServedModel:
+    """The ServedModel of ``model`` (a zoo name or an ONNX path), checked, with a zoo model
+    exported to ONNX now (cached) where the backend reads ONNX, so that the server's instances
+    load fast rather than each export it."""
+    from hepinfer.backends.registry import backend_class
+    from hepinfer.convert.artifact import ModelArtifact
+    from hepinfer.zoo import model_ref, spec_of
+
+    for flag, value in (("--instances", instances), ("--threads", threads)):
+        if value < 1:
+            raise ConfigurationError(f"{flag} {value}: must be 1 or more")
+    if max_batch < 0 or max_queue_delay_us < 0:
+        raise ConfigurationError("--max-batch and --max-queue-delay-us must be 0 or more")
+    cls = backend_class(backend)
+    if cls.name == "triton":
+        raise ConfigurationError(
+            "--backend triton would serve a client of itself; choose an in-process backend"
+        )
+    options = dict(options or {})
+    cls.Options.from_strings(cls.name, options)  # refuse unknown options now
+    ref = model_ref(model, params or {})
+    spec = spec_of(ref)
+    artifact = ModelArtifact(ref=ref, spec=spec, exporter=exporter)
+    if "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats):
+        artifact.onnx_path()  # export (cached) here, so the server's instances load fast
+    return ServedModel(
+        ref=ref,
+        spec=spec,
+        backend=backend,
+        options=options,
+        threads=threads,
+        exporter=exporter,
+        name=name,
+        max_batch=max_batch,
+        dynamic_batching=dynamic_batching,
+        max_queue_delay_us=max_queue_delay_us,
+        instances=instances,
+    )

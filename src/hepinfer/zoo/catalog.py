@@ -84,6 +84,11 @@ class ZooEntry:
         module = importlib.import_module(f"hepinfer.zoo.{self.module}")
         return module.build(self.name, dict(params))
 
+    def count_parameters(self, params: Mapping[str, Any] | None = None) -> int:
+        """Trainable parameters of the PyTorch model at ``params`` over the defaults (builds it)."""
+        module = self.build(self.params(params or {}))
+        return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
 
 def _spec(
     name: str,

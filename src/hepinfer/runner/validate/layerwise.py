@@ -149,8 +149,8 @@ def run(request: LayerwiseRequest, workdir: Path | None = None) -> dict[str, Any
     """Compare every intermediate tensor; returns the report (JSON-serialisable)."""
     import onnx
 
-    from hepinfer.backends.base import ModelArtifact
     from hepinfer.backends.registry import check_name
+    from hepinfer.convert.artifact import ModelArtifact
 
     if request.mode not in ("backends", "padding"):
         raise ConfigurationError(f"--layerwise-mode {request.mode}: choose backends or padding")

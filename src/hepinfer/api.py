@@ -1,0 +1,254 @@
+"""The Python API: one function per command, returning the objects the command's tables show.
+
+The command line parses its arguments, calls these (or ``hepinfer.runner.*`` with progress
+callbacks) and prints; notebooks, the demo and the seed studies call them directly. Nothing
+heavy is imported until a function runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def bench(
+    model: str,
+    backends: Sequence[str] = ("onnxruntime", "pytorch"),
+    batches: Sequence[int] | None = None,
+    threads: Sequence[int] = (1,),
+    dims: Mapping[str, int] | None = None,
+    params: Mapping[str, Any] | None = None,
+    options: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    out: str | Path | None = None,
+    reference: str | None = None,
+    **timing: Any,
+) -> list[dict[str, Any]]:
+    """Measure ``model`` (a zoo name or an ONNX path) and return one record per configuration.
+
+    ``timing`` takes TimingPolicy fields (``max_time_s``, ``min_calls``, ``rel_ci``...);
+    ``reference`` is the backend whose outputs the others are compared with (default: the
+    model's native framework, ONNX Runtime for a file).
+    Records are also appended to ``out`` when given. A configuration that fails yields a
+    record with ``status == "error"``; bad arguments raise HepinferError before anything runs.
+    """
+    from hepinfer.measure.timer import TimingPolicy
+    from hepinfer.runner.bench import BenchRequest, run
+
+    request = BenchRequest(
+        model=str(model),
+        backends=list(backends),
+        batches=list(batches) if batches else None,
+        threads=list(threads),
+        dims=dict(dims or {}),
+        params=dict(params or {}),
+        options={b: {k: [str(x) for x in v] for k, v in o.items()} for b, o in (options or {}).items()},
+        policy=TimingPolicy(**timing),
+        reference=reference,
+    )
+    return run(request, out=Path(out) if out else None)
+
+
+def read_records(path: str | Path) -> list[Any]:
+    """Every record of a results file as a typed ``hepinfer.results.record.Record``.
+
+    Older schema versions are migrated on reading; attributes replace dict look-ups
+    (``record.stats["median_ns"]``, ``record.memory.peak_bytes``, ``record.process.modules``).
+    """
+    from hepinfer.results import jsonl
+    from hepinfer.results.record import Record
+
+    return [Record.from_dict(r, f"{path}") for r in jsonl.read(Path(path))]
+
+
+def env() -> dict[str, Any]:
+    """This machine and each backend: ``{"environment": {...}, "backends": {name: status}}``.
+
+    ``environment`` is what every record carries (CPU, ISA, BLAS pools, versions); a backend's
+    status is ``{"status": "available", "version": ...}`` or ``{"status": "unavailable",
+    "reason": ...}``. No backend's framework is imported.
+    """
+    import numpy  # noqa: F401  (loads numpy's BLAS, so that it is listed)
+
+    from hepinfer.backends.registry import availability
+    from hepinfer.measure.environment import environment
+
+    return {"environment": environment(), "backends": availability()}
+
+
+def zoo_models(
+    count: bool = True, cost: bool = False, batch: int = 1, exporter: str = "dynamo"
+) -> list[dict[str, Any]]:
+    """The built-in models at their default options, one dict each: ``model``, ``family``,
+    ``params`` (trainable parameters, counted by building the model; None when ``count`` is
+    false), ``target_params`` and ``target_kind`` (what the spec asks for), ``options`` (the
+    defaults), ``inputs`` (``name[shape] dtype``) and ``summary``. ``cost`` adds
+    ``weight_bytes`` and ``macs_per_event`` at ``batch``, read from each model's ONNX export
+    (exported once with ``exporter``, then cached)."""
+    from hepinfer.zoo import ENTRIES
+
+    out = []
+    for name, e in ENTRIES.items():
+        spec = e.spec(e.params({}))
+        row: dict[str, Any] = {
+            "model": name,
+            "family": e.family,
+            "params": e.count_parameters() if count else None,
+            "target_params": e.target_params,
+            "target_kind": e.target_kind,
+            "options": dict(e.defaults),
+            "inputs": [t.describe() for t in spec.inputs],
+            "summary": e.summary,
+        }
+        if cost:
+            c = model_cost(name, batch=batch, exporter=exporter)
+            row.update(weight_bytes=c["weight_bytes"], macs_per_event=c["macs_per_event"])
+        out.append(row)
+    return out
+
+
+def model_cost(
+    model: str,
+    batch: int = 1,
+    dims: Mapping[str, int] | None = None,
+    params: Mapping[str, Any] | None = None,
+    exporter: str = "dynamo",
+) -> dict[str, Any]:
+    """One model (a zoo name or an ONNX path): its ``model`` label, ``inputs`` and ``outputs``
+    (``name[shape] dtype``), and the cost of its ONNX graph at ``batch`` and ``dims``
+    (``convert.analysis.model_cost``: ``params``, ``weight_bytes``, ``macs``, ``macs_per_event``,
+    ``macs_by_op``, ``batch``, ``dims``, ``uncounted``). A zoo model is exported first (cached)."""
+    from hepinfer.convert.analysis import model_cost as graph_cost
+    from hepinfer.zoo import model_ref, spec_of
+
+    ref = model_ref(model, dict(params or {}))
+    spec = spec_of(ref)
+    spec.check_batch(batch)
+    if ref.kind == "zoo":
+        from hepinfer.convert.torch_onnx import export_zoo
+
+        path = export_zoo(ref, spec, exporter, fallback=True).path  # type: ignore[arg-type]
+    else:
+        path = Path(ref.name)
+    cost = graph_cost(path, batch, spec.resolve_dims(dict(dims or {})), spec=spec)
+    return {
+        "model": ref.label,
+        "inputs": [t.describe() for t in spec.inputs],
+        "outputs": [t.describe() for t in spec.outputs],
+        **cost,
+    }
+
+
+def validate(model: str, **fields: Any) -> dict[str, Any]:
+    """Validate ``model`` (``runner.validate.ValidateRequest`` fields: ``backends``,
+    ``reference``, ``checks``, ``precision``...); the report the validate tables show."""
+    from hepinfer.runner import validate as runner
+
+    request = runner.ValidateRequest(model=model, **fields)
+    runner.check(request)
+    return runner.run(request)
+
+
+def memory(model: str, out: str | Path | None = None, **fields: Any) -> list[dict[str, Any]]:
+    """Memory records of ``model`` (``runner.memory.MemoryRequest`` fields: ``backends``,
+    ``batches``, ``threads``, ``calls``...), one per (backend, batch); appended to ``out``."""
+    from hepinfer.runner import memory as runner
+
+    request = runner.MemoryRequest(model=model, **fields)
+    runner.plan(request)
+    return runner.run(request, out=Path(out) if out else None)
+
+
+def eventloop(model: str, out: str | Path | None = None, **fields: Any) -> list[dict[str, Any]]:
+    """Event-loop records of ``model`` (``runner.eventloop.EventLoopRequest`` fields:
+    ``backends``, ``threads``, ``modes``, ``events``, ``objects``...); appended to ``out``."""
+    from hepinfer.runner import eventloop as runner
+
+    request = runner.EventLoopRequest(model=model, **fields)
+    runner.plan(request)
+    return runner.run(request, out=Path(out) if out else None)
+
+
+def loadgen(
+    model: str, out: str | Path | None = None, scenario: str = "SingleStream", **fields: Any
+) -> dict[str, Any]:
+    """One LoadGen record of ``model``: ``scenario`` and ``runner.loadgen.LoadGenRequest``
+    fields (``qps``, ``duration_s``, ``mode``, ``threads``...; the rest go to the event loop's
+    request: ``backends``, ``objects``...)."""
+    import dataclasses
+
+    from hepinfer.runner import loadgen as runner
+    from hepinfer.runner.eventloop import EventLoopRequest
+
+    own = {f.name for f in dataclasses.fields(runner.LoadGenRequest)} - {"loop", "scenario"}
+    loop = EventLoopRequest(model=model, **{k: v for k, v in fields.items() if k not in own})
+    request = runner.LoadGenRequest(
+        loop=loop, scenario=scenario, **{k: v for k, v in fields.items() if k in own}
+    )
+    runner.check(request)
+    return runner.run(request, out=Path(out) if out else None)
+
+
+def sweep(
+    config: str | Path | Any,
+    out: str | Path | None = None,
+    resume: bool = False,
+    retry_errors: bool = False,
+    scheduler: str | None = None,
+    max_time_s: float | None = None,
+    on_start: Callable[[Any], None] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run a sweep configuration (a YAML path, or a ``runner.sweep.Sweep`` already loaded) and
+    return the records it appended to ``out`` (default: the config's ``out``, else CONFIG.jsonl).
+
+    ``resume`` skips the configurations ``out`` already holds (``retry_errors``: except those
+    whose last record is an error); ``scheduler`` (``tcp://HOST:8786``) runs on Dask;
+    ``max_time_s`` overrides the config's time cap; ``on_start(key)`` and ``on_record(record)``
+    follow progress.
+    """
+    from hepinfer.errors import ConfigurationError
+    from hepinfer.runner import sweep as runner
+
+    if retry_errors and not resume:
+        raise ConfigurationError("--retry-errors goes with --resume")
+    if isinstance(config, runner.Sweep):
+        if max_time_s is not None:
+            raise ConfigurationError("max_time_s applies when the sweep is loaded: pass the config's path")
+        the_sweep = config
+    else:
+        overrides = {"max_time_s": max_time_s} if max_time_s is not None else {}
+        the_sweep = runner.load(Path(config), overrides)
+    target = Path(out) if out else the_sweep.out or the_sweep.source.with_suffix(".jsonl")
+    return runner.run(
+        the_sweep,
+        target,
+        resume=resume,
+        retry_errors=retry_errors,
+        scheduler=scheduler,
+        on_start=on_start,
+        on_record=on_record,
+    )
+
+
+def write_report(
+    results: str | Path | Sequence[str | Path],
+    html: str | Path | None = None,
+    md: str | Path | None = None,
+    csv: str | Path | None = None,
+    plots: str | Path | None = None,
+) -> Any:
+    """Write the report of one or more results files (their records merged, the latest per
+    configuration): one HTML page with its plots embedded, Markdown, CSV, PNG/PDF plots into a
+    folder. Give at least one of them. Returns a ``report.files.Written``: ``paths`` (the
+    files written) and ``configurations`` (how many the report covers)."""
+    from hepinfer.report.files import write_all
+
+    paths = [results] if isinstance(results, str | Path) else list(results)
+    return write_all(
+        [Path(p) for p in paths],
+        html=Path(html) if html else None,
+        md=Path(md) if md else None,
+        csv=Path(csv) if csv else None,
+        plots=Path(plots) if plots else None,
+    )

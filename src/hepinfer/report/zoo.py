@@ -1,0 +1,70 @@
+"""The ``hepinfer zoo`` views: the catalogue table and one model's inputs and cost.
+
+Both are built from the plain objects ``hepinfer.zoo_models`` and ``hepinfer.model_cost``
+return (the same objects ``--json`` prints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import RenderableType
+from rich.markup import escape
+from rich.table import Table
+
+
+def human(n: float, unit: str = "") -> str:
+    """1234567 -> '1.23 M' (SI prefixes), for MACs and bytes."""
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {prefix}{unit}"
+    return f"{n:.3g} {unit}".strip()
+
+
+def zoo_table(models: Sequence[dict[str, Any]], title: str = "hepinfer zoo") -> Table:
+    """One row per zoo entry; the cost columns when the entries carry a cost."""
+    table = Table(title=title)
+    with_cost = any("macs_per_event" in m for m in models)
+    cols = ["model", "family", "params", "spec target", "options", "inputs"]
+    if with_cost:
+        cols += ["weights", "MACs/event"]
+    for col in [*cols, "summary"]:
+        table.add_column(col)
+    for m in models:
+        target = f"{m['target_params']:,}" if m["target_params"] else "-"
+        if m["target_params"] and m["target_kind"] == "stored":
+            target += " (stored)"
+        row = [
+            escape(m["model"]),
+            escape(m["family"]),
+            "-" if m["params"] is None else f"{m['params']:,}",
+            target,
+            escape(", ".join(f"{k}={v}" for k, v in m["options"].items()) or "-"),
+            escape("\n".join(m["inputs"])),
+        ]
+        if with_cost:
+            row += [human(m["weight_bytes"], "B"), human(m["macs_per_event"])]
+        table.add_row(*row, escape(m["summary"]))
+    return table
+
+
+def model_view(cost: dict[str, Any]) -> list[RenderableType]:
+    """One model (``hepinfer.model_cost``): inputs, outputs, parameters, MACs by operation."""
+    out: list[RenderableType] = [f"[bold]{escape(cost['model'])}[/bold]"]
+    out += [f"  in  {escape(t)}" for t in cost["inputs"]]
+    out += [f"  out {escape(t)}" for t in cost["outputs"]]
+    sizes = ", ".join(f"{k}={v}" for k, v in cost["dims"].items())
+    out.append(f"  parameters {cost['params']:,} ({human(cost['weight_bytes'], 'B')} of weights)")
+    out.append(
+        f"  MACs per event {cost['macs_per_event']:,.0f} ({human(cost['macs_per_event'])}) at batch "
+        f"{cost['batch']}{', ' + escape(sizes) if sizes else ''}"
+    )
+    table = Table("operation", "MACs per event", "share")
+    total = cost["macs"] or 1
+    for op, macs in sorted(cost["macs_by_op"].items(), key=lambda kv: -kv[1]):
+        table.add_row(escape(op), f"{macs / cost['batch']:,.0f}", f"{100 * macs / total:.1f}%")
+    out.append(table)
+    if cost["uncounted"]:
+        out.append(f"  not counted (shapes unknown): {escape(', '.join(cost['uncounted']))}")
+    return out
