@@ -105,6 +105,12 @@ class PairEmbed(nn.Module):
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         batch, _, seq_len = v.shape
+        if torch.compiler.is_exporting():
+            # torch.export cannot trace the triangle's nonzero (a data-dependent size): every
+            # pair instead, as weaver's non-symmetric path does (the same values, twice the work).
+            every = pairwise_features(v.unsqueeze(-1), v.unsqueeze(-2))
+            flat = self.embed(every.reshape(batch, self.input_dim, seq_len * seq_len))
+            return flat.reshape(batch, self.out_dim, seq_len, seq_len)
         i, j = _tril_indices(seq_len, v.device)
         elements = self.embed(pairwise_features(v[:, :, i], v[:, :, j]))
         y = elements.new_zeros(batch, self.out_dim, seq_len, seq_len)
@@ -143,8 +149,16 @@ class Attention(nn.Module):
         q = self.q_norm(q.view(bsz, tgt_len, self.num_heads, self.head_dim)).transpose(1, 2)
         k = self.k_norm(k.view(bsz, src_len, self.num_heads, self.head_dim)).transpose(1, 2)
         v = v.view(bsz, src_len, self.num_heads, self.head_dim).transpose(1, 2)
-        out = F.scaled_dot_product_attention(q, k, v, mask, 0.0)
-        out = out.transpose(1, 2).contiguous().reshape(bsz, tgt_len, self.embed_dim)
+        if torch.compiler.is_exporting():
+            # weaver's path without SDPA: torch.export's decomposition of SDPA loses the
+            # layout the transpose below needs (a view error in torch 2.13). The softmax is
+            # spelled out: an op named "softmax" here would collide with the output's name.
+            logits = (q * self.head_dim**-0.5) @ k.transpose(-2, -1) + mask
+            weight = torch.exp(logits - logits.amax(dim=-1, keepdim=True))
+            out = (weight / weight.sum(dim=-1, keepdim=True)) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, mask, 0.0)
+        out = out.transpose(1, 2).reshape(bsz, tgt_len, self.embed_dim)
         return self.out_proj(out)
 
 
