@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TRITON_VENV ?= $(VENV)-triton
 TRITON_STAMP := $(TRITON_VENV)/.installed
 
-.PHONY: demo test install triton lint clean
+.PHONY: demo test install triton hls4ml lint clean
 
 # torch is installed first and pinned: 2.13.0 is the local CPU wheel; anything else may pull CUDA.
 $(STAMP): pyproject.toml
@@ -29,6 +29,20 @@ $(TRITON_STAMP):
 	touch $(TRITON_STAMP)
 
 triton: $(STAMP) $(TRITON_STAMP)
+
+# hls4ml 1.3 for the hls4ml backend, in a venv of its own that sees the main venv's packages
+# (a .pth file): only the parent's conversion child uses it; the measured worker needs none.
+HLS4ML_VENV ?= .venv-hls4ml
+HLS4ML_STAMP := $(HLS4ML_VENV)/.installed
+$(HLS4ML_STAMP): $(STAMP)
+	test -x $(HLS4ML_VENV)/bin/python || $(BIN)/python -m venv $(HLS4ML_VENV)
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+		> $$($(HLS4ML_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/main-venv.pth
+	$(HLS4ML_VENV)/bin/python -m pip install --quiet 'hls4ml==1.3.0' 'pydigitalwavetools==1.1' quantizers
+	$(HLS4ML_VENV)/bin/python -m pip install --quiet --no-deps 'weaver-core==0.5.3'
+	touch $(HLS4ML_STAMP)
+
+hls4ml: $(STAMP) $(HLS4ML_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m hepinfer.demo

@@ -58,6 +58,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="comma-separated classifier outputs whose argmax flips are counted "
         "(default: class-vector outputs of a softmax model)",
     )
+    p.add_argument(
+        "--precision-scan",
+        nargs="?",
+        const="8-18",
+        metavar="WIDTHS",
+        help="also scan hls4ml's ap_fixed total widths (e.g. 8-18 or 8,12,16; default 8-18)",
+    )
+    p.add_argument(
+        "--scan-integer", type=int, help="integer bits of the scan (default: from observed ranges)"
+    )
+    p.add_argument(
+        "--scan-threshold",
+        type=float,
+        default=0.01,
+        help="largest physics impact (flip fraction) of a recommended width (default: %(default)s)",
+    )
+    p.add_argument("--scan-plot", help="write the precision scan's plot (PNG) to this file")
     p.add_argument("--seed", type=int, default=0, help="seed of the input builder (default: %(default)s)")
     p.add_argument("--out", help="write the full report as JSON to this file")
     p.add_argument("--timeout", type=float, default=900.0, help="per-worker timeout, s")
@@ -108,6 +125,7 @@ def request_from(ns: argparse.Namespace) -> Any:
     if any(s < 2 for s in sizes):
         raise ConfigurationError(f"--batch-sizes {ns.batch_sizes}: batch sizes must be 2 or more")
     return ValidateRequest(
+        precision_scan=_scan(ns, options),
         model=ns.model,
         backends=[b.strip() for b in ns.backend.split(",") if b.strip()],
         reference=ns.reference,
@@ -125,6 +143,26 @@ def request_from(ns: argparse.Namespace) -> Any:
         physics_events=ns.physics_events,
         argmax=[a.strip() for a in ns.argmax.split(",")] if ns.argmax else None,
         timeout_s=ns.timeout,
+    )
+
+
+def _scan(ns: argparse.Namespace, options: dict[str, dict[str, str]]) -> Any:
+    """The PrecisionScan of --precision-scan (None without it); hls4ml's other --option values."""
+    if ns.precision_scan is None:
+        return None
+    from hepinfer.runner.validate.precision import PrecisionScan
+
+    text = ns.precision_scan.strip()
+    first, dash, last = text.partition("-")
+    if dash and first.isdigit() and last.isdigit():
+        widths = list(range(int(first), int(last) + 1))
+    else:
+        widths = parse.int_list(text, "--precision-scan")
+    return PrecisionScan(
+        widths=widths,
+        integer=ns.scan_integer,
+        threshold=ns.scan_threshold,
+        options={k: v for k, v in options.get("hls4ml", {}).items() if k not in ("width", "integer")},
     )
 
 
@@ -155,12 +193,25 @@ def run(ns: argparse.Namespace) -> int:
             progress.update(task, completed=i, total=n, description=f"worker {name}")
 
         report = validate.run(request, on_start=on_start)
+    scan = report.get("precision_scan")
+    if scan is not None and "error" not in scan and ns.scan_plot:
+        from hepinfer.report.precision import scan_plot
+
+        scan["plot"] = str(scan_plot(scan, Path(ns.scan_plot)))
+        print(f"precision scan plot written to {ns.scan_plot}", file=sys.stderr)
     if ns.json:
         print(json.dumps(report, indent=1, default=str))
     else:
         console = stdout_console()
         for table in validate_tables(report):
             console.print(table)
+        if scan is not None:
+            from hepinfer.report.precision import scan_table
+
+            if "error" in scan:
+                print(f"hepinfer: precision scan: {scan['error']}", file=sys.stderr)
+            else:
+                console.print(scan_table(scan))
     if ns.out:
         Path(ns.out).write_text(json.dumps(report, indent=1, default=str))
         print(f"report written to {ns.out}", file=sys.stderr)

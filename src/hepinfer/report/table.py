@@ -147,6 +147,9 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
         agreement = r.get("agreement") or {}
         verdict = agreement_cell(agreement, r)
         notes = []
+        kind = ((r.get("backend") or {}).get("settings") or {}).get("timing_kind")
+        if kind:  # what the time is of (hls4ml: an emulator's CPU time, not the FPGA's latency)
+            notes.append(str(kind))
         if s.get("noisy"):
             notes.append("noisy (IQR/median > 10%)")
         overhead = r["timing"].get("timer_overhead_ns") or 0.0

@@ -70,13 +70,16 @@ class Stager:
             path, conversions = self.onnx(key.exporter)
             onnx_path = str(path)
             conversions = self._prebuild(cls, key, path, conversions)
+        elif "onnx" not in cls.formats:
+            # A backend that builds from the framework model (hls4ml from the Keras twin).
+            conversions = self._prebuild(cls, key, None, conversions)
         if not analyse:
             return Staged(onnx_path=onnx_path, conversions=conversions)
         cost, minimum, seconds = self._analyse(key)
         return Staged(onnx_path, conversions, cost=cost, minimum=minimum, analysis_s=seconds)
 
     def _prebuild(
-        self, cls: type[Backend], key: Key, path: Path, conversions: dict[str, Any]
+        self, cls: type[Backend], key: Key, path: Path | None, conversions: dict[str, Any]
     ) -> dict[str, Any]:
         """The backend's own build for this configuration (SOFIE's library), made here."""
         if getattr(cls.prebuild, "__func__", None) is getattr(Backend.prebuild, "__func__", None):

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hepinfer.errors import ConfigurationError
-from hepinfer.zoo import builders, events
+from hepinfer.zoo import builders, events, l1_inputs
 from hepinfer.zoo.inputs import InputBuilder, generic_inputs
 from hepinfer.zoo.spec import BATCH, ModelRef, ModelSpec, TensorSpec
 
@@ -339,6 +339,96 @@ def _calo_inputs(
     return builders.calo_shower(rng, batch, int(params["voxels"]))
 
 
+# --- second round: l1_ad_vae, graph_vae, particle_transformer ----------------------------------
+
+L1_VARIANTS = ("encoder", "full")
+
+
+def _l1_spec(params: Mapping[str, Any]) -> ModelSpec:
+    if params["variant"] == "encoder":
+        outputs: list[tuple[str, tuple[Any, ...]]] = [("score", (BATCH, 1))]
+    else:
+        outputs = [
+            ("reconstruction", (BATCH, 57)),
+            ("z_mean", (BATCH, 8)),
+            ("z_log_var", (BATCH, 8)),
+        ]
+    return _spec("l1_ad_vae", [("objects", (BATCH, 57))], outputs)
+
+
+def _check_l1(params: Mapping[str, Any]) -> None:
+    if params["variant"] not in L1_VARIANTS:
+        raise ConfigurationError(
+            f"l1_ad_vae variant={params['variant']}: use encoder (the L1 trigger model, "
+            "score sum(mu^2)) or full (the training-time VAE)"
+        )
+
+
+def _l1_inputs(
+    spec: ModelSpec, batch: int, dims: Mapping[str, int], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    return l1_inputs.l1_objects(rng, batch)
+
+
+def _graph_vae_spec(params: Mapping[str, Any]) -> ModelSpec:
+    return _spec(
+        "graph_vae",
+        [("particles", (BATCH, "n_particles", 3)), ("mask", (BATCH, "n_particles"))],
+        [
+            ("reconstruction", (BATCH, "n_particles", 3)),
+            ("z_mean", (BATCH, 8)),
+            ("z_log_var", (BATCH, 8)),
+        ],
+        {"n_particles": 100},
+    )
+
+
+def _check_graph_vae(params: Mapping[str, Any]) -> None:
+    if params["k"] < 1:
+        raise ConfigurationError(f"graph_vae k={params['k']}: use k >= 1 (8 is the study's)")
+
+
+def _graph_vae_inputs(
+    spec: ModelSpec, batch: int, dims: Mapping[str, int], rng: np.random.Generator,
+    params: Mapping[str, Any],
+) -> dict[str, np.ndarray]:  # fmt: skip
+    if dims["n_particles"] < params["k"] + 1:
+        raise ConfigurationError(
+            f"graph_vae k={params['k']} neighbours needs at least {params['k'] + 1} particle "
+            f"slots per jet (--dim n_particles={dims['n_particles']}); raise --dim n_particles "
+            "or lower --param k"
+        )
+    return l1_inputs.graph_vae(rng, batch, dims["n_particles"])
+
+
+def _part_spec(params: Mapping[str, Any]) -> ModelSpec:
+    f, classes = int(params["features"]), int(params["classes"])
+    return _spec(
+        "particle_transformer",
+        [
+            ("pf_features", (BATCH, f, "n_pf")),
+            ("pf_vectors", (BATCH, 4, "n_pf")),
+            ("pf_mask", (BATCH, 1, "n_pf")),
+        ],
+        [("softmax", (BATCH, classes))],
+        {"n_pf": 128},
+        classifier=True,
+    )
+
+
+def _check_part(params: Mapping[str, Any]) -> None:
+    for key in ("features", "classes"):
+        if params[key] < 1:
+            raise ConfigurationError(f"particle_transformer {key}={params[key]}: must be 1 or more")
+
+
+def _part_inputs(
+    spec: ModelSpec, batch: int, dims: Mapping[str, int], rng: np.random.Generator,
+    params: Mapping[str, Any],
+) -> dict[str, np.ndarray]:  # fmt: skip
+    return l1_inputs.particle_transformer(rng, batch, dims["n_pf"], int(params["features"]))
+
+
 def _rootbench(
     name: str,
     summary: str,
@@ -552,6 +642,42 @@ ENTRIES: dict[str, ZooEntry] = {
             defaults={"voxels": 40_500, "hidden": 256, "layers": 3, "steps": 20},
             check=_check_calo,
             param_inputs=_calo_inputs,
+        ),
+        ZooEntry(
+            name="l1_ad_vae",
+            family="l1",
+            module="l1",
+            summary="L1 trigger anomaly-detection VAE on 19 L1 objects [B,57]; variant encoder "
+            "(trigger: score sum(mu^2)) or full (recon, z); Keras twin for hls4ml",
+            spec=_l1_spec,
+            defaults={"variant": "encoder"},
+            target_params=2_656,
+            inputs=_l1_inputs,
+            check=_check_l1,
+        ),
+        ZooEntry(
+            name="graph_vae",
+            family="gnn",
+            module="graph_vae",
+            summary="dijet graph VAE: kNN (k=8) in the model, 2 EdgeConvs, per-node decoder; "
+            "particles [B,P,3] + mask, any P",
+            spec=_graph_vae_spec,
+            defaults={"k": 8},
+            target_params=17_075,
+            check=_check_graph_vae,
+            param_inputs=_graph_vae_inputs,
+        ),
+        ZooEntry(
+            name="particle_transformer",
+            family="taggers",
+            module="particle_transformer",
+            summary="weaver's ParticleTransformer (for inference): 8 particle- + 2 class-attention "
+            "blocks, pair features from four-vectors; legacy export NaN on padding",
+            spec=_part_spec,
+            defaults={"features": 17, "classes": 10},
+            target_params=2_143_486,
+            check=_check_part,
+            param_inputs=_part_inputs,
         ),
     ]
 }

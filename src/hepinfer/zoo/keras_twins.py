@@ -1,4 +1,5 @@
-"""Keras 3 twins of the zoo models whose originals were Keras (jet_vae, higgs_model_dense).
+"""Keras 3 twins of the zoo models whose originals were Keras (jet_vae, higgs_model_dense), and
+of l1_ad_vae, because hls4ml starts from Keras.
 
 A twin has the same layers, tensor names and layout as the original Keras model, and takes
 its weights from the zoo's PyTorch definition (``hepinfer.zoo.<module>.build``), so that
@@ -36,6 +37,7 @@ JET_SIGMA = (0.236105, 0.239510, 14.948415)
 TWINS: dict[str, str] = {
     "higgs_model_dense": "rootbench Keras Higgs MLP: 7->100, 4 x (100->100) ReLU, 100->2 sigmoid",
     "jet_vae": "jet-level conv VAE: jet [B,100,3] -> reconstruction, z_mean, z_log_var",
+    "l1_ad_vae": "L1 AD VAE: objects [B,57] -> score sum(mu^2) (encoder) or recon, z (full)",
 }
 
 
@@ -53,7 +55,7 @@ def build_keras(name: str, params: Mapping[str, Any], weights_from_torch: bool =
     import keras
 
     keras.utils.set_random_seed(0)
-    builder = _higgs if name == "higgs_model_dense" else _jet_vae
+    builder = {"higgs_model_dense": _higgs, "jet_vae": _jet_vae, "l1_ad_vae": _l1_ad_vae}[name]
     model, ordered = builder(keras, params)
     if weights_from_torch:
         from hepinfer.zoo import entry
@@ -156,6 +158,32 @@ def _jet_vae(keras: Any, params: Mapping[str, Any]) -> tuple[Any, list[Any]]:
     model = keras.Model(x, [recon, z_mean, z_log_var], name="jet_vae")
     ordered = [conv_in, enc1, enc2, d1, d2, z_mean_l, z_log_var_l, g1, g2, g3, dec1, dec2, conv_out]
     return model, ordered
+
+
+def _l1_ad_vae(keras: Any, params: Mapping[str, Any]) -> tuple[Any, list[Any]]:
+    """The L1 VAE with layers hls4ml converts: the score sum(mu^2) is Multiply(mu, mu) then a
+    fixed Dense(1) of ones without bias (exact in fixed point), as the trigger firmware sums."""
+    layers = keras.layers
+    x = keras.Input((57,), name="objects")
+    d1 = layers.Dense(32, activation="relu", name="enc_dense1")
+    d2 = layers.Dense(16, activation="relu", name="enc_dense2")
+    mu_l = layers.Dense(8, name="z_mean")
+    log_var_l = layers.Dense(8, name="z_log_var")
+    h = d2(d1(x))
+    mu = mu_l(h)
+    ordered = [d1, d2, mu_l, log_var_l]
+    if params["variant"] == "encoder":
+        log_var_l.build((None, 16))  # not in the trigger graph; built to take its weights
+        total = layers.Dense(1, use_bias=False, trainable=False, name="score")
+        score = total(layers.Multiply(name="mu_squared")([mu, mu]))
+        total.set_weights([keras.ops.convert_to_numpy(keras.ops.ones((8, 1)))])
+        return keras.Model(x, score, name="l1_ad_vae"), ordered
+    g1 = layers.Dense(16, activation="relu", name="dec_dense1")
+    g2 = layers.Dense(32, activation="relu", name="dec_dense2")
+    g3 = layers.Dense(57, name="reconstruction")
+    recon = g3(g2(g1(mu)))
+    model = keras.Model(x, [recon, mu, log_var_l(h)], name="l1_ad_vae")
+    return model, [*ordered, g1, g2, g3]
 
 
 def _affine_layer(keras: Any) -> Any:

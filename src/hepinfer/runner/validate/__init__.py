@@ -164,6 +164,8 @@ def check(request: ValidateRequest) -> Checked:
     for b, opts in confs:
         backend_class(b).Options.from_strings(b, opts)  # fail before any worker
     argmax_outputs(request, spec)  # a bad --argmax fails before any worker starts
+    if request.precision_scan is not None:
+        request.precision_scan.check()
     for t in request.threads:
         if t < 1:
             raise ConfigurationError(f"--threads {t}: thread counts compared with 1 must be 1 or more")
@@ -229,7 +231,14 @@ def run(
             job.result = failed or run_job(
                 spec_job.to_dict(), work, job.name, request.timeout_s, env=job.env or None
             )
-        return _report(request, ref, spec, reference, sets, jobs, work, tol)
+        report = _report(request, ref, spec, reference, sets, jobs, work, tol)
+        if request.precision_scan is not None:  # fixed-point widths (runner.validate.precision)
+            from hepinfer.runner.validate.precision import run_scan
+
+            report["precision_scan"] = run_scan(
+                request, request.precision_scan, ref, spec, dims, reference, work, on_start
+            )
+        return report
     finally:
         if own and not keep_workdir:
             shutil.rmtree(work, ignore_errors=True)

@@ -53,6 +53,8 @@ class ValidateRequest:
     # model whose spec says it is a classifier).
     argmax: Sequence[str] | None = None
     timeout_s: float = 900.0
+    # hepinfer validate --precision-scan: a runner.validate.precision.PrecisionScan, or None.
+    precision_scan: Any = None
 
 
 @dataclass

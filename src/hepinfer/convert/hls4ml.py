@@ -1,0 +1,276 @@
+"""Keras twin -> hls4ml project -> its C simulation compiled with g++, cached by content.
+
+hls4ml (1.3) turns a Keras model into an HLS C++ project in which every weight, activation and
+accumulator is an ``ap_fixed<W,I>``; its C simulation, compiled with g++, computes bit for bit
+what the FPGA firmware computes, without vendor tools. The library exports
+``<project>_float(float *in..., float *out...)``: one event per call, converting floats to the
+fixed-point types on the way in and back on the way out.
+
+``build_library`` runs in the parent (``Hls4mlBackend.prebuild``) before the measured worker
+starts, and does the conversion in a child interpreter that has hls4ml and Keras
+(``python -m hepinfer.convert.hls4ml``): the parent need not have them, and the measured
+worker only dlopens the library (ctypes and numpy; neither hls4ml nor Keras). The child is
+this interpreter when it has hls4ml, else ``$HEPINFER_HLS4ML_PYTHON``, else the repository's
+``.venv-hls4ml`` (``make hls4ml``). Conversion and compile times are one-off costs.
+
+FPGA latency and resources need the vendor's HLS synthesis (Vivado/Vitis HLS), which is not
+here: a build says so (``fpga``) rather than estimating.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hepinfer.convert.cache import cache_dir, digest
+from hepinfer.errors import BackendUnavailable, ConversionError
+
+# Bump when the build changes, so that cached projects are rebuilt.
+BUILD_VERSION = 1
+NEEDS_SYNTHESIS = "needs vendor synthesis (Vivado/Vitis HLS): not run here"
+TIMING_KIND = "C simulation (emulator CPU time)"
+
+
+@dataclass(frozen=True)
+class HlsSettings:
+    """What hls4ml is asked for: precision (default and per layer), reuse, strategy, io type."""
+
+    precision: str = "ap_fixed<16,6>"
+    layer_precision: tuple[tuple[str, str], ...] = ()
+    reuse_factor: int = 1
+    strategy: str = "Latency"
+    io_type: str = "io_parallel"
+    backend: str = "Vivado"
+
+
+@dataclass(frozen=True)
+class HlsTensor:
+    """One argument of the library's ``_float`` function: the spec's name, its event shape."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        """Floats per event."""
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass(frozen=True)
+class HlsBuild:
+    """A compiled hls4ml C simulation and how it was made (``to_dict`` travels to the worker)."""
+
+    library: str
+    function: str
+    project_dir: str
+    inputs: tuple[HlsTensor, ...]
+    outputs: tuple[HlsTensor, ...]
+    settings: HlsSettings
+    hls4ml_version: str
+    keras_version: str
+    compiler_version: str
+    convert_s: float
+    compile_s: float
+    interpreter: str
+    cached: bool = False
+    fpga: str = NEEDS_SYNTHESIS
+    key: str = ""
+    build_version: int = BUILD_VERSION
+    layers: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the record's one-off costs and for the worker (``from_dict``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HlsBuild:
+        """Inverse of to_dict."""
+        fields = dict(data)
+        for side in ("inputs", "outputs"):
+            fields[side] = tuple(HlsTensor(t["name"], tuple(t["shape"])) for t in data[side])
+        s = dict(data["settings"])
+        s["layer_precision"] = tuple(tuple(p) for p in s["layer_precision"])
+        fields["settings"] = HlsSettings(**s)
+        fields["layers"] = tuple(data.get("layers", ()))
+        return cls(**fields)
+
+
+def interpreter() -> str | None:
+    """A Python that can import hls4ml: this one, $HEPINFER_HLS4ML_PYTHON, or .venv-hls4ml."""
+    given = os.environ.get("HEPINFER_HLS4ML_PYTHON")
+    if given:
+        return given if Path(given).exists() else None
+    if importlib.util.find_spec("hls4ml") is not None:
+        return sys.executable
+    repo_venv = Path(__file__).resolve().parents[3] / ".venv-hls4ml" / "bin" / "python"
+    return str(repo_venv) if repo_venv.exists() else None
+
+
+def unavailable_reason() -> str | None:
+    """None when a conversion can run here, else what is missing and how to get it."""
+    if shutil.which("g++") is None:
+        return "no C++ compiler (g++) on PATH for hls4ml's C simulation; install one (apt-get install g++)"
+    if interpreter() is None:
+        return (
+            "hls4ml is not installed; install it with: pip install 'hepinfer[hls4ml]' "
+            "(or `make hls4ml` for a venv of its own, or set HEPINFER_HLS4ML_PYTHON)"
+        )
+    return None
+
+
+def build_library(
+    zoo_name: str,
+    zoo_params: Mapping[str, Any],
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    settings: HlsSettings,
+) -> HlsBuild:
+    """Convert the zoo model's Keras twin with hls4ml and compile its C simulation (cached).
+
+    Runs the conversion in a child interpreter with hls4ml (see the module docstring); raises
+    ConversionError with hls4ml's last line when it fails.
+    """
+    import inspect
+
+    from hepinfer.zoo import entry, keras_twins
+
+    python = interpreter()
+    reason = unavailable_reason()
+    if python is None or reason is not None:
+        raise BackendUnavailable(f"backend hls4ml is unavailable: {reason}")
+    module = sys.modules[__name__]
+    zoo_module = importlib.import_module(f"hepinfer.zoo.{entry(zoo_name).module}")
+    sources = digest(*(inspect.getsource(m) for m in (module, keras_twins, zoo_module)))
+    key = digest(zoo_name, sorted(zoo_params.items()), asdict(settings), python, sources, BUILD_VERSION)
+    out_dir = cache_dir() / "hls4ml" / f"{zoo_name}-{key}"
+    meta = out_dir / "build.json"
+    if meta.exists():
+        build = HlsBuild.from_dict(json.loads(meta.read_text()))
+        if Path(build.library).exists():
+            return HlsBuild.from_dict({**build.to_dict(), "cached": True})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    request = {
+        "zoo_name": zoo_name,
+        "zoo_params": dict(zoo_params),
+        "input_names": list(input_names),
+        "output_names": list(output_names),
+        "settings": asdict(settings),
+        "project_dir": str(out_dir / "project"),
+        "key": key,
+    }
+    req_path = out_dir / "request.json"
+    req_path.write_text(json.dumps(request))
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    done = subprocess.run(
+        [python, "-m", "hepinfer.convert.hls4ml", str(req_path), str(meta)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    if done.returncode != 0 or not meta.exists():
+        lines = [ln for ln in (done.stderr + done.stdout).strip().splitlines() if ln.strip()]
+        raise ConversionError(f"hls4ml could not convert {zoo_name}: {lines[-1] if lines else 'no output'}")
+    return HlsBuild.from_dict(json.loads(meta.read_text()))
+
+
+# --- the child: runs with hls4ml and Keras importable ----------------------------------------------
+
+
+def _hls_config(hls4ml: Any, model: Any, settings: HlsSettings) -> dict[str, Any]:
+    config: dict[str, Any] = hls4ml.utils.config_from_keras_model(
+        model, granularity="model", default_precision=settings.precision
+    )
+    config["Model"]["ReuseFactor"] = settings.reuse_factor
+    config["Model"]["Strategy"] = settings.strategy
+    names = {layer.name for layer in model.layers}
+    for layer, precision in settings.layer_precision:
+        if layer not in names:
+            raise ConversionError(
+                f"hls4ml.layer_precision: the model has no layer '{layer}' "
+                f"(its layers: {', '.join(sorted(names))})"
+            )
+        config.setdefault("LayerName", {})[layer] = {"Precision": precision}
+    return config
+
+
+def _tensors(names: Sequence[str], variables: Sequence[Any]) -> tuple[HlsTensor, ...]:
+    return tuple(HlsTensor(n, tuple(int(d) for d in v.shape)) for n, v in zip(names, variables, strict=True))
+
+
+def _child(request_path: Path, meta_path: Path) -> None:
+    import contextlib
+    import io
+
+    import hls4ml
+    import keras
+
+    from hepinfer.convert.sofie import compiler_version
+    from hepinfer.zoo.keras_twins import load_keras
+
+    req = json.loads(request_path.read_text())
+    given = req["settings"]
+    settings = HlsSettings(**{**given, "layer_precision": tuple(map(tuple, given["layer_precision"]))})
+    model = load_keras(req["zoo_name"], req["zoo_params"])
+    t0 = time.perf_counter()
+    noise = io.StringIO()
+    with contextlib.redirect_stdout(noise):
+        config = _hls_config(hls4ml, model, settings)
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            model,
+            hls_config=config,
+            output_dir=req["project_dir"],
+            project_name="hepinfer",
+            backend=settings.backend,
+            io_type=settings.io_type,
+        )
+        hls_model.write()
+    convert_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(noise):
+        library = hls_model.config.backend.compile(hls_model)
+    compile_s = time.perf_counter() - t0
+    in_vars, out_vars = hls_model.get_input_variables(), hls_model.get_output_variables()
+    if len(in_vars) != len(req["input_names"]) or len(out_vars) != len(req["output_names"]):
+        raise ConversionError(
+            f"hls4ml's model has {len(in_vars)} inputs and {len(out_vars)} outputs, the spec "
+            f"{len(req['input_names'])} and {len(req['output_names'])}"
+        )
+    build = HlsBuild(
+        library=str(Path(library).resolve()),
+        function="hepinfer_float",
+        project_dir=req["project_dir"],
+        inputs=_tensors(req["input_names"], in_vars),
+        outputs=_tensors(req["output_names"], out_vars),
+        settings=settings,
+        hls4ml_version=hls4ml.__version__,
+        keras_version=keras.__version__,
+        compiler_version=compiler_version("g++"),
+        convert_s=convert_s,
+        compile_s=compile_s,
+        interpreter=sys.executable,
+        key=req["key"],
+        layers=tuple(layer.name for layer in hls_model.get_layers()),
+    )
+    tmp = meta_path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(build.to_dict()))
+    os.replace(tmp, meta_path)
+
+
+if __name__ == "__main__":  # python -m hepinfer.convert.hls4ml REQUEST.json BUILD.json
+    _child(Path(sys.argv[1]), Path(sys.argv[2]))
