@@ -21,6 +21,7 @@ COMMANDS = {
     "loadgen": "MLPerf LoadGen scenarios: SingleStream, Offline, Server",
     "data": "generate, describe and find physics event files (inputs from real events)",
     "serve": "serve a model with a Triton server (KServe v2 gRPC/HTTP) for the triton backend",
+    "tune": "search backends, options, threads and batch sizes in a budget; write deploy.json",
 }
 
 
