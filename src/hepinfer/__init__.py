@@ -4,6 +4,8 @@ The notebook API::
 
     import hepinfer
     records = hepinfer.bench("event_vae", backends=["onnxruntime", "pytorch"], batches=[1, 64])
+    session = hepinfer.Session.from_config("deploy.json")   # what ``hepinfer tune`` chose
+    scores = session(inputs)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "bench"]
+__all__ = ["Session", "__version__", "bench"]
 
 
 def bench(
@@ -63,3 +65,12 @@ def read_records(path: str | Path) -> list[Any]:
     from hepinfer.results.record import Record
 
     return [Record.from_dict(r, f"{path}") for r in jsonl.read(Path(path))]
+
+
+def __getattr__(name: str) -> Any:
+    """``hepinfer.Session``, imported when first used (``import hepinfer`` stays light)."""
+    if name == "Session":
+        from hepinfer.session import Session
+
+        return Session
+    raise AttributeError(f"module 'hepinfer' has no attribute {name!r}")
