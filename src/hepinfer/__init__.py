@@ -6,9 +6,13 @@ The notebook API (``hepinfer.api``), one function per command::
     records = hepinfer.bench("event_vae", backends=["onnxruntime", "pytorch"], batches=[1, 64])
     hepinfer.sweep("benchmarks/demo.yaml", out="demo.jsonl", resume=True)
     hepinfer.write_report("demo.jsonl", html="demo.html")
+    session = hepinfer.Session.from_config("deploy.json")   # what ``hepinfer tune`` chose
+    scores = session(inputs)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from hepinfer.api import (
     bench,
@@ -26,6 +30,7 @@ from hepinfer.api import (
 
 __version__ = "0.1.0"
 __all__ = [
+    "Session",
     "__version__",
     "bench",
     "env",
@@ -39,3 +44,12 @@ __all__ = [
     "write_report",
     "zoo_models",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``hepinfer.Session``, imported when first used (``import hepinfer`` stays light)."""
+    if name == "Session":
+        from hepinfer.session import Session
+
+        return Session
+    raise AttributeError(f"module 'hepinfer' has no attribute {name!r}")

@@ -22,6 +22,7 @@ COMMANDS = {
     "data": "generate, describe and find physics event files (inputs from real events)",
     "serve": "serve a model with a Triton server (KServe v2 gRPC/HTTP) for the triton backend",
     "doctor": "what an ONNX export did wrong, the repair (--fix) and its proof",
+    "tune": "search backends, options, threads and batch sizes in a budget; write deploy.json",
 }
 
 
