@@ -1,13 +1,11 @@
-"""``make demo``: a quick sweep of the zoo over the CPU backends and its HTML report, then the
-quick mode of the seed studies and their page (``hepinfer.seeds``).
+"""``make demo``'s first half: a quick sweep of the zoo over the CPU backends and its HTML report
+(the second half, the seed studies, is repository tooling: ``benchmarks/seeds``).
 
 Reads ``benchmarks/demo.yaml`` (or the same grid built in, outside a checkout), keeps the
 backends that can run here, writes that configuration to ``results/demo-sweep.yaml``, runs
 it with ``hepinfer sweep --resume`` into ``results/demo.jsonl`` (an interrupted demo goes on
 where it stopped) and writes ``results/demo.html`` (plus Markdown, CSV and PNG/PDF plots),
-printing its path; then ``python -m hepinfer.seeds --quick`` writes
-``results/seeds-quick/seeds.md`` and ``seeds.html``. Measured on 2 cores: about 3 minutes for
-the sweep and 5 to 7 for the seed studies.
+printing its path. Measured on 2 cores: about 3 minutes.
 """
 
 from __future__ import annotations
@@ -37,33 +35,16 @@ timeout_s: 300
 RESULTS = Path("results")
 
 
-def usable_cpu_backends(names: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The backends of ``names`` that are registered, run on CPU and are usable here; why not the rest."""
-    from hepinfer.backends.registry import backend_class
-    from hepinfer.errors import HepinferError
-
-    keep, dropped = [], {}
-    for name in names:
-        try:
-            cls = backend_class(name)
-        except HepinferError as err:
-            dropped[name] = str(err)
-            continue
-        reason = cls.unavailable_reason() if "cpu" in cls.devices else "does not run on CPU"
-        if reason is None:
-            keep.append(name)
-        else:
-            dropped[name] = reason
-    return keep, dropped
-
-
 def config(source: Path | None = None) -> dict[str, Any]:
     """The demo grid with only the backends usable here."""
-    import yaml
+    from hepinfer._optional import require
+    from hepinfer.backends.registry import usable
+
+    yaml = require("yaml", "the demo (its grid is YAML)")
 
     source = source or Path("benchmarks/demo.yaml")
     data: dict[str, Any] = yaml.safe_load(source.read_text() if source.exists() else BUILTIN)
-    keep, dropped = usable_cpu_backends(list(data.get("backends", [])))
+    keep, dropped = usable(list(data.get("backends", [])))
     for name, why in dropped.items():
         print(f"demo: leaving out {name}: {why}", file=sys.stderr)
     data["backends"] = keep
@@ -75,9 +56,10 @@ def config(source: Path | None = None) -> dict[str, Any]:
 
 def main() -> int:
     """Sweep, report, print the report's path."""
-    import yaml
-
+    from hepinfer._optional import require
     from hepinfer.cli.main import main as cli
+
+    yaml = require("yaml", "the demo (its grid is YAML)")
 
     RESULTS.mkdir(exist_ok=True)
     grid = RESULTS / "demo-sweep.yaml"
@@ -92,14 +74,7 @@ def main() -> int:
     )  # fmt: skip
     if reported == 0:
         print(f"demo report: {html.resolve()}")
-    # Then the seed studies' quick mode: our figures beside the published ones, as a page.
-    from hepinfer.seeds.run import main as seeds
-
-    seeded = seeds(["--quick", "--out", str(RESULTS / "seeds-quick")])
-    if seeded == 0:
-        print(f"seed studies page: {(RESULTS / 'seeds-quick' / 'seeds.md').resolve()}")
-        print(f"demo report: {html.resolve()}")
-    return swept or reported or seeded
+    return swept or reported
 
 
 if __name__ == "__main__":
