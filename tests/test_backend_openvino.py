@@ -18,6 +18,7 @@ pytest.importorskip("openvino")
 pytestmark = pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)`:FutureWarning")
 
 
+@pytest.mark.shared
 def test_real_file_agrees_with_onnxruntime_and_records_settings():
     path = SHARED_MODELS / "rootbench" / "Linear_event.onnx"
     if not path.exists():
@@ -83,6 +84,7 @@ def test_missing_package_names_the_extra(monkeypatch):
         OpenVinoBackend().load(zoo_artifact("linear_event"), OpenVinoOptions())
 
 
+@pytest.mark.shared
 def test_real_tagger_with_masks_and_dynamic_axes():
     path = SHARED_MODELS / "cms" / "ParticleNetAK4_CHS_V01.onnx"
     if not path.exists():

@@ -94,6 +94,7 @@ def test_tf2onnx_export_agrees_and_is_recorded():
     np.testing.assert_allclose(got["output"], want["output"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.shared
 def test_onnx_file_is_refused_in_one_line():
     path = SHARED_MODELS / "rootbench" / "higgs_model_dense.onnx"
     if not path.exists():

@@ -36,8 +36,12 @@ def test_published_table_is_complete() -> None:
 
 @pytest.mark.parametrize("number", sorted(STUDIES))
 @pytest.mark.parametrize("quick", [False, True])
-def test_configs_validate_against_the_sweep_schema(number: int, quick: bool) -> None:
+def test_configs_validate_against_the_sweep_schema(
+    number: int, quick: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import yaml
+
+    monkeypatch.setattr(run, "ROOT", tmp_path)  # ../shared absent: its files are left out, not read
 
     path = run.config_path(number, quick)
     text = path.read_text()
@@ -50,8 +54,10 @@ def test_configs_validate_against_the_sweep_schema(number: int, quick: bool) -> 
 
 @pytest.mark.parametrize("number", sorted(STUDIES))
 @pytest.mark.parametrize("quick", [False, True])
-def test_configs_plan(number: int, quick: bool, tmp_path: Path) -> None:
+def test_configs_plan(number: int, quick: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
+
+    monkeypatch.setattr(run, "ROOT", tmp_path)  # ../shared absent: its files are left out, not read
 
     data, _ = run.prepared(number, quick)
     path = tmp_path / "quick.yaml"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
-import importlib.util
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hepinfer._optional import missing
 from hepinfer.errors import ConfigurationError, ModelInputError
 from hepinfer.zoo import ModelRef, ModelSpec
 
@@ -194,11 +194,7 @@ class Backend(abc.ABC):
         The default looks for the packages without importing them, so that ``hepinfer env``
         stays fast; a backend overrides it for deeper checks (a device, a driver).
         """
-        for pkg in cls.packages:
-            if importlib.util.find_spec(pkg) is None:
-                fix = f"pip install 'hepinfer[{cls.extra}]'" if cls.extra else f"pip install {pkg}"
-                return f"{pkg} is not installed; install it with: {fix}"
-        return None
+        return next(filter(None, (missing(pkg) for pkg in cls.packages)), None)
 
     @abc.abstractmethod
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:

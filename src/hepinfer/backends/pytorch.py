@@ -56,7 +56,7 @@ class PyTorchBackend(Backend):
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Thread pools first (they can be set once per process), then the module."""
-        import torch
+        torch = require("torch", "the pytorch backend")
 
         assert isinstance(options, PyTorchOptions)
         self.options = options

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hepinfer._optional import require
 from hepinfer.errors import ConfigurationError
 
 
@@ -72,10 +73,11 @@ def _generate(ns: argparse.Namespace) -> int:
 
 
 def _info(ns: argparse.Namespace) -> int:
-    import awkward as ak
     import numpy as np
 
     from hepinfer.data import builders, store
+
+    ak = require("awkward", "hepinfer data info")
 
     path = Path(ns.file)
     meta = store.metadata(path)

@@ -9,6 +9,7 @@ outputs and cost at ``--batch`` and ``--dim`` sizes, MACs broken down by operati
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from hepinfer.cli import args as parse
@@ -79,8 +80,13 @@ def run(ns: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
+    from hepinfer._optional import missing
     from hepinfer.zoo import ENTRIES, model_ref
 
+    # The zoo's definitions are PyTorch: without torch the list stands, the counts cannot.
+    no_torch = None if ns.no_count else missing("torch", "counting the parameters (PyTorch definitions)")
+    if no_torch:
+        print(f"hepinfer zoo: {no_torch}", file=sys.stderr)
     table = Table(title="hepinfer zoo")
     cols = ["model", "family", "params", "spec target", "options", "inputs"]
     if ns.cost:
@@ -89,7 +95,7 @@ def run(ns: argparse.Namespace) -> int:
         table.add_column(col)
     for name, e in ENTRIES.items():
         spec = e.spec(e.params({}))
-        params = "-" if ns.no_count else f"{count_parameters(name):,}"
+        params = "-" if ns.no_count or no_torch else f"{count_parameters(name):,}"
         target = f"{e.target_params:,}" if e.target_params else "-"
         if e.target_params and e.target_kind == "stored":
             target += " (stored)"

@@ -18,6 +18,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
+from hepinfer._optional import require
 from hepinfer.data.schema import empty_fatjets, make_events
 from hepinfer.errors import DataError
 
@@ -33,13 +34,8 @@ def path_of(name: str) -> Path:
     """Where the packaged file of that source lies (raises DataError if absent)."""
     if name not in SOURCES:
         raise DataError(f"unknown real-data source '{name}': use one of {', '.join(SOURCES)}")
-    try:
-        import skhep_testdata
-    except ImportError as err:
-        raise DataError(
-            f"real data needs scikit-hep-testdata==0.3.12: pip install 'hepinfer[data]' ({err})"
-        ) from err
-    path = Path(skhep_testdata.__file__).parent / "data" / SOURCES[name]
+    skhep_testdata = require("skhep_testdata", "real data")
+    path = Path(str(skhep_testdata.__file__)).parent / "data" / SOURCES[name]
     if not path.exists():
         raise DataError(
             f"{SOURCES[name]} is not inside scikit-hep-testdata "

@@ -15,6 +15,7 @@ from typing import Any
 
 import awkward as ak
 
+from hepinfer._optional import require
 from hepinfer.errors import DataError
 
 META_KEY = b"hepinfer"
@@ -23,7 +24,7 @@ FORMAT_VERSION = 1
 
 def write(events: ak.Array, path: Path, metadata: Mapping[str, Any], row_group: int = 1000) -> Path:
     """Write events to parquet with ``metadata`` (JSON) in the file's schema; atomic."""
-    import pyarrow.parquet as pq
+    pq = require("pyarrow.parquet", "parquet event files")
 
     table = ak.to_arrow_table(events, extensionarray=False)
     meta = {"format_version": FORMAT_VERSION, "n_events": len(events), **metadata}
@@ -64,7 +65,7 @@ def metadata(path: Path) -> dict[str, Any]:
             "n_events": int(tree.num_entries),
             "file": path.name,
         }
-    import pyarrow.parquet as pq
+    pq = require("pyarrow.parquet", "parquet event files")
 
     try:
         schema = pq.read_schema(path)
@@ -100,7 +101,7 @@ def iter_events(
         yield from read_root(path, chunk, entry_stop)
         return
     metadata(path)  # checks that it is ours
-    import pyarrow.parquet as pq
+    pq = require("pyarrow.parquet", "parquet event files")
 
     seen = 0
     try:
@@ -129,7 +130,7 @@ def read(path: Path, entry_stop: int | None = None) -> ak.Array:
 
 
 def _root_tree(path: Path) -> tuple[Any, str]:
-    import uproot
+    uproot = require("uproot", "ROOT event files")
 
     from hepinfer.data.real import converters
 
