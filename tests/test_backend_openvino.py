@@ -77,7 +77,7 @@ def test_missing_package_names_the_extra(monkeypatch):
         importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a)
     )
     assert OpenVinoBackend.unavailable_reason() == (
-        "openvino is not installed; install it with: pip install 'hepinfer[openvino]'"
+        "openvino, which is not installed; install it with: pip install 'hepinfer[openvino]'"
     )
     monkeypatch.setitem(__import__("sys").modules, "openvino", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[openvino\]"):

@@ -114,7 +114,7 @@ def test_missing_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "sofie" else real(n, *a))
     assert SofieBackend.unavailable_reason() == (
-        "sofie is not installed; install it with: pip install 'hepinfer[sofie]'"
+        "sofie, which is not installed; install it with: pip install 'hepinfer[sofie]'"
     )
     monkeypatch.setitem(sys.modules, "sofie", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[sofie\]"):

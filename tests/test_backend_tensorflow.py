@@ -112,7 +112,8 @@ def test_missing_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "tensorflow" else real(n, *a))
     assert TensorFlowBackend.unavailable_reason() == (
-        "tensorflow is not installed; install it with: pip install 'hepinfer[tensorflow]'"
+        "tensorflow (from tensorflow-cpu), which is not installed; install it with: "
+        "pip install 'hepinfer[tensorflow]'"
     )
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[tensorflow\]"):

@@ -474,13 +474,13 @@ def study5(records: Records, extra: Mapping[str, Any]) -> Section:
             per_event_us(find(records, model, "onnxruntime", batch=b)),
         )
 
-    small = {b: vs_ort(b, 1) for b in _BACKENDS5}
-    compiled = [r for b in ("sofie", "openvino") if (r := small[b]) is not None]
-    python = [r for b in ("tensorflow", "pytorch") if (r := small[b]) is not None]
+    small = {name: vs_ort(name, 1) for name in _BACKENDS5}
+    compiled = [v for name in ("sofie", "openvino") if (v := small[name]) is not None]
+    python = [v for name in ("tensorflow", "pytorch") if (v := small[name]) is not None]
     if compiled and python:
-        got = ", ".join(f"{b} {r:.1f}x" for b, r in small.items() if r is not None)
+        listed = ", ".join(f"{name} {v:.1f}x" for name, v in small.items() if v is not None)
         s.why.append(
-            f"At batch 1, 1 thread (per event, against ONNX Runtime: {got}) "
+            f"At batch 1, 1 thread (per event, against ONNX Runtime: {listed}) "
             + (
                 "Keras and PyTorch are the slowest: the time of a 41k-parameter MLP is call "
                 "overhead, not arithmetic, and they pay Python dispatch per layer where SOFIE, "
@@ -491,7 +491,7 @@ def study5(records: Records, extra: Mapping[str, Any]) -> Section:
         )
     if big not in (None, 1):
         assert big is not None
-        large = [r for b in _BACKENDS5 if (r := vs_ort(b, big)) is not None]
+        large = [v for name in _BACKENDS5 if (v := vs_ort(name, big)) is not None]
         if large:
             s.why.append(
                 f"At batch {big} every backend is within {min(large):.2f}x to {max(large):.2f}x of "
