@@ -39,6 +39,7 @@ def test_real_file_agrees_with_onnxruntime_and_records_settings():
     assert s["compile_s"] > 0
 
 
+@pytest.mark.slow
 def test_zoo_model_zero_copy_and_copying_paths_agree():
     artifact = zoo_artifact("linear_event")
     inputs = build_inputs(artifact.ref, artifact.spec, 4, {}, seed=1)
