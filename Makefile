@@ -7,15 +7,18 @@ STAMP  := $(VENV)/.installed
 TRITON_VENV ?= $(VENV)-triton
 TRITON_STAMP := $(TRITON_VENV)/.installed
 
-.PHONY: demo test install triton hls4ml lint clean
+# The interpreter of the wheel smoke test's fresh venv (3.11 to 3.13 work: README.md).
+SMOKE_PYTHON ?= $(PYTHON)
 
-# torch is installed first and pinned: 2.13.0 is the local CPU wheel; anything else may pull CUDA.
-$(STAMP): pyproject.toml
+.PHONY: demo test test-fast wheel-smoke install triton hls4ml lint clean
+
+# This machine's pins (torch 2.13.0 is the local CPU wheel; anything else may pull CUDA) are in
+# constraints.txt, not in the package's metadata.
+$(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; run with PYTHON=python3"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,7 +28,7 @@ install: $(STAMP)
 # used; hepinfer finds it as $(VENV)-triton).
 $(TRITON_STAMP):
 	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
-	$(TRITON_VENV)/bin/python -m pip install --quiet --no-deps 'nvidia-pytriton==0.7.0'
+	$(TRITON_VENV)/bin/python -m pip install --quiet --no-deps -c constraints.txt nvidia-pytriton
 	touch $(TRITON_STAMP)
 
 triton: $(STAMP) $(TRITON_STAMP)
@@ -44,16 +47,31 @@ $(HLS4ML_STAMP): $(STAMP)
 
 hls4ml: $(STAMP) $(HLS4ML_STAMP)
 
+# The zoo sweep and its report, then the seed studies' quick mode (repository tooling).
 demo: $(STAMP)
 	$(BIN)/python -m hepinfer.demo
+	$(BIN)/python benchmarks/seeds --quick --out results/seeds-quick
+	@echo "seed studies page: $(CURDIR)/results/seeds-quick/seeds.md"
+	@echo "demo report: $(CURDIR)/results/demo.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/mypy src
+	$(BIN)/mypy src benchmarks/seeds
 
+# The full suite, as CI runs it (.ci/run), then the wheel installed as a user gets it.
 test: lint $(TRITON_STAMP)
 	$(BIN)/python -m pytest
+	$(MAKE) wheel-smoke
+
+# The edit loop: no worker processes or exports (slow), no real models (shared); under a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not shared" -q
+
+# Build the wheel, install it non-editable (core dependencies only) into a fresh venv, run
+# env, zoo, bench on a ../shared ONNX file and report from a directory outside the checkout.
+wheel-smoke:
+	.ci/wheel-smoke $(SMOKE_PYTHON) build/wheel-smoke
 
 clean:
-	rm -rf $(VENV) $(TRITON_VENV) .pytest_cache .mypy_cache .ruff_cache results/demo*
+	rm -rf $(VENV) $(TRITON_VENV) build .pytest_cache .mypy_cache .ruff_cache results/demo*

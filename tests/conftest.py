@@ -16,6 +16,13 @@ TESTS = Path(__file__).resolve().parent
 FAST_TIMING = {"max_time_s": 0.3, "min_calls": 5, "warmup_calls": 2, "warmup_s": 0.0}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that takes the real models is a ``shared`` test (``-m "not shared"`` leaves it out)."""
+    for item in items:
+        if "shared_models" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("shared"):
+            item.add_marker(pytest.mark.shared)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Exports go to a cache of this test session, never the user's."""

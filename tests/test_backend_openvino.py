@@ -18,6 +18,7 @@ pytest.importorskip("openvino")
 pytestmark = pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)`:FutureWarning")
 
 
+@pytest.mark.shared
 def test_real_file_agrees_with_onnxruntime_and_records_settings():
     path = SHARED_MODELS / "rootbench" / "Linear_event.onnx"
     if not path.exists():
@@ -38,6 +39,7 @@ def test_real_file_agrees_with_onnxruntime_and_records_settings():
     assert s["compile_s"] > 0
 
 
+@pytest.mark.slow
 def test_zoo_model_zero_copy_and_copying_paths_agree():
     artifact = zoo_artifact("linear_event")
     inputs = build_inputs(artifact.ref, artifact.spec, 4, {}, seed=1)
@@ -76,13 +78,14 @@ def test_missing_package_names_the_extra(monkeypatch):
         importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a)
     )
     assert OpenVinoBackend.unavailable_reason() == (
-        "openvino is not installed; install it with: pip install 'hepinfer[openvino]'"
+        "openvino, which is not installed; install it with: pip install 'hepinfer[openvino]'"
     )
     monkeypatch.setitem(__import__("sys").modules, "openvino", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[openvino\]"):
         OpenVinoBackend().load(zoo_artifact("linear_event"), OpenVinoOptions())
 
 
+@pytest.mark.shared
 def test_real_tagger_with_masks_and_dynamic_axes():
     path = SHARED_MODELS / "cms" / "ParticleNetAK4_CHS_V01.onnx"
     if not path.exists():

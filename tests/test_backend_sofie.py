@@ -62,6 +62,7 @@ def test_real_file_agrees_with_onnxruntime_and_is_cached(tmp_path, monkeypatch):
     assert len(list((tmp_path / "sofie").iterdir())) == 1
 
 
+@pytest.mark.slow
 def test_zoo_model_one_library_per_batch_portable_isa(tmp_path, monkeypatch):
     monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path))
     artifact = zoo_artifact("higgs_model_dense")
@@ -110,17 +111,19 @@ def test_unsupported_operator_in_a_real_file():
     assert convert.unsupported_operators(path) == {"Dropout": 1}
 
 
+@pytest.mark.slow  # an export (or XLA compilation) first
 def test_missing_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "sofie" else real(n, *a))
     assert SofieBackend.unavailable_reason() == (
-        "sofie is not installed; install it with: pip install 'hepinfer[sofie]'"
+        "sofie, which is not installed; install it with: pip install 'hepinfer[sofie]'"
     )
     monkeypatch.setitem(sys.modules, "sofie", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[sofie\]"):
         SofieBackend().load(zoo_artifact("linear_event"), SofieOptions())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parser", ["pytorch", pytest.param("keras", marks=pytest.mark.slow)])
 def test_framework_parsers_agree_with_the_onnx_path(parser, tmp_path, monkeypatch):
     if parser == "keras":

@@ -35,6 +35,7 @@ SAME_PROCESS = {"threads": 0, "inter_op_threads": 0}
 FAST = TimingPolicy(max_time_s=0.3, min_calls=5, warmup_calls=2, warmup_s=0.0)
 
 
+@pytest.mark.slow
 def test_keras_twin_of_higgs_computes_the_pytorch_function():
     import torch
 
@@ -50,6 +51,7 @@ def test_keras_twin_of_higgs_computes_the_pytorch_function():
     assert model.count_params() == 41_402
 
 
+@pytest.mark.slow  # an export (or XLA compilation) first
 def test_xla_function_agrees_and_settings_are_recorded():
     import torch
 
@@ -75,6 +77,7 @@ def test_jet_vae_twin_layout_and_size():
     assert recon.shape == (2, 100, 3) and z_mean.shape == (2, 12) and z_log_var.shape == (2, 12)
 
 
+@pytest.mark.slow
 def test_tf2onnx_export_agrees_and_is_recorded():
     artifact = zoo_artifact("higgs_model_dense", exporter="tf2onnx")
     path = artifact.onnx_path()
@@ -94,6 +97,7 @@ def test_tf2onnx_export_agrees_and_is_recorded():
     np.testing.assert_allclose(got["output"], want["output"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.shared
 def test_onnx_file_is_refused_in_one_line():
     path = SHARED_MODELS / "rootbench" / "higgs_model_dense.onnx"
     if not path.exists():
@@ -111,7 +115,8 @@ def test_missing_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "tensorflow" else real(n, *a))
     assert TensorFlowBackend.unavailable_reason() == (
-        "tensorflow is not installed; install it with: pip install 'hepinfer[tensorflow]'"
+        "tensorflow (from tensorflow-cpu), which is not installed; install it with: "
+        "pip install 'hepinfer[tensorflow]'"
     )
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(BackendUnavailable, match=r"hepinfer\[tensorflow\]"):

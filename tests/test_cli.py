@@ -121,7 +121,30 @@ def test_env_lists_backends_and_cpu(capsys: pytest.CaptureFixture[str]) -> None:
     assert any(lib.get("user_api") == "blas" for lib in data["environment"]["blas"])
 
 
-def test_zoo_lists_parameter_counts(capsys: pytest.CaptureFixture[str]) -> None:
+def _zoo_rows(out: str) -> dict[str, list[str]]:
+    """The zoo table's cells by model (the first line of each row)."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if line.startswith("│") and cells[0]:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_zoo_lists_parameter_counts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The params column is the count of the built model, the next one the spec's target: both
+    # are read from their own column (the target alone once made this pass whatever the count).
+    monkeypatch.setenv("COLUMNS", "250")
     assert main(["zoo"]) == 0
-    out = capsys.readouterr().out
-    assert "25,960" in out and "41,402" in out and "15,966" in out
+    rows = _zoo_rows(capsys.readouterr().out)
+    counted = {name: cells[2] for name, cells in rows.items()}
+    assert counted["linear_event"] == "25,960" and counted["higgs_model_dense"] == "41,402"
+    assert counted["event_vae"] == "15,966"
+    assert rows["rnn_d10_l20_h8"][2:4] == ["178", "186 (stored)"]  # the count is not the target
+    from hepinfer.cli import zoo
+
+    monkeypatch.setattr(zoo, "count_parameters", lambda name, params=None: 7)
+    assert main(["zoo"]) == 0
+    assert {cells[2] for cells in _zoo_rows(capsys.readouterr().out).values()} == {"7"}

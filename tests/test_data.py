@@ -108,6 +108,7 @@ def test_zmumu_has_two_opposite_muons_and_nothing_else() -> None:
 # -- generation -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_same_seed_same_events_other_seed_other_events(qcd: ak.Array) -> None:
     again = generate.generate("qcd", 12, seed=7)
     assert ak.to_list(again) == ak.to_list(qcd)
@@ -246,6 +247,7 @@ def _one_line_error(path: Path) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_bad_files_give_one_line_errors(tmp_path: Path, hzz: ak.Array) -> None:
     good = store.write(hzz[:50], tmp_path / "good.parquet", {"source": "test"})
     truncated = tmp_path / "truncated.parquet"
@@ -373,6 +375,7 @@ def test_bench_data_flag_records_disk_inclusive_timing() -> None:
         run(bad)
 
 
+@pytest.mark.slow
 def test_train_and_score_is_seeded_and_cached(one_thread: None) -> None:
     from hepinfer.zoo import entry
 

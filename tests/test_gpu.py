@@ -40,18 +40,24 @@ def test_env_lists_gpu_backends_with_reasons() -> None:
         assert cls.devices == frozenset({"cuda"}) and cls.needs_sync
         reason = cls.unavailable_reason()
         assert status[name]["status"] == ("available" if reason is None else "unavailable")
-        if NO_DRIVER is not None:
+        if NO_DRIVER is None:  # a GPU machine: whatever is missing, it is not the driver
+            assert "driver" not in (status[name].get("reason") or "")
+        else:
             assert status[name]["reason"].startswith(NO_DRIVER)
 
 
-def test_env_json_names_the_extra(capsys: pytest.CaptureFixture[str]) -> None:
+def test_env_json_names_the_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
     from hepinfer.cli.main import main
 
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # absent, whether installed here or not
     assert main(["env", "--json"]) == 0
-    backends = json.loads(capsys.readouterr().out)["backends"]
-    trt = backends["tensorrt"]
-    if trt["status"] == "unavailable" and "tensorrt is not installed" in trt["reason"]:
-        assert "pip install 'hepinfer[gpu]'" in trt["reason"]
+    trt = json.loads(capsys.readouterr().out)["backends"]["tensorrt"]
+    assert trt["status"] == "unavailable"
+    assert "tensorrt, which is not installed; install it with: pip install 'hepinfer[gpu]'" in trt["reason"]
 
 
 def test_hidden_gpus_are_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,16 +67,26 @@ def test_hidden_gpus_are_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     assert backend_class("pytorch-cuda").unavailable_reason() is not None
 
 
-def test_cpu_builds_are_named() -> None:
+def _versions(monkeypatch: pytest.MonkeyPatch, **installed: str) -> None:
+    """Make the package metadata _gpu reads say that exactly these distributions are installed."""
     from importlib import metadata
 
-    if metadata.version("torch").endswith("+cpu"):
-        reason = _gpu.torch_build_reason()
-        assert reason is not None and "CPU-only" in reason
-    names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
-    if "onnxruntime-gpu" not in names:
-        reason = _gpu.onnxruntime_build_reason()
-        assert reason is not None and "onnxruntime-gpu" in reason
+    def version(name: str) -> str:
+        if name not in installed:
+            raise metadata.PackageNotFoundError(name)
+        return installed[name]
+
+    monkeypatch.setattr(_gpu.metadata, "version", version)
+
+
+def test_cpu_builds_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    _versions(monkeypatch, torch="2.13.0+cpu", onnxruntime="1.23.2")
+    reason = _gpu.torch_build_reason()
+    assert reason is not None and reason.startswith("torch 2.13.0+cpu is a CPU-only build")
+    reason = _gpu.onnxruntime_build_reason()
+    assert reason is not None and "pip install onnxruntime-gpu==1.23.2" in reason
+    _versions(monkeypatch, torch="2.13.0+cu126", **{"onnxruntime-gpu": "1.23.2"})
+    assert _gpu.torch_build_reason() is None and _gpu.onnxruntime_build_reason() is None
 
 
 def test_options_and_profiles() -> None:

@@ -30,11 +30,6 @@ FRAMEWORKS = frozenset(
         "jax",
     }
 )
-# Package-level cycles that belong to another change; each pair once, with its owner.
-ALLOWED_CYCLES: set[frozenset[str]] = {
-    # demo.py <-> seeds/run.py: being split by the packaging/seeds work, not by this test's.
-    frozenset({"demo", "seeds"}),
-}
 
 
 def _module_name(path: Path) -> tuple[str, bool]:
@@ -189,22 +184,5 @@ def test_find_cycle_finds_one_and_only_one() -> None:
 
 
 def test_no_import_cycles_between_subpackages() -> None:
-    graph = package_graph()
-    for pair in ALLOWED_CYCLES:
-        a, b = sorted(pair)
-        if b in graph.get(a, set()) and a in graph.get(b, set()):
-            graph[b].discard(a)  # the allowed pair: one of its edges left out
-    cycle = find_cycle(graph)
+    cycle = find_cycle(package_graph())
     assert cycle is None, "import cycle between subpackages: " + " -> ".join(cycle or [])
-
-
-def test_the_allowed_cycle_is_still_needed() -> None:
-    """An allowed pair that no longer forms a cycle should leave ALLOWED_CYCLES."""
-    graph = package_graph()
-    stale = [
-        sorted(pair)
-        for pair in ALLOWED_CYCLES
-        if not all(b in graph.get(a, set()) for a, b in (sorted(pair), sorted(pair)[::-1]))
-    ]
-    if stale:
-        pytest.skip(f"allowed cycle(s) {stale} are gone: remove them from ALLOWED_CYCLES")

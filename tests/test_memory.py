@@ -312,6 +312,7 @@ def test_minimum_of_an_unsorted_graph_is_that_of_the_sorted_one():
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 
 
+@pytest.mark.shared
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/models is absent")
 @pytest.mark.parametrize(
     "name",

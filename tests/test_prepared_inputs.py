@@ -217,7 +217,7 @@ def _model_runs(backend: OnnxRuntimeBackend) -> int:
     return sum(1 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
 
 
-@pytest.mark.parametrize("model", ["mlp", "deepjet"])
+@pytest.mark.parametrize("model", ["mlp", pytest.param("deepjet", marks=pytest.mark.shared)])
 def test_onnxruntime_iobinding_prepare_runs_no_inference(model: str, mlp_path: Path, tmp_path: Path) -> None:
     if model == "deepjet" and not DEEPJET.exists():
         pytest.skip(f"{DEEPJET} is absent")
@@ -250,11 +250,20 @@ def test_output_shapes_resolve_symbols_shared_with_inputs(mlp_path: Path) -> Non
     session = ort.InferenceSession(str(mlp_path), providers=["CPUExecutionProvider"])
     # y[batch, 3] follows from x[batch, 8]; s[2, nnz] depends on the data: left to ORT.
     assert output_shapes(session, {"x": (7, 8)}) == {"y": ((7, 3), np.float32)}
-    if DEEPJET.exists():
-        session = ort.InferenceSession(str(DEEPJET), providers=["CPUExecutionProvider"])
-        shapes = {a.name: (5, *[d for d in a.shape[1:]]) for a in session.get_inputs()}
-        # jet_pt's first axis is a symbol of its own (Identityjet_pt_dim_0): not resolved.
-        assert output_shapes(session, shapes) == {"ID_pred/Softmax:0": ((5, 6), np.float32)}
+
+
+@pytest.mark.shared
+def test_output_shapes_of_a_real_file_leave_foreign_symbols(shared_models: Path) -> None:
+    import onnxruntime as ort
+
+    from hepinfer.backends.onnxruntime import output_shapes
+
+    if not DEEPJET.exists():
+        pytest.skip(f"{DEEPJET} is absent")
+    session = ort.InferenceSession(str(DEEPJET), providers=["CPUExecutionProvider"])
+    shapes = {a.name: (5, *[d for d in a.shape[1:]]) for a in session.get_inputs()}
+    # jet_pt's first axis is a symbol of its own (Identityjet_pt_dim_0): not resolved.
+    assert output_shapes(session, shapes) == {"ID_pred/Softmax:0": ((5, 6), np.float32)}
 
 
 def _openvino_profiled() -> Any:

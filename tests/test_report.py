@@ -56,6 +56,7 @@ def test_recommendation_is_the_fastest_agreeing_configuration(records: list[dict
     assert data.recommend(rs)["latency"] is not winner
 
 
+@pytest.mark.slow
 def test_html_is_self_contained_with_every_plot(tmp_path: Path, records: list[dict[str, Any]]) -> None:
     out = tmp_path / "report.html"
     assert main(["report", str(FIXTURE), "--html", str(out)]) == 0
@@ -107,6 +108,7 @@ def test_fast_but_different_is_flagged(records: list[dict[str, Any]]) -> None:
     assert table.count('class="bad"') == 1
 
 
+@pytest.mark.slow
 def test_markdown_csv_and_plot_files(tmp_path: Path, records: list[dict[str, Any]]) -> None:
     md, table, plots = tmp_path / "r.md", tmp_path / "r.csv", tmp_path / "plots"
     assert main(["report", str(FIXTURE), "--md", str(md), "--csv", str(table), "--plots", str(plots)]) == 0

@@ -141,6 +141,7 @@ def test_median_ci_covers_under_autocorrelation(rho: float) -> None:
         assert s["lag1_autocorr"] == pytest.approx(0.9, abs=0.05)
 
 
+@pytest.mark.slow
 def test_stopping_rule_covers_under_strong_autocorrelation() -> None:
     # Stop as measure() does (first check at 50 calls, then every 1.5x) at rel_ci 3%; the
     # interval reported at the stop must still hold the true median. The old rule (the

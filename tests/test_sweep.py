@@ -232,8 +232,9 @@ def test_dask_without_resource_says_how_to_start_workers() -> None:
 
 def test_demo_config_keeps_usable_cpu_backends(tmp_path: Path) -> None:
     from hepinfer import demo
+    from hepinfer.backends import registry
 
-    keep, dropped = demo.usable_cpu_backends(["pytorch", "onnxruntime", "no_such_backend"])
+    keep, dropped = registry.usable(["pytorch", "onnxruntime", "no_such_backend"])
     assert keep == ["pytorch", "onnxruntime"] and "no_such_backend" in dropped
     grid = demo.config(Path(__file__).resolve().parents[1] / "benchmarks" / "demo.yaml")
     assert {"pytorch", "onnxruntime"} <= set(grid["backends"])

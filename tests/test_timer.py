@@ -9,6 +9,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from hepinfer.measure.timer import CHECK_GROWTH, TimedRun, TimingPolicy, measure, time_calls
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -139,6 +141,7 @@ def test_measure_imports_no_numpy_ma() -> None:
     assert out.split() == ["10", "False"]
 
 
+@pytest.mark.slow
 def test_samples_take_at_most_8_bytes_each() -> None:
     n = 200_000
     policy = TimingPolicy(min_calls=50, max_calls=n, min_time_s=0.0, max_time_s=600, rel_ci=1e-9)

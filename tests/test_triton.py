@@ -104,6 +104,7 @@ def test_listen_is_loopback_unless_asked() -> None:
         check_listen("not-an-address", False)
 
 
+@pytest.mark.slow
 @needs_server
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_served_outputs_equal_in_process(server: TritonServer, protocol: str) -> None:
@@ -129,6 +130,7 @@ def test_served_outputs_equal_in_process(server: TritonServer, protocol: str) ->
     assert split["client_ns"] >= split["server_ns"] >= split["compute_ns"]
 
 
+@pytest.mark.slow
 @needs_server
 def test_concurrent_clients_batched_by_the_server(server: TritonServer) -> None:
     """Eight threads share one backend; whatever the server merges, each gets its own answer."""
@@ -154,6 +156,7 @@ def test_concurrent_clients_batched_by_the_server(server: TritonServer) -> None:
             np.testing.assert_allclose(got[i][name], want[name], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @needs_server
 def test_wrong_shape_gives_tritons_message(server: TritonServer) -> None:
     """A request the model cannot take fails with Triton's message, in one line."""
@@ -169,6 +172,7 @@ def test_wrong_shape_gives_tritons_message(server: TritonServer) -> None:
     assert "\n" not in str(err.value) and "FP64" in str(err.value)
 
 
+@pytest.mark.slow
 @needs_server
 def test_real_fixed_batch_model_is_served(server: TritonServer) -> None:
     """The repository written for a real ONNX file (batch fixed to 1 inside) is accepted."""
@@ -186,6 +190,7 @@ def test_real_fixed_batch_model_is_served(server: TritonServer) -> None:
         np.testing.assert_array_equal(got[key], value)
 
 
+@pytest.mark.slow
 @needs_server
 def test_bench_against_the_server(server: TritonServer) -> None:
     """bench runs the triton backend like any other: agreement with onnxruntime, the split."""
@@ -210,6 +215,7 @@ def test_bench_against_the_server(server: TritonServer) -> None:
     assert served["timing"]["breakdown"]["requests"] >= len(served["samples_ns"])
 
 
+@pytest.mark.slow
 @needs_server
 def test_killed_server_gives_error_records_and_the_run_goes_on(tmp_path: Path) -> None:
     """A server that dies: the loaded client's next request fails in one line, and a bench
@@ -247,6 +253,7 @@ def test_killed_server_gives_error_records_and_the_run_goes_on(tmp_path: Path) -
     assert "no Triton server answers" in records["triton"]["error"]["message"]
 
 
+@pytest.mark.slow
 @needs_server
 def test_serve_command_starts_and_stops_on_sigterm(tmp_path: Path) -> None:
     """hepinfer serve prints the endpoints once ready and exits 0 on SIGTERM."""
@@ -277,6 +284,7 @@ def test_serve_command_starts_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert "tritonserver stopped (exit status 0)" in err
 
 
+@pytest.mark.slow
 @needs_server
 def test_eventloop_threads_share_the_served_model(server: TritonServer) -> None:
     """Framework threads sharing one triton backend process every event, with the answers of

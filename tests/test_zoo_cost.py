@@ -103,6 +103,7 @@ def test_recurrent_cells(tmp_path: Path, op: str, gates: int) -> None:
     assert cost["params"] == gates * hidden * (features + hidden + 2)
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize(
     ("real", "dims", "per_event", "params"),
     [

@@ -1,4 +1,4 @@
-"""``python -m hepinfer``: the ``hepinfer`` command."""
+"""``python -m hepinfer``: the same as the ``hepinfer`` command."""
 
 import sys
 

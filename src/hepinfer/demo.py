@@ -1,13 +1,11 @@
-"""``make demo``: a quick sweep of the zoo over the CPU backends and its HTML report, then the
-quick mode of the seed studies and their page (``hepinfer.seeds``).
+"""``make demo``'s first half: a quick sweep of the zoo over the CPU backends and its HTML report
+(the second half, the seed studies, is repository tooling: ``benchmarks/seeds``).
 
 Reads ``benchmarks/demo.yaml`` (or the same grid built in, outside a checkout), keeps the
 backends that can run here, writes that configuration to ``results/demo-sweep.yaml``, runs
 it with ``hepinfer sweep --resume`` into ``results/demo.jsonl`` (an interrupted demo goes on
 where it stopped) and writes ``results/demo.html`` (plus Markdown, CSV and PNG/PDF plots),
-printing its path; then ``python -m hepinfer.seeds --quick`` writes
-``results/seeds-quick/seeds.md`` and ``seeds.html``. Measured on 2 cores: about 3 minutes for
-the sweep and 5 to 7 for the seed studies.
+printing its path. Measured on 2 cores: about 3 minutes.
 """
 
 from __future__ import annotations
@@ -37,33 +35,16 @@ timeout_s: 300
 RESULTS = Path("results")
 
 
-def usable_cpu_backends(names: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The backends of ``names`` that are registered, run on CPU and are usable here; why not the rest."""
-    from hepinfer.backends.registry import backend_class
-    from hepinfer.errors import HepinferError
-
-    keep, dropped = [], {}
-    for name in names:
-        try:
-            cls = backend_class(name)
-        except HepinferError as err:
-            dropped[name] = str(err)
-            continue
-        reason = cls.unavailable_reason() if "cpu" in cls.devices else "does not run on CPU"
-        if reason is None:
-            keep.append(name)
-        else:
-            dropped[name] = reason
-    return keep, dropped
-
-
 def config(source: Path | None = None) -> dict[str, Any]:
     """The demo grid with only the backends usable here."""
-    import yaml
+    from hepinfer._optional import require
+    from hepinfer.backends.registry import usable
+
+    yaml = require("yaml", "the demo (its grid is YAML)")
 
     source = source or Path("benchmarks/demo.yaml")
     data: dict[str, Any] = yaml.safe_load(source.read_text() if source.exists() else BUILTIN)
-    keep, dropped = usable_cpu_backends(list(data.get("backends", [])))
+    keep, dropped = usable(list(data.get("backends", [])))
     for name, why in dropped.items():
         print(f"demo: leaving out {name}: {why}", file=sys.stderr)
     data["backends"] = keep
@@ -74,32 +55,40 @@ def config(source: Path | None = None) -> dict[str, Any]:
 
 
 def main() -> int:
-    """Sweep, report, print the report's path."""
-    import yaml
+    """Sweep, report, print the report's path (through the Python API, as a user would)."""
+    import hepinfer
+    from hepinfer._optional import require
+    from hepinfer.errors import HepinferError
 
-    from hepinfer.cli.main import main as cli
+    yaml = require("yaml", "the demo (its grid is YAML)")
 
     RESULTS.mkdir(exist_ok=True)
     grid = RESULTS / "demo-sweep.yaml"
     grid.write_text(yaml.safe_dump(config(), sort_keys=False))
     out, html = RESULTS / "demo.jsonl", RESULTS / "demo.html"
-    swept = cli(["sweep", str(grid), "--out", str(out), "--resume"])
-    if not out.exists():
-        return swept or 1
-    reported = cli(
-        ["report", str(out), "--html", str(html), "--md", str(RESULTS / "demo.md"),
-         "--csv", str(RESULTS / "demo.csv"), "--plots", str(RESULTS / "demo-plots")]
-    )  # fmt: skip
-    if reported == 0:
-        print(f"demo report: {html.resolve()}")
-    # Then the seed studies' quick mode: our figures beside the published ones, as a page.
-    from hepinfer.seeds.run import main as seeds
 
-    seeded = seeds(["--quick", "--out", str(RESULTS / "seeds-quick")])
-    if seeded == 0:
-        print(f"seed studies page: {(RESULTS / 'seeds-quick' / 'seeds.md').resolve()}")
-        print(f"demo report: {html.resolve()}")
-    return swept or reported or seeded
+    def progress(record: dict[str, Any]) -> None:
+        key = record["key"]
+        what = "ok" if record["status"] == "ok" else f"error: {record['error']['message']}"
+        print(f"demo: {key['model']} {key['backend']} batch {key['batch']} threads {key['threads']}: {what}",
+              file=sys.stderr)  # fmt: skip
+
+    try:
+        records = hepinfer.sweep(grid, out=out, resume=True, on_record=progress)
+        if not out.exists():
+            print("demo: no records were written", file=sys.stderr)
+            return 1
+        written = hepinfer.write_report(
+            out, html=html, md=RESULTS / "demo.md", csv=RESULTS / "demo.csv", plots=RESULTS / "demo-plots"
+        )
+    except HepinferError as err:
+        print(f"demo: {err}", file=sys.stderr)
+        return 1
+    failed = sum(r["status"] != "ok" for r in records)
+    print(f"demo: {len(records)} configurations measured now, {failed} failed; "
+          f"the report covers {written.configurations}")  # fmt: skip
+    print(f"demo report: {html.resolve()}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

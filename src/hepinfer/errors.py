@@ -27,6 +27,10 @@ class BackendUnavailable(HepinferError):
     """A backend that cannot run here: a missing package, device or format."""
 
 
+class MissingDependency(BackendUnavailable):
+    """An optional package that is not installed; the message names the extra that installs it."""
+
+
 class ConversionError(HepinferError):
     """A model that could not be converted (exported, compiled) for a backend."""
 

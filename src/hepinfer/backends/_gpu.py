@@ -7,7 +7,6 @@ metadata alone (a CUDA-less torch import costs seconds and says nothing more).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import statistics
@@ -16,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from hepinfer._optional import missing
 from hepinfer.errors import ConfigurationError
 
 # The hepinfer extra that installs the GPU packages (see docs/gpu.md for onnxruntime-gpu,
@@ -35,12 +35,9 @@ def driver_reason() -> str | None:
     return "no NVIDIA GPU driver here (/proc/driver/nvidia is absent and nvidia-smi is not on PATH)"
 
 
-def missing_package_reason(packages: Iterable[str], extra: str = GPU_EXTRA) -> str | None:
+def missing_package_reason(packages: Iterable[str]) -> str | None:
     """None when every package can be imported, else which is missing and the install command."""
-    for pkg in packages:
-        if importlib.util.find_spec(pkg) is None:
-            return f"{pkg} is not installed; install it with: pip install 'hepinfer[{extra}]'"
-    return None
+    return next(filter(None, (missing(pkg) for pkg in packages)), None)
 
 
 def torch_build_reason() -> str | None:

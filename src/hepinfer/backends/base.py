@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
-import importlib.util
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from hepinfer._optional import missing
 
 # ModelArtifact lives in convert/ (a model and the formats it converts to); re-exported here
 # because every backend's load() takes one.
@@ -177,11 +178,7 @@ class Backend(abc.ABC):
         The default looks for the packages without importing them, so that ``hepinfer env``
         stays fast; a backend overrides it for deeper checks (a device, a driver).
         """
-        for pkg in cls.packages:
-            if importlib.util.find_spec(pkg) is None:
-                fix = f"pip install 'hepinfer[{cls.extra}]'" if cls.extra else f"pip install {pkg}"
-                return f"{pkg} is not installed; install it with: {fix}"
-        return None
+        return next(filter(None, (missing(pkg) for pkg in cls.packages)), None)
 
     @classmethod
     def unsupported(cls, onnx_path: Path) -> list[str] | None:

@@ -92,7 +92,7 @@ class OpenVinoBackend(Backend):
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Read the ONNX file into an ov.Model; compilation waits for the input shapes."""
-        ov = require("openvino", "the openvino backend (pip install 'hepinfer[openvino]')")
+        ov = require("openvino", "the openvino backend")
         assert isinstance(options, OpenVinoOptions)
         self._ov = ov
         self.options = options

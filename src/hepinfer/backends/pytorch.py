@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from hepinfer._optional import require
 from hepinfer.backends._torch import TorchModuleBackend
 from hepinfer.backends.base import (
     BackendOptions,
@@ -48,7 +49,7 @@ class PyTorchBackend(TorchModuleBackend):
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Thread pools first (they can be set once per process), then the module."""
-        import torch
+        torch = require("torch", "the pytorch backend")
 
         assert isinstance(options, PyTorchOptions)
         self.options = options

@@ -66,3 +66,21 @@ def availability() -> dict[str, dict[str, str]]:
         else:
             out[name] = {"status": "unavailable", "reason": reason}
     return out
+
+
+def usable(names: list[str], device: str = "cpu") -> tuple[list[str], dict[str, str]]:
+    """The backends of ``names`` that are registered, run on ``device`` and are usable here;
+    and for each of the others, why not (imports backend modules, no framework)."""
+    keep, dropped = [], {}
+    for name in names:
+        try:
+            cls = backend_class(name)
+        except ConfigurationError as err:
+            dropped[name] = str(err)
+            continue
+        reason = cls.unavailable_reason() if device in cls.devices else f"does not run on {device}"
+        if reason is None:
+            keep.append(name)
+        else:
+            dropped[name] = reason
+    return keep, dropped

@@ -59,7 +59,7 @@ class TensorFlowBackend(Backend):
                 f"{model.ref.label} has none, and TensorFlow cannot run an ONNX file"
             )
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep the worker's output for errors
-        tf = require("tensorflow", "the tensorflow backend (pip install 'hepinfer[tensorflow]')")
+        tf = require("tensorflow", "the tensorflow backend")
         self._tf = tf
         self.options = options
         self.spec = model.spec

@@ -10,7 +10,6 @@ serialisation, the Python backend's hop).
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from hepinfer._optional import missing
 from hepinfer.backends.base import Backend, BackendOptions, ModelArtifact, Outputs, Prepared, check_inputs
 from hepinfer.errors import BackendUnavailable, ConfigurationError, HepinferError, ModelInputError
 
@@ -75,10 +75,7 @@ class TritonBackend(Backend):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """None when tritonclient with its gRPC and HTTP parts is installed."""
-        for mod in ("tritonclient", "grpc", "geventhttpclient"):
-            if importlib.util.find_spec(mod) is None:
-                return f"{mod} is not installed; install it with: pip install 'tritonclient[grpc,http]'"
-        return None
+        return next(filter(None, (missing(m) for m in ("tritonclient", "grpc", "geventhttpclient"))), None)
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Connect, check the server and the model are ready, read the model's metadata."""

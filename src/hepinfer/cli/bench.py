@@ -116,10 +116,10 @@ def _memray_dir(ns: argparse.Namespace) -> str | None:
     """Where --memray puts its profiles: OUT-memray/ beside the results file."""
     if not ns.memray:
         return None
-    import importlib.util
+    from hepinfer._optional import missing
 
-    if importlib.util.find_spec("memray") is None:
-        raise ConfigurationError("--memray needs memray; install it with: pip install 'hepinfer[memory]'")
+    if reason := missing("memray", "--memray"):
+        raise ConfigurationError(reason)
     out = Path(ns.out).resolve()
     return str(out.with_name(out.stem + "-memray"))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from hepinfer.cli import args as parse
 
@@ -62,8 +63,14 @@ def run(ns: argparse.Namespace) -> int:
         parts = model_view(cost)
         shown: object = cost
     else:
+        from hepinfer._optional import missing
+
+        # The zoo's definitions are PyTorch: without torch the list stands, the counts cannot.
+        no_torch = None if ns.no_count else missing("torch", "counting the parameters (PyTorch definitions)")
+        if no_torch:
+            print(f"hepinfer zoo: {no_torch}", file=sys.stderr)
         models = hepinfer.zoo_models(
-            count=not ns.no_count, cost=ns.cost, batch=ns.batch, exporter=ns.exporter
+            count=not (ns.no_count or no_torch), cost=ns.cost, batch=ns.batch, exporter=ns.exporter
         )
         parts = [zoo_table(models)]
         shown = models

@@ -53,9 +53,8 @@ def export_keras(ref: ModelRef, spec: ModelSpec, opset: int = DEFAULT_OPSET) -> 
     The key covers the model and options, the source of the twin and of the PyTorch definition
     its weights come from, the opset and the versions of tf2onnx, TensorFlow and Keras.
     """
-    tf2onnx = require("tf2onnx", "the Keras -> ONNX conversion (pip install 'hepinfer[tensorflow]')")
-    import keras
-    import tensorflow as tf
+    tf2onnx = require("tf2onnx", "the Keras -> ONNX conversion")
+    keras, tf = require("keras", "the Keras -> ONNX conversion"), require("tensorflow", "the Keras twins")
 
     from hepinfer.zoo import keras_twins
 

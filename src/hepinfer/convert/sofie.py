@@ -143,7 +143,7 @@ class SofieBuild:
 
 
 def _sofie() -> Any:
-    return require("sofie", "the sofie backend (pip install 'hepinfer[sofie]')")
+    return require("sofie", "the sofie backend")
 
 
 @contextlib.contextmanager
@@ -228,7 +228,7 @@ def compiler_version(compiler: str) -> str:
 
 def blas_library() -> tuple[Path, str]:
     """The scipy-openblas32 library directory and link name."""
-    blas = require("scipy_openblas32", "the sofie backend's BLAS (pip install 'hepinfer[sofie]')")
+    blas = require("scipy_openblas32", "the sofie backend's BLAS")
     return Path(blas.get_lib_dir()), str(blas.get_library())
 
 
@@ -415,8 +415,7 @@ def _parse(
         return sofie.onnx.parse(str(fixed)), names
     names = (list(source.input_names), list(source.output_names))
     if source.parser == "pytorch":
-        import torch
-
+        torch = require("torch", "SOFIE's PyTorch parser")
         from hepinfer.zoo import entry
 
         assert source.zoo_name is not None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from hepinfer._optional import require
 from hepinfer.cache import cache_dir, digest, publish
 from hepinfer.errors import ConversionError
 from hepinfer.zoo import ModelRef, ModelSpec, build_inputs, entry
@@ -126,7 +127,7 @@ def export_zoo(
 
 
 def _export(ref: ModelRef, spec: ModelSpec, exporter: Exporter) -> Export:
-    import torch
+    torch = require("torch", f"exporting the zoo model {ref.name} to ONNX")
 
     zoo_entry = entry(ref.name)
     source = _module_sources(zoo_entry.module)

@@ -6,3 +6,7 @@ produces the same awkward-array event record, in GeV (see ``schema``), stored in
 makes eta-phi jet images and their kNN graphs, ``pipeline`` times reading + preprocessing +
 inference from a file, and ``train`` fits the VAEs on generated background.
 """
+
+from hepinfer._optional import require
+
+require("awkward", "event data (hepinfer.data)")  # every module here holds events as awkward arrays

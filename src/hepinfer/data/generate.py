@@ -29,6 +29,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from hepinfer._optional import require
 from hepinfer.data.schema import delta_phi, make_events
 from hepinfer.errors import ConfigurationError
 
@@ -99,7 +100,6 @@ def settings(process: str, seed: int) -> list[str]:
 
 
 def _pythia(lines: list[str]) -> Any:
-    from hepinfer._optional import require
 
     pythia8mc = require("pythia8mc", "event generation")
     p = pythia8mc.Pythia("", False)
@@ -144,7 +144,7 @@ def _kin(px: ak.Array, py: ak.Array, pz: ak.Array, e: ak.Array) -> dict[str, ak.
 
 def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
     """Pythia's batch of events (nextBatch) -> event records."""
-    import fastjet
+    fastjet = require("fastjet", "jet clustering")
 
     prt = batch.prt
     final = prt[prt.status > 0]

@@ -22,6 +22,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from hepinfer._optional import require
 from hepinfer.data.schema import empty_fatjets, make_events
 from hepinfer.errors import DataError, first_line
 
@@ -37,13 +38,8 @@ def path_of(name: str) -> Path:
     """Where the packaged file of that source lies (raises DataError if absent)."""
     if name not in SOURCES:
         raise DataError(f"unknown real-data source '{name}': use one of {', '.join(SOURCES)}")
-    try:
-        import skhep_testdata
-    except ImportError as err:
-        raise DataError(
-            f"real data needs scikit-hep-testdata==0.3.12: pip install 'hepinfer[data]' ({err})"
-        ) from err
-    path = Path(skhep_testdata.__file__).parent / "data" / SOURCES[name]
+    skhep_testdata = require("skhep_testdata", "real data")
+    path = Path(str(skhep_testdata.__file__)).parent / "data" / SOURCES[name]
     if not path.exists():
         raise DataError(
             f"{SOURCES[name]} is not inside scikit-hep-testdata "
@@ -147,7 +143,7 @@ def load(name: str, entry_stop: int | None = None) -> ak.Array:
 
 def root_tree(path: Path) -> tuple[Any, str]:
     """The 'events' tree of a HZZ or Zmumu file, and the name of the layout it has."""
-    import uproot
+    uproot = require("uproot", "ROOT event files")
 
     try:
         f = uproot.open(path)

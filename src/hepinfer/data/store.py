@@ -16,6 +16,7 @@ from typing import Any
 
 import awkward as ak
 
+from hepinfer._optional import require
 from hepinfer.data.real import read_root, root_tree
 from hepinfer.errors import DataError
 
@@ -25,7 +26,7 @@ FORMAT_VERSION = 1
 
 def write(events: ak.Array, path: Path, metadata: Mapping[str, Any], row_group: int = 1000) -> Path:
     """Write events to parquet with ``metadata`` (JSON) in the file's schema; atomic."""
-    import pyarrow.parquet as pq
+    pq = require("pyarrow.parquet", "parquet event files")
 
     table = ak.to_arrow_table(events, extensionarray=False)
     meta = {"format_version": FORMAT_VERSION, "n_events": len(events), **metadata}
@@ -66,7 +67,7 @@ def metadata(path: Path) -> dict[str, Any]:
             "n_events": int(tree.num_entries),
             "file": path.name,
         }
-    import pyarrow.parquet as pq
+    pq = require("pyarrow.parquet", "parquet event files")
 
     try:
         schema = pq.read_schema(path)
@@ -102,7 +103,7 @@ def iter_events(
         yield from read_root(path, chunk, entry_stop)
         return
     metadata(path)  # checks that it is ours
-    import pyarrow.parquet as pq
+    pq = require("pyarrow.parquet", "parquet event files")
 
     seen = 0
     try:

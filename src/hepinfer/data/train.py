@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hepinfer._optional import require
 from hepinfer.data import builders, generate, store
 from hepinfer.errors import ConfigurationError
 
@@ -78,7 +79,7 @@ def train_vae(
 
     ``module``'s forward takes the inputs (keyword) and returns (recon, z_mean, z_log_var).
     """
-    import torch
+    torch = require("torch", "training the VAEs")
 
     torch.manual_seed(seed)
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
@@ -114,7 +115,7 @@ def reconstruction_error(
     module: Any, inputs: Mapping[str, np.ndarray], target: str, scale: np.ndarray | None = None
 ) -> np.ndarray:
     """Anomaly score: mean of ((recon - x) / scale)^2 per row (eval mode, no gradient)."""
-    import torch
+    torch = require("torch", "training the VAEs")
 
     module.eval()
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
@@ -126,7 +127,7 @@ def reconstruction_error(
 
 def kl_score(module: Any, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
     """The other usual anomaly score: KL divergence of the encoded Gaussian from N(0, 1) per row."""
-    import torch
+    torch = require("torch", "training the VAEs")
 
     module.eval()
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
@@ -161,7 +162,7 @@ def train_and_score(
     Returns {"auc": {signal: AUC of the reconstruction error}, "auc_kl": {signal: AUC of the
     KL score}, "weights": path, "losses": [...], ...}; cached.
     """
-    import torch
+    torch = require("torch", "training the VAEs")
 
     from hepinfer.cache import cache_dir, digest
 
@@ -229,7 +230,7 @@ def train_and_score(
 
 def load_trained(model: str, weights: str | Path, params: Mapping[str, Any] | None = None) -> Any:
     """The zoo module with weights from ``train_and_score`` (eval mode)."""
-    import torch
+    torch = require("torch", "training the VAEs")
 
     from hepinfer.zoo import entry
 

@@ -70,10 +70,12 @@ class PeakSampler:
 
 def nvml_reason() -> str | None:
     """None when NVML answers here, else why not (pynvml missing, or no driver)."""
-    try:
-        import pynvml
-    except ImportError:
-        return "pynvml is not installed; install it with: pip install 'hepinfer[gpu]' (package nvidia-ml-py)"
+    from hepinfer._optional import missing
+
+    if reason := missing("pynvml", "GPU memory (NVML)"):
+        return reason
+    import pynvml
+
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError as err:

@@ -30,7 +30,10 @@ def compare_samples(
 ) -> dict[str, Any]:
     """Ratio of medians (B/A), two-sided Mann-Whitney U p-value, and the verdict for B."""
     import numpy as np
-    from scipy.stats import mannwhitneyu
+
+    from hepinfer._optional import require
+
+    mannwhitneyu = require("scipy.stats", "hepinfer compare (Mann-Whitney U)").mannwhitneyu
 
     if len(a) == 0 or len(b) == 0:
         raise ValueError("both samples need at least one value")

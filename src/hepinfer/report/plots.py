@@ -53,11 +53,10 @@ def not_drawn_line(records: Sequence[dict[str, Any]]) -> str | None:
 
 def style() -> Any:
     """The HEP (mplhep ROOT) style as a context manager; selects matplotlib's Agg backend."""
-    import matplotlib
+    from hepinfer._optional import require
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import mplhep
+    require("matplotlib", "plots").use("Agg", force=False)
+    plt, mplhep = require("matplotlib.pyplot", "plots"), require("mplhep", "plots in the HEP style")
 
     # The ROOT style asks for a 'cursive' family that few machines have; the fallback is fine.
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hepinfer._optional import require
 from hepinfer.errors import ConfigurationError, HepinferError, ResultsError, first_line
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results import jsonl
@@ -86,7 +87,7 @@ class Sweep:
 
 def load(path: Path, policy_overrides: Mapping[str, Any] | None = None) -> Sweep:
     """Read, validate and plan a sweep configuration; one-line ConfigurationError when bad."""
-    import yaml
+    yaml = require("yaml", "a sweep configuration (YAML)")
 
     try:
         text = path.read_text()
@@ -106,8 +107,7 @@ def load(path: Path, policy_overrides: Mapping[str, Any] | None = None) -> Sweep
 
 def check(data: Any, path: Path, root: Any = None) -> None:
     """Validate against the schema; the error names the key, its line and what is wrong."""
-    import jsonschema
-
+    jsonschema = require("jsonschema", "checking a sweep configuration")
     validator = jsonschema.Draft202012Validator(schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is None:
@@ -312,12 +312,9 @@ def _run_dask(
     ``distributed.scheduler.allowed-failures`` times); records reach the file only from
     finished tasks, so a lost task leaves no partial group behind.
     """
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise ConfigurationError(
-            "--scheduler needs dask.distributed: pip install 'hepinfer[sweep]'"
-        ) from None
+    require("distributed", "--scheduler")
+    from distributed import Client, as_completed
+
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler, timeout="30s")
     try:
         _wait_for_resource(client)

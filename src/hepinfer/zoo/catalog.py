@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hepinfer._optional import require
 from hepinfer.errors import ConfigurationError
 from hepinfer.zoo import builders, events, l1_inputs
 from hepinfer.zoo.inputs import InputBuilder, generic_inputs
@@ -81,6 +82,7 @@ class ZooEntry:
 
     def build(self, params: Mapping[str, Any]) -> Any:
         """The PyTorch module (imports torch). Weights are seeded: the same every time."""
+        require("torch", f"building the zoo model {self.name} (its definition is PyTorch)")
         module = importlib.import_module(f"hepinfer.zoo.{self.module}")
         return module.build(self.name, dict(params))
 

@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hepinfer.seeds.published import STUDIES
+from seeds.published import STUDIES
 
-ROOT = Path(__file__).resolve().parents[3]
-CONFIGS = ROOT / "benchmarks" / "seeds"
+# The configurations lie beside this file; their ONNX paths (../shared/models/...) are
+# relative to the repository root.
+CONFIGS = Path(__file__).resolve().parent
+ROOT = CONFIGS.parents[1]
 
 
 def config_path(number: int, quick: bool) -> Path:
@@ -34,7 +36,7 @@ def prepared(number: int, quick: bool) -> tuple[dict[str, Any], list[str]]:
     """The study's configuration with only what runs here; and what was left out, and why."""
     import yaml
 
-    from hepinfer.demo import usable_cpu_backends
+    from hepinfer.backends.registry import usable
 
     data: dict[str, Any] = yaml.safe_load(config_path(number, quick).read_text())
     notes: list[str] = []
@@ -42,7 +44,7 @@ def prepared(number: int, quick: bool) -> tuple[dict[str, Any], list[str]]:
     for m in data["models"]:
         if isinstance(m, dict):
             names |= set(m.get("backends", []))
-    keep, dropped = usable_cpu_backends(sorted(names))
+    keep, dropped = usable(sorted(names))
     notes += [f"left out backend {b}: {why}" for b, why in dropped.items()]
     models: list[dict[str, Any] | str] = []
     for m in data["models"]:
@@ -193,13 +195,13 @@ def run_study(number: int, quick: bool, folder: Path) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hepinfer.seeds [--quick] [--study N ...] [--out DIR] [--page FILE]``."""
+    """``python benchmarks/seeds [--quick] [--study N ...] [--out DIR] [--page FILE]``."""
     import argparse
 
     from hepinfer.errors import HepinferError
-    from hepinfer.seeds import page
+    from seeds import page
 
-    p = argparse.ArgumentParser(prog="python -m hepinfer.seeds", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python benchmarks/seeds", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="the quick configurations (minutes on 2 cores)")
     p.add_argument(
         "--study", type=int, action="append", choices=sorted(STUDIES), help="only this study (repeatable)"
@@ -228,10 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(f) for f in folder.glob("study*.jsonl") if not f.name.endswith("-eventloop.jsonl")
         )
         if results and not ns.no_html:
-            from hepinfer.cli.main import main as cli
+            import hepinfer
 
-            cli(["report", *results, "--html", str(folder / "seeds.html")])
+            hepinfer.write_report(results, html=folder / "seeds.html")
     except HepinferError as err:
-        print(f"hepinfer.seeds: error: {err}", file=sys.stderr)
+        print(f"seeds: error: {err}", file=sys.stderr)
         return 1
     return 0
