@@ -143,8 +143,8 @@ def test_zoo_lists_parameter_counts(
     assert counted["linear_event"] == "25,960" and counted["higgs_model_dense"] == "41,402"
     assert counted["event_vae"] == "15,966"
     assert rows["rnn_d10_l20_h8"][2:4] == ["178", "186 (stored)"]  # the count is not the target
-    from hepinfer.cli import zoo
+    from hepinfer.zoo.catalog import ZooEntry
 
-    monkeypatch.setattr(zoo, "count_parameters", lambda name, params=None: 7)
+    monkeypatch.setattr(ZooEntry, "count_parameters", lambda self, params=None: 7)
     assert main(["zoo"]) == 0
     assert {cells[2] for cells in _zoo_rows(capsys.readouterr().out).values()} == {"7"}

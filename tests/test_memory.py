@@ -171,7 +171,7 @@ def test_100_mb_of_weights_show_in_the_load_delta(big_model):
     assert record["status"] == "ok", record["error"]
     mem = record["memory"]
     rss = mem["rss"]
-    assert list(rss) == ["start", "import", "convert", "load", "prepare", "inference"]
+    assert list(rss) == ["start", "import", "convert", "load", "prepare", "inference", "timing"]
     assert mem["deltas"]["model"] >= 100_000_000
     assert mem["deltas"]["inference"] >= 0
     assert mem["measured_bytes"] >= mem["deltas"]["model"]
