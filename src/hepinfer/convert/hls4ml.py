@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hepinfer.convert.cache import cache_dir, digest
+from hepinfer.cache import cache_dir, digest
 from hepinfer.errors import BackendUnavailable, ConversionError
 
 # Bump when the build changes, so that cached projects are rebuilt.
