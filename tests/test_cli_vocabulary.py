@@ -55,11 +55,10 @@ def test_memory_and_loadgen_take_lists() -> None:
 
     ns = parser().parse_args(["memory", "linear_event", "--threads", "1,2", "--batch", "1"])
     assert [r.threads for r in memory.requests_from(ns)] == [1, 2]
-    ns = parser().parse_args(
-        ["loadgen", "linear_event", "--scenario", "SingleStream,Offline", "--threads", "1,2", "--min-time", "3"]
-    )
+    argv = ["loadgen", "linear_event", "--scenario", "SingleStream,Offline", "--threads", "1,2"]
+    ns = parser().parse_args([*argv, "--min-time", "3"])
     runs = [(r.scenario, r.threads, r.duration_s) for r in loadgen.requests_from(ns)]
-    assert runs == [("SingleStream", 1, 3.0), ("SingleStream", 2, 3.0), ("Offline", 1, 3.0), ("Offline", 2, 3.0)]
+    assert runs == [(s, t, 3.0) for s in ("SingleStream", "Offline") for t in (1, 2)]
     bad = parser().parse_args(["loadgen", "linear_event", "--scenario", "SingleStream,Batch"])
     with pytest.raises(Exception, match="--scenario Batch: choose from SingleStream, Offline, Server"):
         loadgen.requests_from(bad)
@@ -161,7 +160,8 @@ def test_progress_lines_when_stderr_is_not_a_terminal() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     lines = proc.stderr.splitlines()
-    assert lines[0].startswith("[1/2] a: ok, 6 us per call (") and lines[1].startswith("[2/2] b: failed in load")
+    assert lines[0].startswith("[1/2] a: ok, 6 us per call (")
+    assert lines[1].startswith("[2/2] b: failed in load")
 
 
 def test_repeat_section_round_trips() -> None:
@@ -179,7 +179,7 @@ def test_repeat_section_round_trips() -> None:
     del raw["repeat"]
     assert "repeat" not in Record.from_dict(raw).to_dict()
     raw["repeat"] = {"group": "abc", "index": "1"}
-    with pytest.raises(Exception, match="repeat.index is str"):
+    with pytest.raises(Exception, match=r"repeat\.index is str"):
         Record.from_dict(raw)
 
 
@@ -204,3 +204,24 @@ def test_bench_repeat_runs_separate_processes(tmp_path: Path) -> None:
     same = compare_files(out, out)
     assert same.rows[0]["n_a"] == 3 and same.rows[0]["ratio"] == pytest.approx(1.0)
     assert same.rows[0]["verdict"] == "not significant"
+
+
+def test_validate_row_without_comparisons_does_not_read_like_a_pass() -> None:
+    # Before: "unknown 0 0 0/0 100%" for a backend none of whose outputs was compared.
+    from rich.console import Console
+
+    from hepinfer.report.table import validate_tables
+
+    report = {
+        "model": "m",
+        "reference": "onnxruntime",
+        "precision": "fp32",
+        "tolerance": {"rtol": 1e-4, "atol": 1e-5},
+        "backends": [{"backend": "openvino", "verdict": "unknown", "sets": {}}],
+    }
+    console = Console(width=300, record=True)
+    for table in validate_tables(report):
+        console.print(table)
+    text = console.export_text()
+    row = next(line for line in text.splitlines() if "openvino" in line)
+    assert "not run" in row and "100%" not in row and "0/0" not in row
