@@ -22,13 +22,15 @@ def bench(
     options: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
     out: str | Path | None = None,
     reference: str | None = None,
+    repeat: int = 1,
     **timing: Any,
 ) -> list[dict[str, Any]]:
     """Measure ``model`` (a zoo name or an ONNX path) and return one record per configuration.
 
     ``timing`` takes TimingPolicy fields (``max_time_s``, ``min_calls``, ``rel_ci``...);
     ``reference`` is the backend whose outputs the others are compared with (default: the
-    model's native framework, ONNX Runtime for a file).
+    model's native framework, ONNX Runtime for a file); ``repeat`` runs each configuration
+    in that many worker processes, one record each (what ``hepinfer compare`` tests on).
     Records are also appended to ``out`` when given. A configuration that fails yields a
     record with ``status == "error"``; bad arguments raise HepinferError before anything runs.
     """
@@ -45,6 +47,7 @@ def bench(
         options={b: {k: [str(x) for x in v] for k, v in o.items()} for b, o in (options or {}).items()},
         policy=TimingPolicy(**timing),
         reference=reference,
+        repeat=repeat,
     )
     return run(request, out=Path(out) if out else None)
 
@@ -66,14 +69,51 @@ def env() -> dict[str, Any]:
 
     ``environment`` is what every record carries (CPU, ISA, BLAS pools, versions); a backend's
     status is ``{"status": "available", "version": ...}`` or ``{"status": "unavailable",
-    "reason": ...}``. No backend's framework is imported.
+    "reason": ...}``; a client of a server (``triton``) whose client is installed but whose
+    default server does not answer is ``{"status": "client only", "reason": "client
+    installed; no server at ADDRESS"}``. No backend's framework is imported.
     """
     import numpy  # noqa: F401  (loads numpy's BLAS, so that it is listed)
 
     from hepinfer.backends.registry import availability
     from hepinfer.measure.environment import environment
 
-    return {"environment": environment(), "backends": availability()}
+    backends = availability()
+    for name, status in backends.items():
+        server = _default_server(name) if status["status"] == "available" else None
+        if server is not None and not _answers(server):
+            status.update(status="client only", reason=f"client installed; no server at {server}")
+    return {"environment": environment(), "backends": backends}
+
+
+def _default_server(backend: str) -> str | None:
+    """The server a backend talks to by default (its Options' ``server``), if it has one."""
+    import dataclasses
+
+    from hepinfer.backends.registry import backend_class
+
+    options = backend_class(backend).Options
+    if not dataclasses.is_dataclass(options):
+        return None
+    for f in dataclasses.fields(options):
+        if f.name == "server" and isinstance(f.default, str):
+            return f.default
+    return None
+
+
+def _answers(url: str) -> bool:
+    """Whether something accepts a TCP connection at the URL's host and port (0.5 s)."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url if "://" in url else f"grpc://{url}")
+    if not parsed.hostname or not parsed.port:
+        return True  # cannot tell: leave the status as the backend gave it
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def zoo_models(
@@ -83,8 +123,9 @@ def zoo_models(
     ``params`` (trainable parameters, counted by building the model; None when ``count`` is
     false), ``target_params`` and ``target_kind`` (what the spec asks for), ``options`` (the
     defaults), ``inputs`` (``name[shape] dtype``) and ``summary``. ``cost`` adds
-    ``weight_bytes`` and ``macs_per_event`` at ``batch``, read from each model's ONNX export
-    (exported once with ``exporter``, then cached)."""
+    ``weight_bytes``, ``macs_per_event`` at ``batch`` and ``export_elements`` (the initializer
+    elements of the export: folded constants and buffers counted, tied weights once), read
+    from each model's ONNX export (exported once with ``exporter``, then cached)."""
     from hepinfer.zoo import ENTRIES
 
     out = []
@@ -102,7 +143,11 @@ def zoo_models(
         }
         if cost:
             c = model_cost(name, batch=batch, exporter=exporter)
-            row.update(weight_bytes=c["weight_bytes"], macs_per_event=c["macs_per_event"])
+            row.update(
+                weight_bytes=c["weight_bytes"],
+                macs_per_event=c["macs_per_event"],
+                export_elements=c["params"],
+            )
         out.append(row)
     return out
 
@@ -117,7 +162,11 @@ def model_cost(
     """One model (a zoo name or an ONNX path): its ``model`` label, ``inputs`` and ``outputs``
     (``name[shape] dtype``), and the cost of its ONNX graph at ``batch`` and ``dims``
     (``convert.analysis.model_cost``: ``params``, ``weight_bytes``, ``macs``, ``macs_per_event``,
-    ``macs_by_op``, ``batch``, ``dims``, ``uncounted``). A zoo model is exported first (cached)."""
+    ``macs_by_op``, ``batch``, ``dims``, ``uncounted``; ``params`` counts the initializer
+    elements of the export). A zoo model is exported first (cached) and also gives
+    ``trainable_params``, the trainable parameters of its definition (what ``hepinfer zoo``
+    lists), which differ from the export's elements where the exporter folds constants or
+    keeps buffers."""
     from hepinfer.convert.analysis import model_cost as graph_cost
     from hepinfer.zoo import model_ref, spec_of
 
@@ -131,6 +180,10 @@ def model_cost(
     else:
         path = Path(ref.name)
     cost = graph_cost(path, batch, spec.resolve_dims(dict(dims or {})), spec=spec)
+    if ref.kind == "zoo":
+        from hepinfer.zoo import entry
+
+        cost["trainable_params"] = entry(ref.name).count_parameters(dict(ref.params))
     return {
         "model": ref.label,
         "inputs": [t.describe() for t in spec.inputs],

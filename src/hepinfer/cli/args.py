@@ -71,6 +71,19 @@ def add_model_arguments(p: argparse.ArgumentParser, option_help: str) -> None:
     )
 
 
+def add_repeat_argument(p: argparse.ArgumentParser) -> None:
+    """``--repeat K``: worker processes per configuration (what ``compare`` tests on)."""
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="K",
+        help="run each configuration in K separate worker processes, each its own record "
+        "(a shared repeat group); 'hepinfer compare' tests on the per-process medians and "
+        "needs K >= 2 on both sides, 3 or more to tell modest changes (default: %(default)s)",
+    )
+
+
 def print_json_lines(records: Sequence[object]) -> None:
     """``--json`` of the commands that make records: one record per line on stdout, as in the
     results file (a pipe into ``jq`` or ``pandas.read_json(lines=True)`` reads them)."""

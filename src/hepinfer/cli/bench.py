@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from hepinfer.cli import args as parse
 from hepinfer.cli.args import print_json_lines
@@ -61,6 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="stop when the median's 95%% CI is within +-this fraction (default: %(default)s)",
     )
     p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
+    parse.add_repeat_argument(p)
     p.add_argument(
         "--memray",
         action="store_true",
@@ -109,6 +111,7 @@ def request_from(ns: argparse.Namespace) -> object:
         data=ns.data,
         data_chunk=ns.data_chunk,
         data_events=ns.data_events,
+        repeat=ns.repeat,
     )
 
 
@@ -126,9 +129,7 @@ def _memray_dir(ns: argparse.Namespace) -> str | None:
 
 def run(ns: argparse.Namespace) -> int:
     """Plan (fail fast on bad input), run with a progress bar, print the table."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from hepinfer.cli.progress import outcome, steps
     from hepinfer.report.table import bench_table
     from hepinfer.runner import bench
 
@@ -138,26 +139,16 @@ def run(ns: argparse.Namespace) -> int:
     for note in the_plan.spec.notes:
         print(f"hepinfer: note: {the_plan.spec.name}: {note}", file=sys.stderr)
     out = Path(ns.out)
-    err_console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=len(the_plan.keys))
+    with steps(the_plan.n_runs) as progress:
 
         def on_start(i: int, n: int, key: object) -> None:
             assert isinstance(key, bench.Key)
-            progress.update(
-                task,
-                completed=i,
-                description=f"{key.model} {key.label()} batch {key.batch} threads {key.threads}",
-            )
+            progress.start(f"{key.model} {key.label()} batch {key.batch} threads {key.threads}", i, n)
 
-        records = bench.run(the_plan, out=out, on_start=on_start, on_record=lambda r: progress.advance(task))
+        def on_record(record: dict[str, Any]) -> None:
+            progress.finish(outcome(record))
+
+        records = bench.run(the_plan, out=out, on_start=on_start, on_record=on_record)
     if ns.json:
         print_json_lines(records)
     else:
@@ -173,6 +164,11 @@ def run(ns: argparse.Namespace) -> int:
             console.print(data_table(records))
     failed = sum(r["status"] != "ok" for r in records)
     print(f"{len(records)} records appended to {out}", file=sys.stderr)
+    if request.memray_dir is not None:
+        graphs = sorted(Path(request.memray_dir).glob("*.html"))
+        print(f"memray: {len(graphs)} flame graph(s) in {request.memray_dir}", file=sys.stderr)
+        for graph in graphs:
+            print(f"  {graph}", file=sys.stderr)
     if failed:
         print(
             f"hepinfer: {failed} of {len(records)} configurations failed (see the table and the records)",

@@ -19,10 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="onnxruntime", help="one backend")
     p.add_argument(
         "--scenario",
-        choices=("SingleStream", "Offline", "Server"),
         default="SingleStream",
-        help="SingleStream: one event at a time (p90); Offline: all at once (throughput); "
-        "Server: Poisson arrivals at --qps (p99 under --target-latency-ms)",
+        help="comma-separated scenarios, each a run and a record: SingleStream: one event at a "
+        "time (p90); Offline: all at once (throughput); Server: Poisson arrivals at --qps (p99 "
+        "under --target-latency-ms) (default: %(default)s)",
     )
     p.add_argument(
         "--qps",
@@ -30,10 +30,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="Server: target arrivals per second; Offline: expected rate "
         "(default: estimated from a short measurement)",
     )
-    p.add_argument("--duration", type=float, default=10.0, help="minimum run time, s")
+    p.add_argument(
+        "--min-time",
+        "--duration",  # the old name, kept working
+        dest="duration",
+        type=float,
+        default=10.0,
+        help="minimum run time of each scenario, s (default: %(default)s)",
+    )
     p.add_argument("--min-queries", type=int, default=100, help="minimum queries")
     p.add_argument("--target-latency-ms", type=float, default=10.0, help="Server's p99 target")
-    p.add_argument("--threads", type=int, default=1, help="framework (or intra-op) threads N")
+    p.add_argument(
+        "--threads",
+        default="1",
+        help="comma-separated framework (or intra-op) thread counts N, each a run (default: %(default)s)",
+    )
     p.add_argument("--mode", choices=("shared", "per-thread", "intra-op"), default="shared")
     p.add_argument("--objects", default="one", help="objects per event, as for eventloop")
     p.add_argument("--strategy", choices=("per-event", "per-object"), default="per-event")
@@ -49,16 +60,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def request_from(ns: argparse.Namespace) -> Any:
-    """The LoadGenRequest the arguments describe."""
+SCENARIOS = ("SingleStream", "Offline", "Server")
+
+
+def requests_from(ns: argparse.Namespace) -> list[Any]:
+    """One LoadGenRequest per scenario and thread count, in that order."""
+    scenarios = [s.strip() for s in ns.scenario.split(",") if s.strip()]
+    for s in scenarios:
+        if s not in SCENARIOS:
+            raise ConfigurationError(f"--scenario {s}: choose from {', '.join(SCENARIOS)}")
+    if not scenarios:
+        raise ConfigurationError(f"--scenario: give one or more of {', '.join(SCENARIOS)}")
+    threads = parse.int_list(str(ns.threads), "--threads")
+    return [request_from(ns, s, t) for s in scenarios for t in threads]
+
+
+def request_from(ns: argparse.Namespace, scenario: str | None = None, threads: int | None = None) -> Any:
+    """The LoadGenRequest of one scenario at one thread count (default: the first given)."""
     from hepinfer.runner.loadgen import LoadGenRequest
 
+    if scenario is None:
+        scenario = ns.scenario.split(",")[0].strip()
+    if threads is None:
+        threads = parse.int_list(str(ns.threads), "--threads")[0]
     if "," in ns.backend:
         raise ConfigurationError(f"--backend {ns.backend}: loadgen runs one backend at a time")
     # The event loop's request carries the model, backend options and events.
     fields = {
         **vars(ns),
-        "threads": str(ns.threads),
+        "threads": str(threads),
         "events": ns.pool,
         "warmup_events": 0,
         "max_time": None,
@@ -66,27 +96,41 @@ def request_from(ns: argparse.Namespace) -> Any:
     loop = el.request_from(argparse.Namespace(**fields))
     return LoadGenRequest(
         loop=loop,
-        scenario=ns.scenario,
+        scenario=scenario,
         qps=ns.qps,
         duration_s=ns.duration,
         min_queries=ns.min_queries,
         target_latency_ms=ns.target_latency_ms,
         mode=ns.mode,
-        threads=ns.threads,
+        threads=threads,
     )
 
 
 def run(ns: argparse.Namespace) -> int:
-    """Run the scenario and print LoadGen's verdict and headline numbers.
+    """Run each scenario at each thread count and print LoadGen's verdict and headline numbers.
 
-    Exit status: 0 for a VALID run, 2 for a run LoadGen judged INVALID, 1 for an error.
+    Exit status: 0 when every run is VALID, 1 when one failed, else 2 when LoadGen judged one
+    INVALID.
     """
     from hepinfer.runner import loadgen
 
-    request = request_from(ns)
-    loadgen.check(request)  # raises before anything runs
+    requests = requests_from(ns)
+    for request in requests:
+        loadgen.check(request)  # raises before anything runs
     out = Path(ns.out)
-    print(f"running {request.scenario} for at least {request.duration_s:g} s ...", file=sys.stderr)
+    codes = [_one(ns, request, out) for request in requests]
+    return 1 if 1 in codes else max(codes)
+
+
+def _one(ns: argparse.Namespace, request: Any, out: Path) -> int:
+    """One scenario at one thread count: run, append, print."""
+    from hepinfer.runner import loadgen
+
+    print(
+        f"running {request.scenario} with {request.threads} thread(s) for at least "
+        f"{request.duration_s:g} s ...",
+        file=sys.stderr,
+    )
     record = loadgen.run(request, out=out)
     print(f"1 record appended to {out}", file=sys.stderr)
     if ns.json:

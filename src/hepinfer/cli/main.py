@@ -31,11 +31,13 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hepinfer",
         description="How fast, how lean and how faithful a HEP model runs on each inference backend.",
+        allow_abbrev=False,
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+        # No prefix matching: ``validate --batch 1`` must not silently mean another option.
+        sp = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         importlib.import_module(f"hepinfer.cli.{name}").add_arguments(sp)
     return p

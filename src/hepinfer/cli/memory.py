@@ -23,9 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=int,
-        default=1,
-        help="event threads N: N sessions (one per thread) vs one shared session (default: 1)",
+        default="1",
+        help="comma-separated event thread counts N: N sessions (one per thread) vs one shared "
+        "session (default: %(default)s)",
     )
     parse.add_model_arguments(
         p,
@@ -44,8 +44,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def request_from(ns: argparse.Namespace) -> Any:
-    """The MemoryRequest the arguments describe (checked later by plan)."""
+def requests_from(ns: argparse.Namespace) -> list[Any]:
+    """One MemoryRequest per thread count of ``--threads`` (each checked later by plan)."""
+    return [request_from(ns, t) for t in parse.int_list(ns.threads, "--threads")]
+
+
+def request_from(ns: argparse.Namespace, threads: int = 1) -> Any:
+    """The MemoryRequest the arguments describe at one thread count."""
     from hepinfer.runner.memory import MemoryRequest
 
     options: dict[str, dict[str, str]] = {}
@@ -60,7 +65,7 @@ def request_from(ns: argparse.Namespace) -> Any:
         model=ns.model,
         backends=[b.strip() for b in ns.backend.split(",") if b.strip()],
         batches=parse.int_list(ns.batch, "--batch"),
-        threads=ns.threads,
+        threads=threads,
         dims=parse.dims(ns.dim),
         params=parse.pairs(ns.param, "--param"),
         options=options,
@@ -76,8 +81,9 @@ def run(ns: argparse.Namespace) -> int:
 
     from hepinfer.runner import memory
 
-    request = request_from(ns)
-    keys = memory.plan(request)
+    requests = requests_from(ns)
+    plans = [memory.plan(request) for request in requests]  # every bad input fails here
+    keys = [k for p in plans for k in p]
     out = Path(ns.out)
     err = Console(stderr=True)
     done = [0]
@@ -85,9 +91,10 @@ def run(ns: argparse.Namespace) -> int:
     def progress(record: dict[str, Any]) -> None:
         done[0] += 1
         k = record["key"]
-        err.print(f"[{done[0]}/{len(keys)}] {k['backend']} batch {k['batch']}: {record['status']}")
+        what = f"{k['backend']} batch {k['batch']} threads {k['threads']}"
+        err.print(f"[{done[0]}/{len(keys)}] {what}: {record['status']}", highlight=False)
 
-    records = memory.run(request, out=out, on_record=progress)
+    records = [r for request in requests for r in memory.run(request, out=out, on_record=progress)]
     if ns.json:
         print_json_lines(records)
     else:

@@ -38,16 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(ns: argparse.Namespace) -> int:
     """Load and check the configuration, then run it with a progress bar and ETA."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     import hepinfer
+    from hepinfer.cli.progress import outcome, steps
     from hepinfer.errors import ConfigurationError
     from hepinfer.results.schema import Key
     from hepinfer.runner import sweep as runner
@@ -69,27 +62,17 @@ def run(ns: argparse.Namespace) -> int:
     if done:
         err_console.print(f"resuming: {len(done)} of {len(keys)} configurations already in {out}")
     failed = 0
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=len(keys), completed=len(done))
+    with steps(len(keys), done=len(done), eta=True) as progress:
 
         def on_start(key: Key) -> None:
-            progress.update(
-                task, description=f"{key.model} {key.label()} batch {key.batch} threads {key.threads}"
-            )
+            progress.start(f"{key.model} {key.label()} batch {key.batch} threads {key.threads}")
 
         def on_record(record: dict[str, Any]) -> None:
             nonlocal failed
             failed += record["status"] != "ok"
-            progress.advance(task)
+            k = record["key"]
+            name = f"{k['model']} {k['backend']} batch {k['batch']} threads {k['threads']}"
+            progress.finish(outcome(record), name=name)
 
         try:
             records = hepinfer.sweep(
@@ -102,7 +85,6 @@ def run(ns: argparse.Namespace) -> int:
                 on_record=on_record,
             )
         except KeyboardInterrupt:
-            progress.stop()
             print(
                 f"hepinfer: interrupted; the records in {out} are complete: "
                 f"'hepinfer sweep {ns.config} --out {out} --resume' goes on",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -40,12 +41,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="comma-separated checks to run (default: all: %(default)s)",
     )
     p.add_argument(
-        "--threads", default="4", help="thread counts compared with 1 thread (default: %(default)s)"
+        "--threads",
+        help="comma-separated thread counts compared with 1 thread (default: the cores present)",
     )
     p.add_argument(
-        "--batch-sizes",
+        "--batch",
+        "--batch-sizes",  # the old name, kept working
+        dest="batch_sizes",
         default="16,256",
-        help="an event alone vs inside batches of these sizes (default: %(default)s)",
+        help="comma-separated batch sizes: an event alone vs inside batches of these sizes "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--physics-events",
@@ -121,10 +126,13 @@ def request_from(ns: argparse.Namespace) -> Any:
             if len(values) != 1:
                 raise ConfigurationError(f"--option {b}.{k}: validate takes one value per option")
             options.setdefault(b, {})[k] = values[0]
-    sizes = parse.int_list(ns.batch_sizes, "--batch-sizes")
+    sizes = parse.int_list(ns.batch_sizes, "--batch")
     if any(s < 2 for s in sizes):
-        raise ConfigurationError(f"--batch-sizes {ns.batch_sizes}: batch sizes must be 2 or more")
-    return ValidateRequest(
+        raise ConfigurationError(
+            f"--batch {ns.batch_sizes}: the batch check compares an event alone with batches of "
+            "2 or more events; give sizes of 2 or more"
+        )
+    request = ValidateRequest(
         precision_scan=_scan(ns, options),
         model=ns.model,
         backends=[b.strip() for b in ns.backend.split(",") if b.strip()],
@@ -138,12 +146,14 @@ def request_from(ns: argparse.Namespace) -> Any:
         rtol=ns.rtol,
         atol=ns.atol,
         checks=[c.strip() for c in ns.checks.split(",") if c.strip()],
-        threads=parse.int_list(ns.threads, "--threads"),
         batch_sizes=sizes,
         physics_events=ns.physics_events,
         argmax=[a.strip() for a in ns.argmax.split(",")] if ns.argmax else None,
         timeout_s=ns.timeout,
     )
+    if ns.threads:
+        request = dataclasses.replace(request, threads=parse.int_list(ns.threads, "--threads"))
+    return request
 
 
 def _scan(ns: argparse.Namespace, options: dict[str, dict[str, str]]) -> Any:
@@ -168,9 +178,7 @@ def _scan(ns: argparse.Namespace, options: dict[str, dict[str, str]]) -> Any:
 
 def run(ns: argparse.Namespace) -> int:
     """Validate, print the tables; exit 1 when a backend differs or fails."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from hepinfer.cli.progress import steps
     from hepinfer.report.console import stdout_console
     from hepinfer.report.table import validate_tables
     from hepinfer.runner import validate
@@ -179,20 +187,18 @@ def run(ns: argparse.Namespace) -> int:
         return _layerwise(ns)
     request = request_from(ns)
     validate.check(request)  # bad input fails here, before the progress bar and any worker
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
-        task = progress.add_task("building inputs", total=None)
+    with steps(None, "building inputs") as progress:
+        running: list[str] = []
 
         def on_start(i: int, n: int, name: str) -> None:
-            progress.update(task, completed=i, total=n, description=f"worker {name}")
+            if running:  # the previous worker has finished when the next one starts
+                progress.finish(name=f"worker {running.pop()}")
+            progress.start(f"worker {name}", i, n)
+            running.append(name)
 
         report = validate.run(request, on_start=on_start)
+        if running:
+            progress.finish(name=f"worker {running.pop()}")
     scan = report.get("precision_scan")
     if scan is not None and "error" not in scan and ns.scan_plot:
         from hepinfer.report.precision import scan_plot

@@ -33,11 +33,11 @@ def env_view(info: dict[str, Any]) -> list[RenderableType]:
     table.add_column("status")
     table.add_column("version or reason")
     for name, st in status.items():
-        colour = "green" if st["status"] == "available" else "red"
+        colour = {"available": "green", "client only": "yellow"}.get(st["status"], "red")
         table.add_row(
             escape(name),
             f"[{colour}]{st['status']}[/{colour}]",
-            escape(st.get("version") or st.get("reason", "")),
+            escape("; ".join(str(st[k]) for k in ("version", "reason") if st.get(k))),
         )
     out.append(table)
     return out

@@ -40,7 +40,14 @@ def render(
             ("highest throughput", rec["throughput"]),
         ):
             if r is None:
-                lines.append(f"- **{what}**: none agrees with the reference")
+                measured = data.ok(rs)
+                if not measured:
+                    why = f"none of the {len(rs)} configurations succeeded (see the failures below)"
+                elif not any(data.agrees(m) for m in measured):
+                    why = "none agrees with the reference"
+                else:
+                    why = "no configuration that agrees with the reference was measured there"
+                lines.append(f"- **{what}**: {why}")
             else:
                 lines.append(
                     f"- **{what}**: {_cell(data.config_label(r))} at batch {r['key']['batch']}, "
@@ -75,7 +82,8 @@ def render(
                         "-",
                         "-",
                         "-",
-                        f"error: {(r.get('error') or {}).get('message', '?')}",
+                        f"error in {(r.get('error') or {}).get('phase', '?')}: "
+                        f"{(r.get('error') or {}).get('message', '?')}",
                     ]
                 )
                 continue

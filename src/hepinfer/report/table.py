@@ -327,6 +327,10 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
             worst_lines.append(f"{escape(b['backend'])} worst: {escape(_loc(b['worst']))}")
         sets = b.get("sets", {})
         outs = [o for s in sets.values() for o in s.get("outputs", {}).values()]
+        if not outs:  # nothing was compared: no figures that read like a pass
+            why = b.get("reason") or b.get("error") or "no output was compared"
+            agree.add_row(escape(b["backend"]), f"[yellow]not run[/yellow] ({escape(str(why))})", *["-"] * 6)
+            continue
         within = min((o.get("fraction_within", 1.0) for o in outs), default=1.0)
         med = max((o.get("ulp_median", 0.0) for o in outs), default=0.0)
         flips = [o["argmax_flips"] for o in outs if "argmax_flips" in o]

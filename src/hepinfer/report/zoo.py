@@ -13,6 +13,12 @@ from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
 
+# The definition's trainable parameters (torch's count, what the spec targets) and the
+# export's initializer elements (constants folded, buffers such as batch-norm statistics
+# kept, tied weights once): both are right, they count different things.
+TRAINABLE = "trainable params (definition)"
+EXPORT = "initializer elements (ONNX export)"
+
 
 def human(n: float, unit: str = "") -> str:
     """1234567 -> '1.23 M' (SI prefixes), for MACs and bytes."""
@@ -26,9 +32,10 @@ def zoo_table(models: Sequence[dict[str, Any]], title: str = "hepinfer zoo") -> 
     """One row per zoo entry; the cost columns when the entries carry a cost."""
     table = Table(title=title)
     with_cost = any("macs_per_event" in m for m in models)
-    cols = ["model", "family", "params", "spec target", "options", "inputs"]
+    # Two counts that differ on purpose, named the same way everywhere (PARAMETER_LABELS).
+    cols = ["model", "family", TRAINABLE, "spec target", "options", "inputs"]
     if with_cost:
-        cols += ["weights", "MACs/event"]
+        cols += [EXPORT, "weights", "MACs/event"]
     for col in [*cols, "summary"]:
         table.add_column(col)
     for m in models:
@@ -44,7 +51,12 @@ def zoo_table(models: Sequence[dict[str, Any]], title: str = "hepinfer zoo") -> 
             escape("\n".join(m["inputs"])),
         ]
         if with_cost:
-            row += [human(m["weight_bytes"], "B"), human(m["macs_per_event"])]
+            elements = m.get("export_elements")
+            row += [
+                "-" if elements is None else f"{elements:,}",
+                human(m["weight_bytes"], "B"),
+                human(m["macs_per_event"]),
+            ]
         table.add_row(*row, escape(m["summary"]))
     return table
 
@@ -55,7 +67,9 @@ def model_view(cost: dict[str, Any]) -> list[RenderableType]:
     out += [f"  in  {escape(t)}" for t in cost["inputs"]]
     out += [f"  out {escape(t)}" for t in cost["outputs"]]
     sizes = ", ".join(f"{k}={v}" for k, v in cost["dims"].items())
-    out.append(f"  parameters {cost['params']:,} ({human(cost['weight_bytes'], 'B')} of weights)")
+    if cost.get("trainable_params") is not None:
+        out.append(f"  {TRAINABLE} {cost['trainable_params']:,}")
+    out.append(f"  {EXPORT} {cost['params']:,} ({human(cost['weight_bytes'], 'B')} of weights)")
     out.append(
         f"  MACs per event {cost['macs_per_event']:,.0f} ({human(cost['macs_per_event'])}) at batch "
         f"{cost['batch']}{', ' + escape(sizes) if sizes else ''}"

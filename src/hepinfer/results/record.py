@@ -179,6 +179,21 @@ class Process(Section):
     TYPES: ClassVar[_Types] = {"modules": (list, tuple), "parent_guard": (str,)}
 
 
+@dataclass(frozen=True)
+class Repeat(Section):
+    """Which of K worker processes of one configuration this record is (``bench --repeat K``).
+
+    Each process is a record of its own, so that ``samples_ns``, ``stats``, ``memory`` and
+    ``one_off`` keep meaning one process's measurement; the K records of a run share ``group``
+    and ``compare`` tests on their per-process statistics.
+    """
+
+    group: str | None = None
+    index: int | None = None
+    of: int | None = None
+    TYPES: ClassVar[_Types] = {"group": (str,), "index": (int,), "of": (int,)}
+
+
 _KEY_FIELDS = {f.name for f in dataclasses.fields(Key)}
 # Record fields in their order on disk; the sections are typed, the rest kept as they are.
 _SECTIONS: dict[str, type[Section]] = {
@@ -188,6 +203,7 @@ _SECTIONS: dict[str, type[Section]] = {
     "memory": Memory,
     "agreement": Agreement,
     "process": Process,
+    "repeat": Repeat,
 }
 _HEAD = ("schema_version", "kind", "run_id", "record_id", "created", "status")
 KINDS = ("bench", "memory", "eventloop", "loadgen")
@@ -216,6 +232,7 @@ class Record:
     memory: Memory | None = None
     agreement: Agreement | None = None
     process: Process | None = None
+    repeat: Repeat | None = None
     # Kind-specific sections (eventloop, loadgen, sessions, data, event_ns, warnings, ...).
     extra: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -275,5 +292,7 @@ class Record:
             out[name] = value.to_dict() if isinstance(value, Section) else value
         out["environment"] = self.environment
         out["process"] = self.process.to_dict() if self.process is not None else None
+        if self.repeat is not None:  # written only by --repeat runs: older files stay as they were
+            out["repeat"] = self.repeat.to_dict()
         out.update(self.extra)
         return out

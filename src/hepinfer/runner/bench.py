@@ -55,6 +55,10 @@ class BenchRequest:
     data: str | None = None
     data_chunk: int = 1000
     data_events: int | None = None
+    # Worker processes per configuration: the whole grid runs ``repeat`` times in rounds, so
+    # that a slow spell of the machine touches every configuration alike; each process is a
+    # record of its own with a ``repeat`` section (group, index, of).
+    repeat: int = 1
 
 
 @dataclass
@@ -75,6 +79,11 @@ class Plan:
     def reference_of(self, key: Key) -> Key:
         """The configuration whose outputs ``key``'s are compared with."""
         return reference_key(key, self.reference)
+
+    @property
+    def n_runs(self) -> int:
+        """Measured worker processes the plan starts: configurations x repeats."""
+        return len(self.keys) * self.request.repeat
 
     def at_batch(self, batch: int) -> Plan:
         """The part of the plan at one batch size (a sweep's group)."""
@@ -110,6 +119,10 @@ def plan(request: BenchRequest) -> Plan:
     batches = list(request.batches) if request.batches else [spec.default_batch()]
     for size in batches:
         spec.check_batch(size)
+    if request.repeat < 1:
+        raise ConfigurationError(
+            f"--repeat {request.repeat}: use 1 or more worker processes per configuration"
+        )
     for t in request.threads:
         if t < 0:
             raise ConfigurationError(f"--threads {t}: use 1 or more (0 leaves the framework's default)")
@@ -206,12 +219,17 @@ def run(
     records: list[dict[str, Any]] = []
     outputs: dict[Key, Path | str] = {}  # reference outputs, or why there are none
     try:
-        jobs = _with_reference_jobs(the_plan)
+        once = _with_reference_jobs(the_plan)
         if skip is not None:
-            jobs = _skipping(jobs, the_plan.reference, skip)
-        for i, (key, measure) in enumerate(jobs):
+            once = _skipping(once, the_plan.reference, skip)
+        repeat = request.repeat
+        # Round r runs the whole grid again (the reference first at each batch, as in round 0);
+        # an outputs-only reference job runs in round 0 only: its outputs file stays.
+        jobs = [(key, measure, r) for r in range(repeat) for key, measure in once if measure or r == 0]
+        total = sum(m for _, m, _ in jobs)
+        for i, (key, measure, r) in enumerate(jobs):
             if on_start is not None and measure:
-                on_start(sum(m for _, m in jobs[:i]), len(the_plan.keys), key)
+                on_start(sum(m for _, m, _ in jobs[:i]), total, key)
             fields, staged, failed = stage_job(the_plan.ref, the_plan.spec, key, analyse=measure)
             memray = measure and request.memray_dir is not None
             data = request.data
@@ -236,6 +254,8 @@ def run(
                 continue
             record = _record(key, run_id, result, the_plan, staged)
             record["agreement"] = _agreement(key, ref_key, npz, outputs, result, the_plan.spec)
+            if repeat > 1:
+                record["repeat"] = {"group": run_id, "index": r, "of": repeat}
             if out is not None:
                 jsonl.append(out, record)
             records.append(record)

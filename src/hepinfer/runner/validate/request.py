@@ -21,6 +21,18 @@ ORT_ISA_NOTE = (
 )
 
 
+def cores_present() -> int:
+    """The CPU cores this process may run on (its affinity), at least 2 so that a thread
+    check compares something with 1 thread."""
+    import os
+
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 2
+    return max(2, n)
+
+
 @dataclass(frozen=True)
 class ValidateRequest:
     """What to validate and how hard to look."""
@@ -39,7 +51,9 @@ class ValidateRequest:
     atol: float | None = None
     checks: Sequence[str] = CHECKS
     # Thread counts compared with 1 thread.
-    threads: Sequence[int] = (4,)
+    # Thread counts compared with 1 thread: the cores this process may use (a thread check at
+    # 4 threads on 2 cores measures oversubscription, not the backend).
+    threads: Sequence[int] = field(default_factory=lambda: (cores_present(),))
     # An event alone vs inside batches of these sizes (the largest is the realistic sample).
     batch_sizes: Sequence[int] = (16, 256)
     odd_batch: int = 7
