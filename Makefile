@@ -6,8 +6,12 @@ STAMP  := $(VENV)/.installed
 
 TRITON_VENV ?= $(VENV)-triton
 TRITON_STAMP := $(TRITON_VENV)/.installed
+ONNX2TORCH_VENV ?= $(VENV)-onnx2torch
+ONNX2TORCH_STAMP := $(ONNX2TORCH_VENV)/.installed
+MXNET_VENV ?= $(VENV)-mxnet
+MXNET_STAMP := $(MXNET_VENV)/.installed
 
-.PHONY: demo test install triton lint clean
+.PHONY: demo test install triton onnx2torch mxnet lint clean
 
 # torch is installed first and pinned: 2.13.0 is the local CPU wheel; anything else may pull CUDA.
 $(STAMP): pyproject.toml
@@ -30,6 +34,29 @@ $(TRITON_STAMP):
 
 triton: $(STAMP) $(TRITON_STAMP)
 
+# Foreign ONNX files on PyTorch: onnx2torch imports torchvision, which has no build beside the
+# main venv's torch 2.13.0+cpu; torch 2.14.1 + torchvision 0.29.1 (local disk, a CUDA build that
+# runs on the CPU) work, in a venv of their own. hepinfer runs its pytorch worker for foreign
+# ONNX files under this interpreter (and converts there), with hepinfer's src on PYTHONPATH:
+# the venv holds only what that worker imports.
+$(ONNX2TORCH_STAMP):
+	test -x $(ONNX2TORCH_VENV)/bin/python || $(PYTHON) -m venv $(ONNX2TORCH_VENV)
+	$(ONNX2TORCH_VENV)/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1 \
+		'onnx2torch==1.5.15' 'onnx>=1.17' 'numpy>=1.26' 'psutil>=5.9' 'threadpoolctl>=3.5'
+	touch $(ONNX2TORCH_STAMP)
+
+onnx2torch: $(STAMP) $(ONNX2TORCH_STAMP)
+
+# MXNet checkpoints (DeepAK8 as CMS first ran it): mxnet 1.9.1 needs numpy < 1.24, so it lives
+# in a venv of its own; the mxnet worker runs under this interpreter.
+$(MXNET_STAMP):
+	test -x $(MXNET_VENV)/bin/python || $(PYTHON) -m venv $(MXNET_VENV)
+	$(MXNET_VENV)/bin/python -m pip install --quiet 'mxnet==1.9.1' 'numpy<1.24' 'psutil>=5.9' \
+		'threadpoolctl>=3.5'
+	touch $(MXNET_STAMP)
+
+mxnet: $(STAMP) $(MXNET_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m hepinfer.demo
 
@@ -38,8 +65,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
 
-test: lint $(TRITON_STAMP)
+test: lint $(TRITON_STAMP) $(ONNX2TORCH_STAMP)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) $(TRITON_VENV) .pytest_cache .mypy_cache .ruff_cache results/demo*
+	rm -rf $(VENV) $(TRITON_VENV) $(ONNX2TORCH_VENV) $(MXNET_VENV) .pytest_cache .mypy_cache .ruff_cache results/demo*

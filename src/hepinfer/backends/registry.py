@@ -22,6 +22,7 @@ BUILTIN: dict[str, str] = {
     "onnxruntime-trt": "hepinfer.backends.onnxruntime_gpu:OnnxRuntimeTrtBackend",
     "tensorrt": "hepinfer.backends.tensorrt:TensorRTBackend",
     "triton": "hepinfer.backends.triton:TritonBackend",
+    "mxnet": "hepinfer.backends.mxnet:MXNetBackend",
 }
 
 

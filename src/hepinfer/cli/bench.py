@@ -74,6 +74,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--data-chunk", type=int, default=1000, help="events read per chunk with --data")
     p.add_argument("--data-events", type=int, help="read at most this many events with --data")
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME=SHAPE",
+        help="shape of an input a model file does not store (GraphDef, TorchScript, MXNet), "
+        "batch first as B: --input input_1=B,1,27",
+    )
+    p.add_argument(
+        "--like",
+        metavar="FILE.onnx",
+        help="the model's ONNX twin: its input and output shapes and names (and, with "
+        "--exporter twin or for MXNet, the file the ONNX backends run)",
+    )
 
 
 def request_from(ns: argparse.Namespace) -> object:
@@ -102,6 +115,8 @@ def request_from(ns: argparse.Namespace) -> object:
         data=ns.data,
         data_chunk=ns.data_chunk,
         data_events=ns.data_events,
+        inputs=parse.pairs(ns.input, "--input"),
+        like=ns.like,
     )
 
 
