@@ -65,7 +65,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
 
-test: lint $(TRITON_STAMP) $(ONNX2TORCH_STAMP)
+test: lint $(TRITON_STAMP) $(ONNX2TORCH_STAMP) $(MXNET_STAMP)
 	$(BIN)/python -m pytest
 
 clean:
