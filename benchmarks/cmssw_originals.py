@@ -33,7 +33,10 @@ CASES: list[tuple[str, str, list[str], dict[str, Any], str]] = [
         "deepak8",
         str(ORIG / "DeepAK8_V02_full/resnet-symbol.json"),
         ["mxnet", "onnxruntime"],
-        {"like": str(MODELS / "cms/DeepAK8_V02_full.onnx"), "options": {"mxnet": {"onednn": ["false", "true"]}}},
+        {
+            "like": str(MODELS / "cms/DeepAK8_V02_full.onnx"),
+            "options": {"mxnet": {"onednn": ["false", "true"]}},
+        },
         "CMS's ONNX twin (DeepAK8_V02_full.onnx)",
     ),
     (
@@ -87,7 +90,9 @@ def main() -> int:
     rows = []
     for study, model, backends, extra, onnx_side in CASES:
         policy = TimingPolicy(max_time_s=ns.max_time)
-        request = BenchRequest(model=model, backends=backends, batches=[1], threads=[1], policy=policy, **extra)
+        request = BenchRequest(
+            model=model, backends=backends, batches=[1], threads=[1], policy=policy, **extra
+        )
         for r in run(request, out=records_path):
             rows.append(_row(study, Path(model).name, onnx_side, r))
     table = _table(rows)
@@ -106,7 +111,9 @@ def _row(study: str, model: str, onnx_side: str, r: dict[str, Any]) -> dict[str,
         return row
     settings = (r.get("backend") or {}).get("settings") or {}
     row["per_event_ms"] = r["stats"]["per_event_median_ns"] / 1e6
-    row["versions"] = {k: settings[k] for k in ("mxnet", "tensorflow", "onednn_opts", "onednn") if k in settings}
+    row["versions"] = {
+        k: settings[k] for k in ("mxnet", "tensorflow", "onednn_opts", "onednn") if k in settings
+    }
     agreement = r.get("agreement") or {}
     if agreement.get("outputs"):
         row["max_abs_vs_original"] = max(o["max_abs"] for o in agreement["outputs"].values())
@@ -127,11 +134,15 @@ def _table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         base, _, avx = TAGGERS[row["study"]]
         if "error" in row:
-            lines.append(f"| {row['study']} | {row['model']} | {row['config']} | {row['onnx_side']} | "
-                         f"failed: {row['error']} | | | |")
+            lines.append(
+                f"| {row['study']} | {row['model']} | {row['config']} | {row['onnx_side']} | "
+                f"failed: {row['error']} | | | |"
+            )
             continue
         ratio = native.get(row["study"], float("nan")) / row["per_event_ms"]
-        agree = f"{row['max_abs_vs_original']:.2g} ({row['verdict']})" if "max_abs_vs_original" in row else "-"
+        agree = (
+            f"{row['max_abs_vs_original']:.2g} ({row['verdict']})" if "max_abs_vs_original" in row else "-"
+        )
         lines.append(
             f"| {row['study']} | {row['model']} | {row['config']} | "
             f"{row['onnx_side'] if row['config'].startswith('onnxruntime') else 'original'} | "
