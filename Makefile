@@ -6,11 +6,15 @@ STAMP  := $(VENV)/.installed
 
 TRITON_VENV ?= $(VENV)-triton
 TRITON_STAMP := $(TRITON_VENV)/.installed
+ONNX2TORCH_VENV ?= $(VENV)-onnx2torch
+ONNX2TORCH_STAMP := $(ONNX2TORCH_VENV)/.installed
+MXNET_VENV ?= $(VENV)-mxnet
+MXNET_STAMP := $(MXNET_VENV)/.installed
 
 # The interpreter of the wheel smoke test's fresh venv (3.11 to 3.13 work: README.md).
 SMOKE_PYTHON ?= $(PYTHON)
 
-.PHONY: demo test test-fast wheel-smoke install triton hls4ml lint clean
+.PHONY: demo test test-fast wheel-smoke install triton hls4ml onnx2torch mxnet lint clean
 
 # This machine's pins (torch 2.13.0 is the local CPU wheel; anything else may pull CUDA) are in
 # constraints.txt, not in the package's metadata.
@@ -47,6 +51,30 @@ $(HLS4ML_STAMP): $(STAMP)
 
 hls4ml: $(STAMP) $(HLS4ML_STAMP)
 
+, then the seed studies' quick mode (repository tooling).
+# Foreign ONNX files on PyTorch: onnx2torch imports torchvision, which has no build beside the
+# main venv's torch 2.13.0+cpu; torch 2.14.1 + torchvision 0.29.1 (local disk, a CUDA build that
+# runs on the CPU) work, in a venv of their own. hepinfer runs its pytorch worker for foreign
+# ONNX files under this interpreter (and converts there), with hepinfer's src on PYTHONPATH:
+# the venv holds only what that worker imports.
+$(ONNX2TORCH_STAMP):
+	test -x $(ONNX2TORCH_VENV)/bin/python || $(PYTHON) -m venv $(ONNX2TORCH_VENV)
+	$(ONNX2TORCH_VENV)/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1 \
+		'onnx2torch==1.5.15' 'onnx>=1.17' 'numpy>=1.26' 'psutil>=5.9' 'threadpoolctl>=3.5'
+	touch $(ONNX2TORCH_STAMP)
+
+onnx2torch: $(STAMP) $(ONNX2TORCH_STAMP)
+
+# MXNet checkpoints (DeepAK8 as CMS first ran it): mxnet 1.9.1 needs numpy < 1.24, so it lives
+# in a venv of its own; the mxnet worker runs under this interpreter.
+$(MXNET_STAMP):
+	test -x $(MXNET_VENV)/bin/python || $(PYTHON) -m venv $(MXNET_VENV)
+	$(MXNET_VENV)/bin/python -m pip install --quiet 'mxnet==1.9.1' 'numpy<1.24' 'psutil>=5.9' \
+		'threadpoolctl>=3.5'
+	touch $(MXNET_STAMP)
+
+mxnet: $(STAMP) $(MXNET_STAMP)
+
 # The zoo sweep and its report, then the seed studies' quick mode (repository tooling).
 demo: $(STAMP)
 	$(BIN)/python -m hepinfer.demo
@@ -60,7 +88,7 @@ lint: $(STAMP)
 	$(BIN)/mypy src benchmarks/seeds
 
 # The full suite, as CI runs it (.ci/run), then the wheel installed as a user gets it.
-test: lint $(TRITON_STAMP)
+test: lint $(TRITON_STAMP) $(ONNX2TORCH_STAMP) $(MXNET_STAMP) $(HLS4ML_STAMP)
 	$(BIN)/python -m pytest
 	$(MAKE) wheel-smoke
 
@@ -74,4 +102,4 @@ wheel-smoke:
 	.ci/wheel-smoke $(SMOKE_PYTHON) build/wheel-smoke
 
 clean:
-	rm -rf $(VENV) $(TRITON_VENV) build .pytest_cache .mypy_cache .ruff_cache results/demo*
+	rm -rf $(VENV) $(TRITON_VENV) $(ONNX2TORCH_VENV) $(MXNET_VENV) $(HLS4ML_VENV) build .pytest_cache .mypy_cache .ruff_cache results/demo*

@@ -108,7 +108,10 @@ def test_an_input_the_backend_rejects_is_an_error_record(tmp_path: Path) -> None
     assert record["error"]["message"].startswith("onnxruntime rejected the inputs x[1, 3]")
 
 
-def test_foreign_onnx_on_pytorch_says_why_not(shared_models: Path) -> None:
+def test_foreign_onnx_on_pytorch_says_why_not(shared_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without the onnx2torch venv (with it: tests/test_formats.py runs the file there).
+    monkeypatch.setenv("HEPINFER_ONNX2TORCH_VENV", "/nonexistent")
+    monkeypatch.setattr("sys.prefix", "/nonexistent")
     path = shared_models / "rootbench" / "Linear_event.onnx"
     records = run(_request(model=str(path)))
     by_backend = {r["key"]["backend"]: r for r in records}

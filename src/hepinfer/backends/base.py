@@ -172,6 +172,16 @@ class Backend(abc.ABC):
         return None
 
     @classmethod
+    def interpreter(cls, model: ModelArtifact) -> str | None:
+        """The Python the measured worker runs under for this model; None: the parent's own.
+
+        A backend whose framework needs a venv of its own (MXNet's old numpy, onnx2torch's
+        torchvision) names that venv's interpreter; ``runner.launch.run_job`` starts the worker
+        there with hepinfer's source on its path. Parent side, after ``prebuild``.
+        """
+        return None
+
+    @classmethod
     def unavailable_reason(cls) -> str | None:
         """None when the backend can run here, else why not and what to install.
 

@@ -61,11 +61,7 @@ class PyTorchBackend(TorchModuleBackend):
         if torch.get_num_interop_threads() != max(1, options.interop_threads):
             torch.set_num_interop_threads(max(1, options.interop_threads))
         self._torch = torch
-        if "torch" in model.formats:
-            module = model.torch_module()
-        else:
-            module = self._from_onnx(model)
-        self.module = module.eval()
+        self.module = self._module(model).eval()
         self._traced = options.mode == "torchscript"
         self._compile_s: float | None = None
 

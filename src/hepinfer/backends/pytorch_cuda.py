@@ -86,7 +86,7 @@ class PyTorchCudaBackend(TorchModuleBackend):
             torch.set_num_threads(options.threads)
         self.monitor, self.monitor_reason = start_monitor(options.device_id)
         torch.cuda.reset_peak_memory_stats(self.device)
-        module = model.torch_module() if "torch" in model.formats else self._from_onnx(model)
+        module = self._module(model)
         self.module = module.eval().to(self.device)
         self._traced = False
         torch.cuda.synchronize(self.device)

@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "tensorrt": "hepinfer.backends.tensorrt:TensorRTBackend",
     "triton": "hepinfer.backends.triton:TritonBackend",
     "hls4ml": "hepinfer.backends.hls4ml:Hls4mlBackend",
+    "mxnet": "hepinfer.backends.mxnet:MXNetBackend",
 }
 
 

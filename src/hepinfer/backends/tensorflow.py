@@ -12,7 +12,7 @@ Thread pools are set through ``tf.config.threading`` before anything else touche
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -45,18 +45,33 @@ class TensorFlowBackend(Backend):
     """A Keras 3 model on TensorFlow's CPU kernels."""
 
     name: ClassVar[str] = "tensorflow"
-    formats: ClassVar[frozenset[str]] = frozenset({"keras"})
+    # "keras": a zoo model's twin; "tf": a user's Keras file, SavedModel or frozen GraphDef;
+    # "onnx": a foreign ONNX file, converted to Keras by onnx2keras in the parent (prebuild).
+    formats: ClassVar[frozenset[str]] = frozenset({"keras", "tf", "onnx"})
     Options: ClassVar[type[BackendOptions]] = TensorFlowOptions
     packages: ClassVar[tuple[str, ...]] = ("tensorflow", "keras")
     extra: ClassVar[str | None] = "tensorflow"
 
+    @classmethod
+    def prebuild(
+        cls, model: ModelArtifact, options: BackendOptions, input_shapes: Mapping[str, Sequence[int]]
+    ) -> Any:
+        """Parent side, for an ONNX file: onnx2keras to a saved .keras file the worker loads."""
+        from hepinfer.convert.onnx_keras import onnx_to_keras
+
+        done = onnx_to_keras(model.onnx_path(), [t.name for t in model.spec.inputs])
+        model.conversions["onnx_to_keras"] = done.to_dict()
+        return done
+
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
-        """Thread pools first, then the Keras twin (weights from the PyTorch definition)."""
+        """Thread pools first, then the model: the zoo's Keras twin (weights from the PyTorch
+        definition), the user's TensorFlow file, or the parent's onnx2keras conversion."""
         assert isinstance(options, TensorFlowOptions)
-        if "keras" not in model.formats:
+        converted = model.converted("onnx_to_keras")
+        if not ({"keras", "tf"} & model.formats) and converted is None:
             raise BackendUnavailable(
-                f"tensorflow runs zoo models that have a Keras twin (hepinfer.zoo.keras_twins); "
-                f"{model.ref.label} has none, and TensorFlow cannot run an ONNX file"
+                f"tensorflow needs a Keras model: {model.ref.label} was not converted by onnx2keras "
+                "in the parent (hepinfer bench does that; pip install 'hepinfer[onnx2keras]')"
             )
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep the worker's output for errors
         tf = require("tensorflow", "the tensorflow backend")
@@ -78,8 +93,16 @@ class TensorFlowBackend(Backend):
                 options.inter_op_threads,
                 "inter-op",
             )
-        self.model = model.keras_model()
         self.fn: Any = None
+        if "tf" in model.formats:
+            self._load_file(model, options)
+            return
+        if converted is not None:
+            from hepinfer.zoo.native_file import load_keras_file
+
+            self.model = load_keras_file(converted)
+        else:
+            self.model = model.keras_model()
         if options.mode == "function":
             keras_model = self.model
 
@@ -98,6 +121,31 @@ class TensorFlowBackend(Backend):
             "predict_on_batch": self.model.predict_on_batch,
         }[options.mode]
 
+    def _load_file(self, model: ModelArtifact, options: TensorFlowOptions) -> None:
+        """A user's Keras file, SavedModel or GraphDef as a function of the inputs (spec order)."""
+        from hepinfer.convert.tf_graph import tf_callable
+
+        fn, keep = tf_callable(model.ref, self.spec)
+        self._keep = keep  # the variables the function reads
+        is_keras = model.ref.kind == "keras"
+        if options.mode != "function" and not is_keras:
+            raise ConfigurationError(
+                f"tensorflow.mode={options.mode} calls a Keras model; {model.ref.label} is a "
+                f"{model.ref.kind} (use tensorflow.mode=function)"
+            )
+        if options.xla and model.ref.kind == "graphdef":
+            raise ConfigurationError("tensorflow.xla applies to tf.functions; a GraphDef runs as imported")
+        if is_keras:
+            self.model = keep
+        if options.mode == "function":
+            if options.xla:
+                python_fn = fn.python_function
+                fn = self._tf.function(python_fn, input_signature=fn.input_signature, jit_compile=True)
+            self.fn = fn
+            self._call = fn
+            return
+        self._call = {"call": self._call_model, "predict_on_batch": self.model.predict_on_batch}[options.mode]
+
     def _call_model(self, x: Any) -> Any:
         return self.model(x, training=False)
 
@@ -113,7 +161,8 @@ class TensorFlowBackend(Backend):
         if self.options.mode != "predict_on_batch":
             values = [self._tf.constant(a) for a in arrays]
         if self.fn is not None:
-            self.fn.get_concrete_function(*values)  # trace now, not in the first timed call
+            if hasattr(self.fn, "get_concrete_function"):
+                self.fn.get_concrete_function(*values)  # trace now, not in the first timed call
             return tuple(values)
         return (values if len(values) > 1 else values[0],)
 
@@ -124,7 +173,7 @@ class TensorFlowBackend(Backend):
     def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
         """Outputs by the spec's names, in the Keras model's output order."""
         if isinstance(raw, dict):
-            values = [raw[k] for k in self.model.output_names]
+            values = [raw[k] for k in (self.model.output_names if hasattr(self, "model") else sorted(raw))]
         else:
             values = list(raw) if isinstance(raw, (list, tuple)) else [raw]
         names = [t.name for t in self.spec.outputs]

@@ -54,7 +54,7 @@ def options(items: Sequence[str] | None) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-EXPORTERS = ("dynamo", "legacy", "tf2onnx")
+EXPORTERS = ("dynamo", "legacy", "tf2onnx", "twin")
 
 
 def add_model_arguments(p: argparse.ArgumentParser, option_help: str) -> None:
@@ -66,8 +66,8 @@ def add_model_arguments(p: argparse.ArgumentParser, option_help: str) -> None:
         "--exporter",
         choices=EXPORTERS,
         default="dynamo",
-        help="how a zoo model becomes ONNX: the torch exporters, or tf2onnx from its Keras twin "
-        "(default: %(default)s)",
+        help="how a zoo model becomes ONNX: the torch exporters, or tf2onnx from its Keras twin; "
+        "twin: a model file's ONNX twin given with --like (default: %(default)s)",
     )
 
 

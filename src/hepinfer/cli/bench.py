@@ -83,6 +83,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="print the records as JSON Lines (one record per line, as appended to --out) "
         "instead of the table; progress and messages go to stderr",
     )
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME=SHAPE",
+        help="shape of an input a model file does not store (GraphDef, TorchScript, MXNet), "
+        "batch first as B: --input input_1=B,1,27",
+    )
+    p.add_argument(
+        "--like",
+        metavar="FILE.onnx",
+        help="the model's ONNX twin: its input and output shapes and names (and, with "
+        "--exporter twin or for MXNet, the file the ONNX backends run)",
+    )
 
 
 def request_from(ns: argparse.Namespace) -> object:
@@ -112,6 +125,8 @@ def request_from(ns: argparse.Namespace) -> object:
         data_chunk=ns.data_chunk,
         data_events=ns.data_events,
         repeat=ns.repeat,
+        inputs=parse.pairs(ns.input, "--input"),
+        like=ns.like,
     )
 
 

@@ -10,7 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hepinfer.errors import ConversionError
 from hepinfer.zoo import ModelRef, ModelSpec
+
+# The format a model file is in, as backends declare it in ``Backend.formats``.
+FILE_FORMATS = {
+    "torchscript": "torchscript",
+    "keras": "tf",
+    "savedmodel": "tf",
+    "graphdef": "tf",
+    "mxnet": "mxnet",
+}
 
 
 @dataclass
@@ -30,8 +40,10 @@ class ModelArtifact:
     @property
     def formats(self) -> frozenset[str]:
         """Formats available without a foreign converter ("keras": a zoo model's Keras twin)."""
-        if self.ref.kind != "zoo":
+        if self.ref.kind == "onnx":
             return frozenset({"onnx"})
+        if self.ref.kind != "zoo":  # a file in its own framework's format, and ONNX from it
+            return frozenset({FILE_FORMATS[self.ref.kind], "onnx"})
         from hepinfer.zoo.keras_twins import has_keras
 
         twin = {"keras"} if has_keras(self.ref.name) else set()
@@ -41,10 +53,15 @@ class ModelArtifact:
         """The ONNX file: the user's, or the zoo model exported (cached) with the chosen exporter.
 
         Exporter "tf2onnx" exports the model's Keras twin instead of its PyTorch definition.
+        A file in its own format is converted (TorchScript: torch.onnx's legacy exporter;
+        Keras, SavedModel, GraphDef: tf2onnx); exporter "twin", and MXNet (no converter here),
+        take the ONNX twin the user gave with ``--like``.
         """
         if self._onnx is None:
             if self.ref.kind == "onnx":
                 self._onnx = Path(self.ref.name)
+            elif self.ref.kind != "zoo":
+                self._onnx = self._file_to_onnx()
             elif self.exporter == "tf2onnx":
                 from hepinfer.convert.keras_onnx import export_keras
 
@@ -58,6 +75,33 @@ class ModelArtifact:
                 self.conversions["torch_to_onnx"] = export.to_dict()
                 self._onnx = export.path
         return self._onnx
+
+    def _file_to_onnx(self) -> Path:
+        """The ONNX file of a model file in its own format (converted, or its twin)."""
+        if self.exporter == "twin" or self.ref.kind == "mxnet":
+            if self.ref.like is None:
+                why = "MXNet has no ONNX converter here" if self.ref.kind == "mxnet" else "--exporter twin"
+                raise ConversionError(
+                    f"{why}: give the model's ONNX twin with --like FILE.onnx for the ONNX backends"
+                )
+            self.conversions["twin"] = {"path": self.ref.like, "tool": "given (--like)", "seconds": 0.0}
+            return Path(self.ref.like)
+        if self.ref.kind == "torchscript":
+            from hepinfer.convert.torchscript import export_torchscript
+
+            export = export_torchscript(self.ref, self.spec)
+            self.conversions["torchscript_to_onnx"] = {**export.to_dict(), "tool": "torch.onnx"}
+            return export.path
+        from hepinfer.convert.tf_graph import export_native
+
+        tf_export = export_native(self.ref, self.spec)
+        self.conversions[f"{self.ref.kind}_to_onnx"] = {**tf_export.to_dict(), "tool": "tf2onnx"}
+        return tf_export.path
+
+    def converted(self, name: str) -> Path | None:
+        """The file a parent-side conversion made (``conversions[name]["path"]``), if any."""
+        entry = self.conversions.get(name)
+        return Path(entry["path"]) if entry and entry.get("path") else None
 
     def torch_module(self) -> Any:
         """The zoo model's PyTorch module (seeded weights, eval mode)."""

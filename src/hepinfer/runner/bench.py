@@ -27,7 +27,7 @@ from hepinfer.results import jsonl
 from hepinfer.results.schema import Key, new_record
 from hepinfer.runner.job import DataSource, Job
 from hepinfer.runner.launch import run_job
-from hepinfer.runner.stage import Staged, stage_job
+from hepinfer.runner.stage import Staged, interpreter_for, stage_job
 from hepinfer.zoo import ModelRef, ModelSpec, entry, model_ref, spec_of
 
 
@@ -59,6 +59,9 @@ class BenchRequest:
     # that a slow spell of the machine touches every configuration alike; each process is a
     # record of its own with a ``repeat`` section (group, index, of).
     repeat: int = 1
+    # Shapes a model file does not store (``--input NAME=SHAPE``) or its ONNX twin (``--like``).
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    like: str | None = None
 
 
 @dataclass
@@ -101,6 +104,8 @@ def default_reference(ref: ModelRef) -> str:
     """The native framework: Keras/TensorFlow for a zoo model whose original was Keras and
     that has a Keras twin (when TensorFlow is installed), else PyTorch for the zoo; ONNX
     Runtime at default settings for a file."""
+    if ref.native_backend is not None:  # a file in its own framework's format: that framework
+        return ref.native_backend
     if ref.kind != "zoo":
         return "onnxruntime"
     from hepinfer.zoo.keras_twins import has_keras
@@ -113,7 +118,7 @@ def default_reference(ref: ModelRef) -> str:
 
 def plan(request: BenchRequest) -> Plan:
     """Check the request and lay out its configurations, reference first at each batch."""
-    ref = model_ref(request.model, request.params)
+    ref = model_ref(request.model, request.params, request.inputs, request.like)
     spec = spec_of(ref)
     dims = spec.resolve_dims(request.dims)
     batches = list(request.batches) if request.batches else [spec.default_batch()]
@@ -245,7 +250,10 @@ def run(
                 memray_dir=request.memray_dir if memray else None,
                 memray_name=f"{run_id}-{i:04d}-{key.backend}-b{key.batch}-t{key.threads}" if memray else None,
             ).staged(fields)
-            result = failed or run_job(job.to_dict(), workdir, f"job{i:04d}", request.timeout_s)
+            python = None if failed else interpreter_for(key, the_plan.ref, the_plan.spec, fields)
+            result = failed or run_job(
+                job.to_dict(), workdir, f"job{i:04d}", request.timeout_s, python=python
+            )
             npz = workdir / f"job{i:04d}.npz"
             ref_key = the_plan.reference_of(key)
             if key == ref_key:

@@ -21,8 +21,10 @@ from hepinfer.zoo import ModelRef, ModelSpec
 
 
 def needs_onnx(cls: type[Backend], artifact: ModelArtifact) -> bool:
-    """Whether the backend reads the ONNX file (not the zoo's PyTorch or Keras model)."""
-    return "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats)
+    """Whether the backend reads the ONNX file (not a model it takes in its own format: the
+    zoo's PyTorch module or Keras twin, a TorchScript archive, a TensorFlow file)."""
+    native = (cls.formats & artifact.formats) - {"onnx"}
+    return "onnx" in cls.formats and not native
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,21 @@ def job_fields(spec: ModelSpec, staged: Staged) -> dict[str, Any]:
     from hepinfer.zoo.spec import spec_to_dict
 
     return {"spec": spec_to_dict(spec), "onnx_path": staged.onnx_path, "conversions": staged.conversions}
+
+
+def interpreter_for(key: Key, ref: ModelRef, spec: ModelSpec, fields: dict[str, Any]) -> str | None:
+    """The Python the worker for ``key`` runs under (``Backend.interpreter``; None: this one)."""
+    from hepinfer.backends.registry import backend_class
+
+    onnx = fields.get("onnx_path")
+    artifact = ModelArtifact(
+        ref=ref,
+        spec=spec,
+        exporter=key.exporter,
+        conversions=dict(fields.get("conversions") or {}),
+        _onnx=Path(onnx) if onnx else None,
+    )
+    return backend_class(key.backend).interpreter(artifact)
 
 
 def stage_job(

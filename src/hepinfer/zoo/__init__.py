@@ -27,16 +27,38 @@ __all__ = [
 ]
 
 
-def model_ref(name_or_path: str, params: Mapping[str, Any] | None = None) -> ModelRef:
-    """A zoo name or the path of an ONNX file, as a reference a worker can rebuild."""
+def model_ref(
+    name_or_path: str,
+    params: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, str] | None = None,
+    like: str | None = None,
+) -> ModelRef:
+    """A zoo name or the path of a model file, as a reference a worker can rebuild.
+
+    Files: ONNX, TorchScript (.pt), Keras (.keras, .h5), a SavedModel directory, a frozen
+    GraphDef (.pb), an MXNet checkpoint (PREFIX-symbol.json or PREFIX). ``inputs``
+    (``--input NAME=SHAPE``) and ``like`` (``--like FILE.onnx``) give the shapes a file lacks.
+    """
+    from hepinfer.zoo.native_file import file_ref, kind_of, mxnet_prefix
+
     params = dict(params or {})
     if name_or_path in ENTRIES:
+        if inputs or like:
+            raise ConfigurationError("--input and --like apply to model files; a zoo model has its spec")
         return zoo_ref(name_or_path, params)
     path = Path(name_or_path)
-    if path.suffix == ".onnx" or path.exists() or "/" in name_or_path:
+    if path.exists() or "/" in name_or_path or kind_of(path) is not None or mxnet_prefix(path):
         if params:
-            raise ConfigurationError("--param applies to zoo models only; an ONNX file has no options")
-        return ModelRef(kind="onnx", name=str(path.resolve()))
+            raise ConfigurationError("--param applies to zoo models only; a model file has no options")
+        if kind_of(path) == "onnx" or (path.suffix == ".onnx" and not path.exists()):
+            if inputs or like:
+                raise ConfigurationError("--input and --like are for files that store no shapes, not ONNX")
+            return ModelRef(kind="onnx", name=str(path.resolve()))
+        if not path.exists() and mxnet_prefix(path) is None:
+            from hepinfer.zoo.onnx_file import load_onnx
+
+            load_onnx(path)  # raises: no such model file or zoo name
+        return file_ref(path, dict(inputs or {}), like)
     return zoo_ref(name_or_path, params)  # raises, listing the zoo names
 
 
@@ -44,6 +66,10 @@ def spec_of(ref: ModelRef) -> ModelSpec:
     """The ModelSpec of a zoo entry or ONNX file (reads and checks the file)."""
     if ref.kind == "zoo":
         return entry(ref.name).spec(dict(ref.params))
+    if ref.kind != "onnx":
+        from hepinfer.zoo.native_file import spec_of_file
+
+        return spec_of_file(ref)
     from hepinfer.zoo.onnx_file import spec_from_onnx
 
     return spec_from_onnx(Path(ref.name))

@@ -58,28 +58,62 @@ class TensorSpec:
         return f"{self.name}[{', '.join(str(d) for d in self.shape)}] {self.dtype}"
 
 
+Kind = Literal["zoo", "onnx", "torchscript", "keras", "savedmodel", "graphdef", "mxnet"]
+# The model files users bring besides ONNX, and the backend that runs each natively.
+NATIVE_BACKEND: dict[str, str] = {
+    "torchscript": "pytorch",
+    "keras": "tensorflow",
+    "savedmodel": "tensorflow",
+    "graphdef": "tensorflow",
+    "mxnet": "mxnet",
+}
+
+
 @dataclass(frozen=True)
 class ModelRef:
-    """Where a model comes from, in a form that travels to a worker process as JSON."""
+    """Where a model comes from, in a form that travels to a worker process as JSON.
 
-    kind: Literal["zoo", "onnx"]
-    # A zoo name, or the absolute path of an ONNX file.
+    ``name`` is a zoo name or the absolute path of a model file (for MXNet the checkpoint's
+    prefix, ``PREFIX-symbol.json`` + ``PREFIX-0000.params``). ``inputs`` are input shapes the
+    user gave (``--input NAME=SHAPE``) and ``like`` an ONNX twin whose inputs and outputs the
+    model has (``--like FILE.onnx``): how a file that stores no shapes gets a spec.
+    """
+
+    kind: Kind
     name: str
     params: tuple[tuple[str, Any], ...] = ()
+    inputs: tuple[tuple[str, tuple[Dim, ...]], ...] = ()
+    like: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"kind": self.kind, "name": self.name, "params": dict(self.params)}
+        out: dict[str, Any] = {"kind": self.kind, "name": self.name, "params": dict(self.params)}
+        if self.inputs:
+            out["inputs"] = {k: list(v) for k, v in self.inputs}
+        if self.like:
+            out["like"] = self.like
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelRef:
         """Inverse of to_dict."""
-        return cls(kind=data["kind"], name=data["name"], params=tuple(sorted(data["params"].items())))
+        return cls(
+            kind=data["kind"],
+            name=data["name"],
+            params=tuple(sorted(data["params"].items())),
+            inputs=tuple((k, tuple(v)) for k, v in (data.get("inputs") or {}).items()),
+            like=data.get("like"),
+        )
+
+    @property
+    def native_backend(self) -> str | None:
+        """The backend that runs this file in its own framework (None: zoo or ONNX)."""
+        return NATIVE_BACKEND.get(self.kind)
 
     @property
     def label(self) -> str:
         """Short name for tables: the zoo name with its options, or the file name."""
-        if self.kind == "onnx":
+        if self.kind != "zoo":
             return self.name.rsplit("/", 1)[-1]
         opts = ",".join(f"{k}={v}" for k, v in self.params)
         return f"{self.name}[{opts}]" if opts else self.name
@@ -90,7 +124,7 @@ class ModelRef:
 
         Characters outside ``[A-Za-z0-9_.-]`` become ``_`` (Triton's default model name).
         """
-        base = self.name if self.kind == "zoo" else Path(self.name).stem
+        base = self.name if self.kind == "zoo" else Path(self.name.rstrip("/")).stem
         return re.sub(r"[^A-Za-z0-9_.-]", "_", base) or "model"
 
 
