@@ -139,6 +139,9 @@ def render(folder: Path, studies: Sequence[int] | None = None, mode: str = "quic
         "the HTML twin of every record (`hepinfer report`, plots embedded) as `seeds.html` in the "
         "results folder; it is not committed (about 4 MB).",
         "",
+        "Study 4 with the frameworks CMS first deployed (MXNet, TF1 GraphDefs) instead of the zoo's "
+        "PyTorch stand-ins: `docs/cmssw-originals.md` (`benchmarks/cmssw_originals.py`).",
+        "",
     ]
     for n in numbers:
         records, extra = loaded[n]
