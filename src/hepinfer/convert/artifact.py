@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hepinfer.errors import BackendUnavailable
 from hepinfer.zoo import ModelRef, ModelSpec
+from hepinfer.zoo.triton_config import RepositoryModel
 
 
 @dataclass
@@ -30,6 +32,8 @@ class ModelArtifact:
     @property
     def formats(self) -> frozenset[str]:
         """Formats available without a foreign converter ("keras": a zoo model's Keras twin)."""
+        if self.ref.kind == "triton":
+            return frozenset({"torch" if self._repository_model().format == "torchscript" else "onnx"})
         if self.ref.kind != "zoo":
             return frozenset({"onnx"})
         from hepinfer.zoo.keras_twins import has_keras
@@ -45,6 +49,14 @@ class ModelArtifact:
         if self._onnx is None:
             if self.ref.kind == "onnx":
                 self._onnx = Path(self.ref.name)
+            elif self.ref.kind == "triton":
+                served = self._repository_model()
+                if served.format != "onnx":
+                    raise BackendUnavailable(
+                        f"model {served.name} is a TorchScript file ({served.file}); run it with a "
+                        "backend that takes PyTorch models (pytorch, or triton on a server)"
+                    )
+                self._onnx = served.file
             elif self.exporter == "tf2onnx":
                 from hepinfer.convert.keras_onnx import export_keras
 
@@ -60,10 +72,20 @@ class ModelArtifact:
         return self._onnx
 
     def torch_module(self) -> Any:
-        """The zoo model's PyTorch module (seeded weights, eval mode)."""
+        """The zoo model's PyTorch module (seeded weights, eval mode), or a repository
+        model's TorchScript file loaded with torch.jit.load."""
+        if self.ref.kind == "triton":
+            import torch
+
+            return torch.jit.load(str(self._repository_model().file), map_location="cpu")
         from hepinfer.zoo import entry
 
         return entry(self.ref.name).build(dict(self.ref.params))
+
+    def _repository_model(self) -> RepositoryModel:
+        from hepinfer.zoo.triton_config import repository_model
+
+        return repository_model(Path(self.ref.name))
 
     def keras_model(self) -> Any:
         """The zoo model's Keras twin, with the PyTorch definition's weights (imports keras)."""

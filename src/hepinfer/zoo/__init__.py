@@ -28,11 +28,18 @@ __all__ = [
 
 
 def model_ref(name_or_path: str, params: Mapping[str, Any] | None = None) -> ModelRef:
-    """A zoo name or the path of an ONNX file, as a reference a worker can rebuild."""
+    """A zoo name, the path of an ONNX file or of a Triton repository's model folder (or its
+    config.pbtxt), as a reference a worker can rebuild."""
     params = dict(params or {})
     if name_or_path in ENTRIES:
         return zoo_ref(name_or_path, params)
     path = Path(name_or_path)
+    if path.name == "config.pbtxt":
+        path = path.parent
+    if (path / "config.pbtxt").is_file():
+        if params:
+            raise ConfigurationError("--param applies to zoo models only; a repository model has no options")
+        return ModelRef(kind="triton", name=str(path.resolve()))
     if path.suffix == ".onnx" or path.exists() or "/" in name_or_path:
         if params:
             raise ConfigurationError("--param applies to zoo models only; an ONNX file has no options")
@@ -41,9 +48,13 @@ def model_ref(name_or_path: str, params: Mapping[str, Any] | None = None) -> Mod
 
 
 def spec_of(ref: ModelRef) -> ModelSpec:
-    """The ModelSpec of a zoo entry or ONNX file (reads and checks the file)."""
+    """The ModelSpec of a zoo entry, ONNX file or repository model (reads and checks it)."""
     if ref.kind == "zoo":
         return entry(ref.name).spec(dict(ref.params))
+    if ref.kind == "triton":
+        from hepinfer.zoo.triton_config import spec_of_folder
+
+        return spec_of_folder(Path(ref.name))
     from hepinfer.zoo.onnx_file import spec_from_onnx
 
     return spec_from_onnx(Path(ref.name))

@@ -62,8 +62,8 @@ class TensorSpec:
 class ModelRef:
     """Where a model comes from, in a form that travels to a worker process as JSON."""
 
-    kind: Literal["zoo", "onnx"]
-    # A zoo name, or the absolute path of an ONNX file.
+    kind: Literal["zoo", "onnx", "triton"]
+    # A zoo name, the absolute path of an ONNX file, or of a Triton repository's model folder.
     name: str
     params: tuple[tuple[str, Any], ...] = ()
 
@@ -79,17 +79,20 @@ class ModelRef:
     @property
     def label(self) -> str:
         """Short name for tables: the zoo name with its options, or the file name."""
-        if self.kind == "onnx":
+        if self.kind in ("onnx", "triton"):
             return self.name.rsplit("/", 1)[-1]
         opts = ",".join(f"{k}={v}" for k, v in self.params)
         return f"{self.name}[{opts}]" if opts else self.name
 
     @property
     def safe_name(self) -> str:
-        """The zoo name, or the ONNX file's stem, as a directory or served-model name.
+        """The zoo name, the ONNX file's stem, or the repository model's folder name, as a
+        directory or served-model name.
 
         Characters outside ``[A-Za-z0-9_.-]`` become ``_`` (Triton's default model name).
         """
+        if self.kind == "triton":
+            return Path(self.name).name  # the name the model has on a server
         base = self.name if self.kind == "zoo" else Path(self.name).stem
         return re.sub(r"[^A-Za-z0-9_.-]", "_", base) or "model"
 
@@ -111,6 +114,10 @@ class ModelSpec:
     classifier: bool = False
     # What a reader of the results should know about the model file (checker objections).
     notes: tuple[str, ...] = ()
+    # Other names a dynamic axis answers to in --dim: (alias, symbol). An ONNX file whose
+    # axes the graph ties together (a feature and a four-vector tensor of the same particles)
+    # has one symbol per group; each tensor's own axis name stays an alias of it.
+    dim_aliases: tuple[tuple[str, str], ...] = ()
 
     def symbols(self) -> list[str]:
         """Every dynamic axis other than the batch, in first-seen order."""
@@ -130,8 +137,13 @@ class ModelSpec:
         return self.fixed_batch or 1
 
     def resolve_dims(self, given: Mapping[str, int]) -> dict[str, int]:
-        """Sizes for every dynamic axis: the user's, else the default, else a clear error."""
-        unknown = sorted(set(given) - set(self.symbols()))
+        """Sizes for every dynamic axis: the user's, else the default, else a clear error.
+
+        An alias (a tensor's own name for an axis of a group) sets its group's symbol; two
+        names of one group with different sizes are refused.
+        """
+        aliases = dict(self.dim_aliases)
+        unknown = sorted(set(given) - set(self.symbols()) - set(aliases))
         if unknown:
             known = ", ".join(self.symbols()) or "none"
             raise ConfigurationError(
@@ -139,7 +151,16 @@ class ModelSpec:
                 f"(its dynamic axes: {known})"
             )
         dims = dict(self.default_dims)
-        dims.update(given)
+        named: dict[str, str] = {}
+        for name, size in given.items():
+            sym = aliases.get(name, name)
+            if sym in named and dims[sym] != size:
+                raise ConfigurationError(
+                    f"--dim {named[sym]}={dims[sym]} and --dim {name}={size} size the same axis "
+                    f"(the graph ties them: '{sym}'); give one --dim {sym}=N"
+                )
+            named[sym] = name
+            dims[sym] = size
         for sym in self.symbols():
             if sym not in dims:
                 users = ", ".join(t.describe() for t in self.inputs if sym in t.symbols())
@@ -182,6 +203,7 @@ def spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
         "batch_encodings": list(spec.batch_encodings),
         "classifier": spec.classifier,
         "notes": list(spec.notes),
+        "dim_aliases": [list(a) for a in spec.dim_aliases],
     }
 
 
@@ -200,4 +222,5 @@ def spec_from_dict(data: Mapping[str, Any]) -> ModelSpec:
         batch_encodings=tuple(data["batch_encodings"]),
         classifier=bool(data["classifier"]),
         notes=tuple(data["notes"]),
+        dim_aliases=tuple((str(a), str(s)) for a, s in data.get("dim_aliases", [])),
     )
