@@ -75,9 +75,7 @@ class ModelArtifact:
         """The zoo model's PyTorch module (seeded weights, eval mode), or a repository
         model's TorchScript file loaded with torch.jit.load."""
         if self.ref.kind == "triton":
-            import torch
-
-            return torch.jit.load(str(self._repository_model().file), map_location="cpu")
+            return _torchscript(self._repository_model().file, self.spec)
         from hepinfer.zoo import entry
 
         return entry(self.ref.name).build(dict(self.ref.params))
@@ -92,3 +90,24 @@ class ModelArtifact:
         from hepinfer.zoo.keras_twins import load_keras
 
         return load_keras(self.ref.name, dict(self.ref.params))
+
+
+def _torchscript(path: Path, spec: ModelSpec) -> Any:
+    """A TorchScript file returning the outputs its Triton config lists, ``OUTPUT__K`` being
+    the K-th result (as Triton's libtorch backend takes them): a config may list fewer."""
+    import torch
+
+    scripted = torch.jit.load(str(path), map_location="cpu")
+    picks = [int(t.name.rsplit("__", 1)[1]) for t in spec.outputs]
+
+    class Picked(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scripted = scripted
+
+        def forward(self, *args: Any) -> Any:
+            out = self.scripted(*args)
+            values = out if isinstance(out, (tuple, list)) else (out,)
+            return tuple(values[k] for k in picks)
+
+    return Picked().eval()
