@@ -117,26 +117,47 @@ def model_cost(
     """One model (a zoo name or an ONNX path): its ``model`` label, ``inputs`` and ``outputs``
     (``name[shape] dtype``), and the cost of its ONNX graph at ``batch`` and ``dims``
     (``convert.analysis.model_cost``: ``params``, ``weight_bytes``, ``macs``, ``macs_per_event``,
-    ``macs_by_op``, ``batch``, ``dims``, ``uncounted``). A zoo model is exported first (cached)."""
+    ``macs_by_op``, ``batch``, ``dims``, ``uncounted``). A zoo model is exported first (cached).
+    ``dynamic_axes`` lists the model's --dim groups; where one has no size (none given, no
+    default), the cost is left out: ``cost`` None and ``cost_needs`` naming the groups."""
     from hepinfer.convert.analysis import model_cost as graph_cost
     from hepinfer.zoo import model_ref, spec_of
 
     ref = model_ref(model, dict(params or {}))
     spec = spec_of(ref)
     spec.check_batch(batch)
+    groups = spec.axis_groups()
+    described: dict[str, Any] = {
+        "model": ref.label,
+        "inputs": [t.describe() for t in spec.inputs],
+        "outputs": [t.describe() for t in spec.outputs],
+        # One entry per --dim the model takes (axes the graph ties together are one).
+        "dynamic_axes": groups,
+    }
+    given = spec.given_dims(dict(dims or {}))
+    unsized = [g["name"] for g in groups if g["default"] is None and g["name"] not in given]
+    if unsized:  # the description without the cost, which needs every size
+        return {**described, "cost": None, "cost_needs": unsized}
     if ref.kind == "zoo":
         from hepinfer.convert.torch_onnx import export_zoo
 
         path = export_zoo(ref, spec, exporter, fallback=True).path  # type: ignore[arg-type]
+    elif ref.kind == "triton":
+        from hepinfer.zoo.triton_config import repository_model
+
+        served = repository_model(Path(ref.name))
+        if served.format != "onnx":
+            return {
+                **described,
+                "cost": None,
+                "cost_needs": [],
+                "cost_note": "no graph in a TorchScript file",
+            }
+        path = served.file
     else:
         path = Path(ref.name)
-    cost = graph_cost(path, batch, spec.resolve_dims(dict(dims or {})), spec=spec)
-    return {
-        "model": ref.label,
-        "inputs": [t.describe() for t in spec.inputs],
-        "outputs": [t.describe() for t in spec.outputs],
-        **cost,
-    }
+    cost = graph_cost(path, batch, spec.resolve_dims(given), spec=spec)
+    return {**described, **cost}
 
 
 def validate(model: str, **fields: Any) -> dict[str, Any]:

@@ -127,6 +127,20 @@ class ModelSpec:
                 seen.setdefault(s)
         return list(seen)
 
+    def axis_groups(self) -> list[dict[str, Any]]:
+        """Each dynamic axis (a group of tied axes): its name, the tensor axes it sizes
+        (``input_1[2]``), the other names --dim takes for it, and its default size."""
+        defaults = dict(self.default_dims)
+        return [
+            {
+                "name": sym,
+                "axes": [f"{t.name}[{a}]" for t in self.inputs for a, d in enumerate(t.shape) if d == sym],
+                "aliases": [a for a, s in self.dim_aliases if s == sym],
+                "default": defaults.get(sym),
+            }
+            for sym in self.symbols()
+        ]
+
     @property
     def has_batch_axis(self) -> bool:
         """Whether any input has a batch axis that can take any size."""
@@ -136,12 +150,10 @@ class ModelSpec:
         """The batch size used when the user does not choose: the fixed one, else 1."""
         return self.fixed_batch or 1
 
-    def resolve_dims(self, given: Mapping[str, int]) -> dict[str, int]:
-        """Sizes for every dynamic axis: the user's, else the default, else a clear error.
-
-        An alias (a tensor's own name for an axis of a group) sets its group's symbol; two
-        names of one group with different sizes are refused.
-        """
+    def given_dims(self, given: Mapping[str, int]) -> dict[str, int]:
+        """The user's sizes by symbol: an alias (a tensor's own name for an axis of a group)
+        sets its group's symbol; an unknown name, or two names of one group with different
+        sizes, are refused."""
         aliases = dict(self.dim_aliases)
         unknown = sorted(set(given) - set(self.symbols()) - set(aliases))
         if unknown:
@@ -150,7 +162,7 @@ class ModelSpec:
                 f"--dim {unknown[0]}: model {self.name} has no dynamic axis of that name "
                 f"(its dynamic axes: {known})"
             )
-        dims = dict(self.default_dims)
+        dims: dict[str, int] = {}
         named: dict[str, str] = {}
         for name, size in given.items():
             sym = aliases.get(name, name)
@@ -161,6 +173,13 @@ class ModelSpec:
                 )
             named[sym] = name
             dims[sym] = size
+        return dims
+
+    def resolve_dims(self, given: Mapping[str, int]) -> dict[str, int]:
+        """Sizes for every dynamic axis: the user's (``given_dims``), else the default, else
+        a clear error."""
+        dims = dict(self.default_dims)
+        dims.update(self.given_dims(given))
         for sym in self.symbols():
             if sym not in dims:
                 users = ", ".join(t.describe() for t in self.inputs if sym in t.symbols())
