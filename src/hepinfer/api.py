@@ -166,30 +166,55 @@ def model_cost(
     elements of the export). A zoo model is exported first (cached) and also gives
     ``trainable_params``, the trainable parameters of its definition (what ``hepinfer zoo``
     lists), which differ from the export's elements where the exporter folds constants or
-    keeps buffers."""
+    keeps buffers. ``dynamic_axes`` lists the model's --dim groups; where one has no size
+    (none given, no default), the cost is left out: ``cost`` None and ``cost_needs`` naming
+    the groups."""
     from hepinfer.convert.analysis import model_cost as graph_cost
     from hepinfer.zoo import model_ref, spec_of
 
     ref = model_ref(model, dict(params or {}))
     spec = spec_of(ref)
     spec.check_batch(batch)
+    groups = spec.axis_groups()
+    described: dict[str, Any] = {
+        "model": ref.label,
+        "inputs": [t.describe() for t in spec.inputs],
+        "outputs": [t.describe() for t in spec.outputs],
+        # One entry per --dim the model takes (axes the graph ties together are one).
+        "dynamic_axes": groups,
+    }
+    given = spec.given_dims(dict(dims or {}))
+    unsized = [g["name"] for g in groups if g["default"] is None and g["name"] not in given]
+    if unsized:  # the description without the cost, which needs every size
+        return {**described, "cost": None, "cost_needs": unsized}
     if ref.kind == "zoo":
         from hepinfer.convert.torch_onnx import export_zoo
 
         path = export_zoo(ref, spec, exporter, fallback=True).path  # type: ignore[arg-type]
+    elif ref.kind == "triton":
+        from hepinfer.zoo.triton_config import repository_model
+
+        served = repository_model(Path(ref.name))
+        if served.format != "onnx":
+            return {
+                **described,
+                "cost": None,
+                "cost_needs": [],
+                "cost_note": "no graph in a TorchScript file",
+            }
+        path = served.file
+    elif ref.kind != "onnx":  # a file in its own framework's format: its ONNX conversion
+        from hepinfer.convert.artifact import ModelArtifact
+
+        path = ModelArtifact(ref=ref, spec=spec, exporter=exporter).onnx_path()
     else:
         path = Path(ref.name)
-    cost = graph_cost(path, batch, spec.resolve_dims(dict(dims or {})), spec=spec)
+    cost = graph_cost(path, batch, spec.resolve_dims(given), spec=spec)
     if ref.kind == "zoo":
         from hepinfer.zoo import entry
 
         cost["trainable_params"] = entry(ref.name).count_parameters(dict(ref.params))
-    return {
-        "model": ref.label,
-        "inputs": [t.describe() for t in spec.inputs],
-        "outputs": [t.describe() for t in spec.outputs],
-        **cost,
-    }
+    return {**described, **cost}
 
 
 def validate(model: str, **fields: Any) -> dict[str, Any]:

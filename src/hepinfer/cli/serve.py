@@ -1,4 +1,5 @@
-"""``hepinfer serve MODEL_OR_PATH``: serve a model with the bundled Triton server (SONIC)."""
+"""``hepinfer serve MODEL_OR_PATH`` / ``hepinfer serve --repository DIR``: serve a model, or a
+Triton model repository as CMS ships it, with the bundled Triton server (SONIC)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ from hepinfer.errors import ConfigurationError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the serve command."""
-    p.add_argument("model", metavar="MODEL_OR_PATH", help="a zoo name (see 'hepinfer zoo') or an .onnx file")
+    p.add_argument(
+        "model", nargs="?", metavar="MODEL_OR_PATH", help="a zoo name (see 'hepinfer zoo') or an .onnx file"
+    )
+    p.add_argument(
+        "--repository",
+        metavar="DIR",
+        help="serve a Triton model repository (NAME/config.pbtxt + NAME/1/model.onnx or model.pt) "
+        "instead, each model with its own config",
+    )
     p.add_argument(
         "--backend", default="onnxruntime", help="hepinfer backend run by the server (default: %(default)s)"
     )
@@ -58,10 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def served_model(ns: argparse.Namespace) -> object:
-    """The ServedModel the arguments describe (exports a zoo model now, not in the server)."""
-    from hepinfer.serve.repository import prepare
-
+def _options(ns: argparse.Namespace) -> dict[str, str]:
     options: dict[str, str] = {}
     for backend, values in parse.options(ns.option).items():
         if backend != ns.backend:
@@ -70,10 +76,48 @@ def served_model(ns: argparse.Namespace) -> object:
             if len(vals) != 1:
                 raise ConfigurationError(f"--option {backend}.{key}: serve takes one value")
             options[key] = vals[0]
+    return options
+
+
+# Options that a repository's config.pbtxt sets for each of its models.
+_FROM_CONFIG = (
+    ("name", None, "--name"),
+    ("max_batch", 64, "--max-batch"),
+    ("dynamic_batching", False, "--dynamic-batching"),
+    ("max_queue_delay_us", 100, "--max-queue-delay-us"),
+    ("instances", 1, "--instances"),
+    ("param", None, "--param"),
+)
+
+
+def served_models(ns: argparse.Namespace) -> list[object]:
+    """The ServedModels the arguments describe (exports a zoo model now, not in the server);
+    with --repository, the repository's models, printing one line for what is not served."""
+    from hepinfer.serve.repository import read_repository
+
+    if (ns.model is None) == (ns.repository is None):
+        raise ConfigurationError("give a model (MODEL_OR_PATH) or --repository DIR, not both or neither")
+    if ns.model is not None:
+        return [served_model(ns)]
+    for attr, default, flag in _FROM_CONFIG:
+        if getattr(ns, attr) != default:
+            raise ConfigurationError(
+                f"{flag}: with --repository each model's config.pbtxt sets it; leave it out"
+            )
+    models, lines = read_repository(Path(ns.repository), ns.backend, _options(ns), ns.threads)
+    for line in lines:
+        print(f"hepinfer: {line}", file=sys.stderr)
+    return list(models)
+
+
+def served_model(ns: argparse.Namespace) -> object:
+    """The ServedModel of MODEL_OR_PATH (exports a zoo model now, not in the server)."""
+    from hepinfer.serve.repository import prepare
+
     return prepare(
         ns.model,
         backend=ns.backend,
-        options=options,
+        options=_options(ns),
         threads=ns.threads,
         params=parse.pairs(ns.param, "--param"),
         exporter=ns.exporter,
@@ -91,15 +135,15 @@ def run(ns: argparse.Namespace) -> int:
     from hepinfer.serve.server import TritonServer, check_listen, find_tritonserver
 
     listen = check_listen(ns.listen, ns.allow_remote)
-    model = served_model(ns)
-    assert isinstance(model, ServedModel)
+    models = served_models(ns)
+    assert all(isinstance(m, ServedModel) for m in models)
     if ns.write_only and not ns.workdir:
         raise ConfigurationError("--write-only needs --workdir DIR to write the repository to")
     binary = None if ns.write_only else find_tritonserver(ns.tritonserver)
     tmp = None if ns.workdir else tempfile.TemporaryDirectory(prefix="hepinfer-serve-")
     workdir = Path(ns.workdir) if ns.workdir else Path(tmp.name)  # type: ignore[union-attr]
     try:
-        repo = write_repository(workdir / "repository", [model])
+        repo = write_repository(workdir / "repository", models)  # type: ignore[arg-type]
         print(f"model repository: {repo}", file=sys.stderr)
         if binary is None:
             return 0
@@ -115,12 +159,15 @@ def run(ns: argparse.Namespace) -> int:
         try:
             server.start()
             ends = server.endpoints()
-            print(f"serving {model.served_name} ({model.backend}) with Triton {binary}")
+            print(f"serving with Triton {binary}")
             print(f"  grpc: {ends['grpc']}\n  http: {ends['http']}")
-            print(
-                f"  client: hepinfer bench {ns.model} --backend triton "
-                f"--option triton.server={ends['grpc']} --option triton.model={model.served_name}"
-            )
+            for model in models:
+                assert isinstance(model, ServedModel)
+                where = ns.model if model.source is None else str(model.source.folder)
+                print(
+                    f"  {model.served_name} ({model.backend}): hepinfer bench {where} --backend triton "
+                    f"--option triton.server={ends['grpc']} --option triton.model={model.served_name}"
+                )
             print("stop with Ctrl-C or SIGTERM", flush=True)
             while not stop.wait(0.5):
                 if not server.alive():

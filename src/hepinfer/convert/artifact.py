@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hepinfer.errors import ConversionError
+from hepinfer.errors import BackendUnavailable, ConversionError
 from hepinfer.zoo import ModelRef, ModelSpec
+from hepinfer.zoo.triton_config import RepositoryModel
 
 # The format a model file is in, as backends declare it in ``Backend.formats``.
 FILE_FORMATS = {
@@ -40,6 +41,8 @@ class ModelArtifact:
     @property
     def formats(self) -> frozenset[str]:
         """Formats available without a foreign converter ("keras": a zoo model's Keras twin)."""
+        if self.ref.kind == "triton":
+            return frozenset({"torch" if self._repository_model().format == "torchscript" else "onnx"})
         if self.ref.kind == "onnx":
             return frozenset({"onnx"})
         if self.ref.kind != "zoo":  # a file in its own framework's format, and ONNX from it
@@ -60,6 +63,14 @@ class ModelArtifact:
         if self._onnx is None:
             if self.ref.kind == "onnx":
                 self._onnx = Path(self.ref.name)
+            elif self.ref.kind == "triton":
+                served = self._repository_model()
+                if served.format != "onnx":
+                    raise BackendUnavailable(
+                        f"model {served.name} is a TorchScript file ({served.file}); run it with a "
+                        "backend that takes PyTorch models (pytorch, or triton on a server)"
+                    )
+                self._onnx = served.file
             elif self.ref.kind != "zoo":
                 self._onnx = self._file_to_onnx()
             elif self.exporter == "tf2onnx":
@@ -104,13 +115,42 @@ class ModelArtifact:
         return Path(entry["path"]) if entry and entry.get("path") else None
 
     def torch_module(self) -> Any:
-        """The zoo model's PyTorch module (seeded weights, eval mode)."""
+        """The zoo model's PyTorch module (seeded weights, eval mode), or a repository
+        model's TorchScript file loaded with torch.jit.load."""
+        if self.ref.kind == "triton":
+            return _torchscript(self._repository_model().file, self.spec)
         from hepinfer.zoo import entry
 
         return entry(self.ref.name).build(dict(self.ref.params))
+
+    def _repository_model(self) -> RepositoryModel:
+        from hepinfer.zoo.triton_config import repository_model
+
+        return repository_model(Path(self.ref.name))
 
     def keras_model(self) -> Any:
         """The zoo model's Keras twin, with the PyTorch definition's weights (imports keras)."""
         from hepinfer.zoo.keras_twins import load_keras
 
         return load_keras(self.ref.name, dict(self.ref.params))
+
+
+def _torchscript(path: Path, spec: ModelSpec) -> Any:
+    """A TorchScript file returning the outputs its Triton config lists, ``OUTPUT__K`` being
+    the K-th result (as Triton's libtorch backend takes them): a config may list fewer."""
+    import torch
+
+    scripted = torch.jit.load(str(path), map_location="cpu")
+    picks = [int(t.name.rsplit("__", 1)[1]) for t in spec.outputs]
+
+    class Picked(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scripted = scripted
+
+        def forward(self, *args: Any) -> Any:
+            out = self.scripted(*args)
+            values = out if isinstance(out, (tuple, list)) else (out,)
+            return tuple(values[k] for k in picks)
+
+    return Picked().eval()

@@ -66,6 +66,15 @@ def model_view(cost: dict[str, Any]) -> list[RenderableType]:
     out: list[RenderableType] = [f"[bold]{escape(cost['model'])}[/bold]"]
     out += [f"  in  {escape(t)}" for t in cost["inputs"]]
     out += [f"  out {escape(t)}" for t in cost["outputs"]]
+    for group in cost.get("dynamic_axes", []):
+        also = f"; also --dim {', '.join(group['aliases'])}" if group["aliases"] else ""
+        default = f" (default {group['default']})" if group["default"] is not None else ""
+        axes = ", ".join(group["axes"])
+        out.append(f"  --dim {escape(group['name'])}=N{default} sizes {escape(axes + also)}")
+    if "params" not in cost:
+        needs = ", ".join(f"--dim {n}=N" for n in cost.get("cost_needs", []))
+        out.append(f"  cost: {escape(cost.get('cost_note') or 'give ' + needs + ' for it')}")
+        return out
     sizes = ", ".join(f"{k}={v}" for k, v in cost["dims"].items())
     if cost.get("trainable_params") is not None:
         out.append(f"  {TRAINABLE} {cost['trainable_params']:,}")

@@ -35,13 +35,18 @@ class Runtime:
         self.backend.load(artifact, options)
         self.batched = bool(job["batched"])
         self.input_names = [t.name for t in self.spec.inputs]
+        # A repository's config may list fewer outputs than the file has: the server takes
+        # only those it declares.
+        self.output_names = {t.name for t in self.spec.outputs}
 
     def _call(self, feeds: Feeds) -> dict[str, np.ndarray]:
-        prepared = self.backend.prepare(dict(feeds))
-        raw = self.backend.run(prepared)
-        if self.cls.needs_sync:
-            self.backend.synchronize()
-        return self.backend.fetch(prepared, raw)
+        with self.backend.inference_scope():  # thread-local (torch): entered on each call
+            prepared = self.backend.prepare(dict(feeds))
+            raw = self.backend.run(prepared)
+            if self.cls.needs_sync:
+                self.backend.synchronize()
+            out = self.backend.fetch(prepared, raw)
+        return {k: v for k, v in out.items() if k in self.output_names}
 
     def infer(self, requests: Sequence[Feeds]) -> list[dict[str, np.ndarray] | str]:
         """Outputs per request, or the one-line error of a request that failed."""

@@ -35,8 +35,9 @@ def model_ref(
 ) -> ModelRef:
     """A zoo name or the path of a model file, as a reference a worker can rebuild.
 
-    Files: ONNX, TorchScript (.pt), Keras (.keras, .h5), a SavedModel directory, a frozen
-    GraphDef (.pb), an MXNet checkpoint (PREFIX-symbol.json or PREFIX). ``inputs``
+    A Triton repository's model folder (or its config.pbtxt) is a model too. Files: ONNX,
+    TorchScript (.pt), Keras (.keras, .h5), a SavedModel directory, a frozen GraphDef (.pb), an
+    MXNet checkpoint (PREFIX-symbol.json or PREFIX). ``inputs``
     (``--input NAME=SHAPE``) and ``like`` (``--like FILE.onnx``) give the shapes a file lacks.
     """
     from hepinfer.zoo.native_file import file_ref, kind_of, mxnet_prefix
@@ -47,6 +48,15 @@ def model_ref(
             raise ConfigurationError("--input and --like apply to model files; a zoo model has its spec")
         return zoo_ref(name_or_path, params)
     path = Path(name_or_path)
+    if path.name == "config.pbtxt":
+        path = path.parent
+    if (path / "config.pbtxt").is_file():
+        if params or inputs or like:
+            raise ConfigurationError(
+                "--param, --input and --like do not apply to a repository model: "
+                "its config.pbtxt holds its spec"
+            )
+        return ModelRef(kind="triton", name=str(path.resolve()))
     if path.exists() or "/" in name_or_path or kind_of(path) is not None or mxnet_prefix(path):
         if params:
             raise ConfigurationError("--param applies to zoo models only; a model file has no options")
@@ -63,9 +73,13 @@ def model_ref(
 
 
 def spec_of(ref: ModelRef) -> ModelSpec:
-    """The ModelSpec of a zoo entry or ONNX file (reads and checks the file)."""
+    """The ModelSpec of a zoo entry, ONNX file or repository model (reads and checks it)."""
     if ref.kind == "zoo":
         return entry(ref.name).spec(dict(ref.params))
+    if ref.kind == "triton":
+        from hepinfer.zoo.triton_config import spec_of_folder
+
+        return spec_of_folder(Path(ref.name))
     if ref.kind != "onnx":
         from hepinfer.zoo.native_file import spec_of_file
 

@@ -60,7 +60,8 @@ def _dtype(value_info: Any) -> str:
     return str(tensor_dtype_to_np_dtype(value_info.type.tensor_type.elem_type))
 
 
-def _role(name: str, dtype: str) -> Role:
+def role_of(name: str, dtype: str) -> Role:
+    """A tensor's role from its name and dtype: a mask, integer indices, or features."""
     if "mask" in name.lower():
         return "mask"
     if dtype.startswith(("int", "uint")):
@@ -79,13 +80,15 @@ def spec_from_onnx(path: Path) -> ModelSpec:
     initializers = {init.name for init in model.graph.initializer}
     encodings: list[str] = []
     fixed: set[int] = set()
-    inputs: list[TensorSpec] = []
+    raw: list[tuple[str, list[Dim], str]] = []
+    generated: set[str] = set()
     for vi in model.graph.input:
         if vi.name in initializers:
             continue  # weights listed as graph inputs (DeepAK8) are not model inputs
         dims = _dims(vi)
         dtype = _dtype(vi)
         shape: list[Dim] = []
+        blank = [a for a, d in enumerate(dims) if a > 0 and (d == 0 or isinstance(d, str))]
         for axis, d in enumerate(dims):
             if axis == 0 and len(dims) >= 2:
                 if d == 0 or isinstance(d, str):
@@ -94,14 +97,19 @@ def spec_from_onnx(path: Path) -> ModelSpec:
                     continue
                 fixed.add(d)
             if d == 0:
-                raise ModelError(
-                    f"{path.name}: input '{vi.name}' has an axis {axis} of unknown size; "
-                    "re-export the model with named dynamic axes"
-                )
+                # An axis the file leaves blank: variable, named after its tensor (and grouped).
+                d = f"n_{vi.name}" if len(blank) == 1 else f"n_{vi.name}_{axis}"
+                generated.add(d)
             shape.append(d)
         if len(dims) < 2:
             fixed.add(1)  # a rank-0/1 input is one event: the file runs only at batch 1
-        inputs.append(TensorSpec(vi.name, tuple(shape), dtype, _role(vi.name, dtype)))
+        raw.append((vi.name, shape, dtype))
+    rename, aliases = _group_axes(model, raw, generated)
+    inputs = [
+        TensorSpec(name, tuple(rename.get(d, d) if isinstance(d, str) else d for d in shape), dtype,
+                   role_of(name, dtype))
+        for name, shape, dtype in raw
+    ]  # fmt: skip
     if not inputs:
         raise ModelError(f"{path.name} has no inputs (every graph input has an initializer)")
     has_batch = any(t.batch_axis is not None for t in inputs)
@@ -113,6 +121,8 @@ def spec_from_onnx(path: Path) -> ModelSpec:
         for i, d in enumerate(dims):
             if i == 0 and has_batch and (d == 0 or isinstance(d, str)):
                 shape_o.append(BATCH)
+            elif isinstance(d, str):
+                shape_o.append(rename.get(d, d))
             else:
                 shape_o.append(d if d != 0 else "?")
         outputs.append(TensorSpec(vo.name, tuple(shape_o), _dtype(vo)))
@@ -126,4 +136,19 @@ def spec_from_onnx(path: Path) -> ModelSpec:
         batch_encodings=tuple(encodings),
         classifier=classifier,
         notes=(note,) if note else (),
+        dim_aliases=tuple(aliases),
     )
+
+
+def _group_axes(
+    model: Any, raw: list[tuple[str, list[Dim], str]], generated: set[str]
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Names for the variable axes: one per group the graph ties together (``onnx_axes``)."""
+    from hepinfer.zoo.onnx_axes import invented, name_groups, tie_axes
+
+    inputs = [(name, ["batch" if d == BATCH else d for d in shape]) for name, shape, _ in raw]
+    symbols = {d for _, shape in inputs for d in shape if isinstance(d, str) and d != "batch"}
+    if len(symbols) < 2 and not any(invented(s) or s in generated for s in symbols):
+        return {}, []
+    ties = tie_axes(model, inputs) if len(symbols) >= 2 else {s: s for s in symbols}
+    return name_groups(inputs, ties, generated)

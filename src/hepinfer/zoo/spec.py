@@ -58,7 +58,7 @@ class TensorSpec:
         return f"{self.name}[{', '.join(str(d) for d in self.shape)}] {self.dtype}"
 
 
-Kind = Literal["zoo", "onnx", "torchscript", "keras", "savedmodel", "graphdef", "mxnet"]
+Kind = Literal["zoo", "onnx", "triton", "torchscript", "keras", "savedmodel", "graphdef", "mxnet"]
 # The model files users bring besides ONNX, and the backend that runs each natively.
 NATIVE_BACKEND: dict[str, str] = {
     "torchscript": "pytorch",
@@ -73,8 +73,9 @@ NATIVE_BACKEND: dict[str, str] = {
 class ModelRef:
     """Where a model comes from, in a form that travels to a worker process as JSON.
 
-    ``name`` is a zoo name or the absolute path of a model file (for MXNet the checkpoint's
-    prefix, ``PREFIX-symbol.json`` + ``PREFIX-0000.params``). ``inputs`` are input shapes the
+    ``name`` is a zoo name, the absolute path of a model file (for MXNet the checkpoint's
+    prefix, ``PREFIX-symbol.json`` + ``PREFIX-0000.params``) or of a Triton repository's
+    model folder. ``inputs`` are input shapes the
     user gave (``--input NAME=SHAPE``) and ``like`` an ONNX twin whose inputs and outputs the
     model has (``--like FILE.onnx``): how a file that stores no shapes gets a spec.
     """
@@ -120,10 +121,13 @@ class ModelRef:
 
     @property
     def safe_name(self) -> str:
-        """The zoo name, or the ONNX file's stem, as a directory or served-model name.
+        """The zoo name, the ONNX file's stem, or the repository model's folder name, as a
+        directory or served-model name.
 
         Characters outside ``[A-Za-z0-9_.-]`` become ``_`` (Triton's default model name).
         """
+        if self.kind == "triton":
+            return Path(self.name).name  # the name the model has on a server
         base = self.name if self.kind == "zoo" else Path(self.name.rstrip("/")).stem
         return re.sub(r"[^A-Za-z0-9_.-]", "_", base) or "model"
 
@@ -145,6 +149,10 @@ class ModelSpec:
     classifier: bool = False
     # What a reader of the results should know about the model file (checker objections).
     notes: tuple[str, ...] = ()
+    # Other names a dynamic axis answers to in --dim: (alias, symbol). An ONNX file whose
+    # axes the graph ties together (a feature and a four-vector tensor of the same particles)
+    # has one symbol per group; each tensor's own axis name stays an alias of it.
+    dim_aliases: tuple[tuple[str, str], ...] = ()
 
     def symbols(self) -> list[str]:
         """Every dynamic axis other than the batch, in first-seen order."""
@@ -153,6 +161,20 @@ class ModelSpec:
             for s in t.symbols():
                 seen.setdefault(s)
         return list(seen)
+
+    def axis_groups(self) -> list[dict[str, Any]]:
+        """Each dynamic axis (a group of tied axes): its name, the tensor axes it sizes
+        (``input_1[2]``), the other names --dim takes for it, and its default size."""
+        defaults = dict(self.default_dims)
+        return [
+            {
+                "name": sym,
+                "axes": [f"{t.name}[{a}]" for t in self.inputs for a, d in enumerate(t.shape) if d == sym],
+                "aliases": [a for a, s in self.dim_aliases if s == sym],
+                "default": defaults.get(sym),
+            }
+            for sym in self.symbols()
+        ]
 
     @property
     def has_batch_axis(self) -> bool:
@@ -163,17 +185,36 @@ class ModelSpec:
         """The batch size used when the user does not choose: the fixed one, else 1."""
         return self.fixed_batch or 1
 
-    def resolve_dims(self, given: Mapping[str, int]) -> dict[str, int]:
-        """Sizes for every dynamic axis: the user's, else the default, else a clear error."""
-        unknown = sorted(set(given) - set(self.symbols()))
+    def given_dims(self, given: Mapping[str, int]) -> dict[str, int]:
+        """The user's sizes by symbol: an alias (a tensor's own name for an axis of a group)
+        sets its group's symbol; an unknown name, or two names of one group with different
+        sizes, are refused."""
+        aliases = dict(self.dim_aliases)
+        unknown = sorted(set(given) - set(self.symbols()) - set(aliases))
         if unknown:
             known = ", ".join(self.symbols()) or "none"
             raise ConfigurationError(
                 f"--dim {unknown[0]}: model {self.name} has no dynamic axis of that name "
                 f"(its dynamic axes: {known})"
             )
+        dims: dict[str, int] = {}
+        named: dict[str, str] = {}
+        for name, size in given.items():
+            sym = aliases.get(name, name)
+            if sym in named and dims[sym] != size:
+                raise ConfigurationError(
+                    f"--dim {named[sym]}={dims[sym]} and --dim {name}={size} size the same axis "
+                    f"(the graph ties them: '{sym}'); give one --dim {sym}=N"
+                )
+            named[sym] = name
+            dims[sym] = size
+        return dims
+
+    def resolve_dims(self, given: Mapping[str, int]) -> dict[str, int]:
+        """Sizes for every dynamic axis: the user's (``given_dims``), else the default, else
+        a clear error."""
         dims = dict(self.default_dims)
-        dims.update(given)
+        dims.update(self.given_dims(given))
         for sym in self.symbols():
             if sym not in dims:
                 users = ", ".join(t.describe() for t in self.inputs if sym in t.symbols())
@@ -216,6 +257,7 @@ def spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
         "batch_encodings": list(spec.batch_encodings),
         "classifier": spec.classifier,
         "notes": list(spec.notes),
+        "dim_aliases": [list(a) for a in spec.dim_aliases],
     }
 
 
@@ -234,4 +276,5 @@ def spec_from_dict(data: Mapping[str, Any]) -> ModelSpec:
         batch_encodings=tuple(data["batch_encodings"]),
         classifier=bool(data["classifier"]),
         notes=tuple(data["notes"]),
+        dim_aliases=tuple((str(a), str(s)) for a, s in data.get("dim_aliases", [])),
     )
