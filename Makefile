@@ -51,7 +51,6 @@ $(HLS4ML_STAMP): $(STAMP)
 
 hls4ml: $(STAMP) $(HLS4ML_STAMP)
 
-, then the seed studies' quick mode (repository tooling).
 # Foreign ONNX files on PyTorch: onnx2torch imports torchvision, which has no build beside the
 # main venv's torch 2.13.0+cpu; torch 2.14.1 + torchvision 0.29.1 (local disk, a CUDA build that
 # runs on the CPU) work, in a venv of their own. hepinfer runs its pytorch worker for foreign
