@@ -296,3 +296,22 @@ def test_a_plot_with_one_value_on_its_x_axis_is_not_drawn(
     assert main(["report", str(results), "--md", str(md), "--plots", str(folder)]) == 0
     text = md.read_text()
     assert "_throughput.png" not in text and "_latency.png" in text and why in text
+
+
+def test_the_bench_table_says_which_of_sofies_two_figures_it_shows() -> None:
+    """SOFIE is timed twice (the Python call, its C++ loop): the row names the one shown."""
+    from rich.console import Console
+
+    from hepinfer.measure.stats import summarize
+    from hepinfer.report.table import bench_table
+    from hepinfer.results.schema import Key, new_record
+
+    record = new_record(Key(model="m", backend="sofie", batch=1, threads=1), "run")
+    record["samples_ns"] = [4000] * 50
+    record["stats"] = summarize(record["samples_ns"], 1)
+    record["stats"]["native"] = summarize([3000] * 50, 1)
+    record["timing"] = {"stop_reason": "converged", "timer_overhead_ns": 30.0}
+    console = Console(width=400, record=True)
+    console.print(bench_table([record], title="t"))
+    text = console.export_text()
+    assert "shown: Python call; own C++ loop 3 us/event (call/loop 1.33)" in text

@@ -157,6 +157,14 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
             notes.append(f"call within 50x of the timer's own cost ({overhead:.0f} ns)")
         if r["timing"].get("stop_reason") != "converged":
             notes.append(f"stopped: {r['timing'].get('stop_reason')}")
+        native = s.get("native")
+        if native:  # the backend's own loop (SOFIE's C++ loop): recorded beside the shown figure
+            notes.append(
+                f"shown: Python call; own C++ loop {fmt_ns(native['per_event_median_ns'])}/event "
+                f"(call/loop {s['median_ns'] / native['median_ns']:.2f})"
+                if native.get("median_ns")
+                else "shown: Python call"
+            )
         up = ups.get(r["record_id"])
         table.add_row(
             flag(agreement, up),
