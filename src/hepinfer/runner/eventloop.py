@@ -266,15 +266,15 @@ def run(
     keep_workdir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run every configuration in its own worker; append each record to ``out`` when given."""
-    from hepinfer.results import jsonl
     from hepinfer.runner.eventloop_record import compare_with_baseline, record_of
     from hepinfer.runner.launch import run_job
+    from hepinfer.runner.records import RecordSink
 
     loop_plan = plan(request)
     run_id = uuid.uuid4().hex[:12]
     workdir = keep_workdir or Path(tempfile.mkdtemp(prefix="hepinfer-eventloop-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    records: list[dict[str, Any]] = []
+    sink = RecordSink(out, on_record)
     # (backend, strategy) -> the 1-thread record and its outputs: the baseline of the others.
     baseline: dict[tuple[str, str], tuple[dict[str, Any], Path]] = {}
     try:
@@ -297,12 +297,8 @@ def run(
                 baseline[(config.backend, config.strategy)] = (record, npz)
             elif base is not None and record["status"] == "ok":
                 compare_with_baseline(record, base[0], base[1], npz)
-            if out is not None:
-                jsonl.append(out, record)
-            records.append(record)
-            if on_record is not None:
-                on_record(record)
+            sink.add(record)
     finally:
         if keep_workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    return records
+    return sink.records

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from hepinfer.runner.eventloop import Config, EventLoopPlan, oversubscription, usable_core_count
+from hepinfer.runner.records import take_result
 
 
 def record_key(loop_plan: EventLoopPlan, config: Config) -> dict[str, Any]:
@@ -65,12 +66,9 @@ def record_of(
         "pool": loop_plan.request.pool,
     }
     record["warnings"] = []
-    if result["status"] != "ok":
-        record["status"] = "error"
-        record["error"] = result["error"]
+    sections = ("samples_ns", "timing", "one_off", "memory", "backend", "environment", "process")
+    if not take_result(record, result, sections):
         return record
-    for name in ("samples_ns", "timing", "one_off", "memory", "backend", "environment", "process"):
-        record[name] = result.get(name, record.get(name))
     record["eventloop"].update(result["eventloop"])
     record["event_ns"] = result["event_ns"]
     loop = record["eventloop"]

@@ -87,6 +87,7 @@ def run(request: LoadGenRequest, out: Path | None = None, keep_workdir: Path | N
     from hepinfer.runner.eventloop import job_for, staged_fields
     from hepinfer.runner.eventloop_record import record_key
     from hepinfer.runner.launch import run_job
+    from hepinfer.runner.records import take_result
 
     loop_plan, config = check(request)
     workdir = keep_workdir or Path(tempfile.mkdtemp(prefix="hepinfer-loadgen-"))
@@ -111,12 +112,7 @@ def run(request: LoadGenRequest, out: Path | None = None, keep_workdir: Path | N
     record["kind"] = "loadgen"
     record["key"] = {**record_key(loop_plan, config), **job["loadgen"]}
     record["model"] = {"ref": loop_plan.ref.to_dict()}
-    if result["status"] != "ok":
-        record["status"] = "error"
-        record["error"] = result["error"]
-    else:
-        for name in ("one_off", "memory", "backend", "environment", "loadgen", "process"):
-            record[name] = result.get(name, record.get(name))
+    if take_result(record, result, ("one_off", "memory", "backend", "environment", "loadgen", "process")):
         record["stats"] = headline(request.scenario, record["loadgen"]["summary"])
     if out is not None:
         jsonl.append(out, record)
