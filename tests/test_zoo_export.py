@@ -217,7 +217,7 @@ def spectrum_entry(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setitem(sys.modules, "hepinfer.zoo.spectrum_test", module)
     e = ZooEntry(
         name="spectrum_test", family="test", summary="fft then dense", module="spectrum_test",
-        spec=catalog._fixed("spectrum_test", [("input", ("batch", 8))], [("output", ("batch", 2))]),
+        spec=catalog.fixed_spec("spectrum_test", [("input", ("batch", 8))], [("output", ("batch", 2))]),
     )  # fmt: skip
     monkeypatch.setitem(catalog.ENTRIES, "spectrum_test", e)
     return "spectrum_test"

@@ -142,10 +142,8 @@ def _kin(px: ak.Array, py: ak.Array, pz: ak.Array, e: ak.Array) -> dict[str, ak.
     }
 
 
-def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
-    """Pythia's batch of events (nextBatch) -> event records."""
-    fastjet = require("fastjet", "jet clustering")
-
+def _visible_particles(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
+    """The visible final state within |eta| < eta_max: neutrinos and BSM invisibles dropped."""
     prt = batch.prt
     final = prt[prt.status > 0]
     aid = abs(final.id)
@@ -156,10 +154,11 @@ def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
     counts = ak.num(vis.id)
     charge = ak.unflatten(_charges(pythia, ak.to_numpy(ak.flatten(vis.id))), counts)
     part = ak.zip({**kin, "charge": charge, "pid": vis.id, "px": vis.p.px, "py": vis.p.py, "pz": vis.p.pz})
-    part = part[abs(part.eta) < sel.eta_max]
-    four = ak.zip({"px": part.px, "py": part.py, "pz": part.pz, "E": part.e})
+    return part[abs(part.eta) < sel.eta_max]
 
-    # AK8 jets with their constituents, by falling pT.
+
+def _fat_jets(fastjet: Any, four: ak.Array, part: ak.Array, sel: Selection) -> ak.Array:
+    """AK8 jets with their constituents (each by falling pT)."""
     cs8 = fastjet.ClusterSequence(four, fastjet.JetDefinition(fastjet.antikt_algorithm, sel.fat_r))
     fj, fidx = _sorted_jets(cs8, sel.fat_pt)
     flat = ak.flatten(fidx, axis=2)
@@ -172,7 +171,7 @@ def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
     )
     fk = _kin(fj.px, fj.py, fj.pz, fj.E)
     m = np.sqrt(np.maximum(fj.E**2 - fj.px**2 - fj.py**2 - fj.pz**2, 0.0))
-    fatjets = ak.zip(
+    return ak.zip(
         {
             **{k: ak.values_astype(v, np.float32) for k, v in fk.items()},
             "m": ak.values_astype(m, np.float32),
@@ -181,21 +180,20 @@ def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
         depth_limit=2,
     )
 
-    # Isolated leptons and photons.
-    def isolated(sel_mask: ak.Array) -> ak.Array:
-        cand = part[sel_mask]
-        dr = _nested_dr(cand, part)
-        pts = ak.broadcast_arrays(cand.pt[:, :, None], part.pt[:, None, :])[1]
-        cone = ak.sum(ak.where(dr < sel.iso_r, pts, 0.0), axis=2) - cand.pt
-        return cand[cone < sel.iso_max * cand.pt]
 
-    central = abs(part.eta) < sel.lepton_eta
-    apid = abs(part.pid)
-    muons = isolated(central & (apid == 13) & (part.pt > sel.lepton_pt))
-    electrons = isolated(central & (apid == 11) & (part.pt > sel.lepton_pt))
-    photons = isolated(central & (apid == 22) & (part.pt > sel.photon_pt))
+def _isolated(part: ak.Array, mask: ak.Array, sel: Selection) -> ak.Array:
+    """The particles of ``mask`` whose other visible pT within iso_r is below iso_max of theirs."""
+    cand = part[mask]
+    dr = _nested_dr(cand, part)
+    pts = ak.broadcast_arrays(cand.pt[:, :, None], part.pt[:, None, :])[1]
+    cone = ak.sum(ak.where(dr < sel.iso_r, pts, 0.0), axis=2) - cand.pt
+    return cand[cone < sel.iso_max * cand.pt]
 
-    # AK4 jets: b-tag by B hadrons, overlap removal against isolated objects.
+
+def _small_jets(
+    fastjet: Any, four: ak.Array, prt: ak.Array, isolated: list[ak.Array], sel: Selection
+) -> ak.Array:
+    """AK4 jets: b-tagged by B hadrons, those near an isolated lepton or photon removed."""
     cs4 = fastjet.ClusterSequence(four, fastjet.JetDefinition(fastjet.antikt_algorithm, sel.jet_r))
     j4, _ = _sorted_jets(cs4, sel.jet_pt)
     jets = ak.zip(_kin(j4.px, j4.py, j4.pz, j4.E))
@@ -206,28 +204,38 @@ def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
     bh = bh[bh.pt > sel.b_hadron_pt]
     btag = ak.any(_nested_dr(jets, bh) < sel.jet_r, axis=2)
     jets = ak.with_field(jets, btag, "btag")
-    others = ak.concatenate(
-        [
-            muons[["pt", "eta", "phi"]],
-            electrons[["pt", "eta", "phi"]],
-            photons[["pt", "eta", "phi"]],
-        ],
-        axis=1,
-    )
+    others = ak.concatenate([o[["pt", "eta", "phi"]] for o in isolated], axis=1)
     overlap = ak.any(_nested_dr(jets, others) < sel.jet_r, axis=2)
-    jets = jets[~overlap]
+    return jets[~overlap]
+
+
+def _fields(o: ak.Array, fields: tuple[str, ...], cast: dict[str, Any]) -> ak.Array:
+    """The named fields of ``o`` as float32, or as the type ``cast`` names for that field."""
+    return ak.zip({f: ak.values_astype(o[f], cast.get(f, np.float32)) for f in fields})
+
+
+def process_batch(batch: ak.Array, pythia: Any, sel: Selection) -> ak.Array:
+    """Pythia's batch of events (nextBatch) -> event records."""
+    fastjet = require("fastjet", "jet clustering")
+
+    part = _visible_particles(batch, pythia, sel)
+    four = ak.zip({"px": part.px, "py": part.py, "pz": part.pz, "E": part.e})
+    fatjets = _fat_jets(fastjet, four, part, sel)
+
+    central = abs(part.eta) < sel.lepton_eta
+    apid = abs(part.pid)
+    muons = _isolated(part, central & (apid == 13) & (part.pt > sel.lepton_pt), sel)
+    electrons = _isolated(part, central & (apid == 11) & (part.pt > sel.lepton_pt), sel)
+    photons = _isolated(part, central & (apid == 22) & (part.pt > sel.photon_pt), sel)
+    jets = _small_jets(fastjet, four, batch.prt, [muons, electrons, photons], sel)
 
     mpx, mpy = -ak.sum(part.px, axis=1), -ak.sum(part.py, axis=1)
-
-    def obj(o: ak.Array, fields: tuple[str, ...], cast: dict[str, Any]) -> ak.Array:
-        return ak.zip({f: ak.values_astype(o[f], cast.get(f, np.float32)) for f in fields})
-
     return make_events(
         {
-            "jets": obj(jets, ("pt", "eta", "phi", "e", "btag"), {"btag": bool}),
-            "muons": obj(muons, ("pt", "eta", "phi", "e", "charge"), {"charge": np.int32}),
-            "electrons": obj(electrons, ("pt", "eta", "phi", "e", "charge"), {"charge": np.int32}),
-            "photons": obj(photons, ("pt", "eta", "phi", "e"), {}),
+            "jets": _fields(jets, ("pt", "eta", "phi", "e", "btag"), {"btag": bool}),
+            "muons": _fields(muons, ("pt", "eta", "phi", "e", "charge"), {"charge": np.int32}),
+            "electrons": _fields(electrons, ("pt", "eta", "phi", "e", "charge"), {"charge": np.int32}),
+            "photons": _fields(photons, ("pt", "eta", "phi", "e"), {}),
             "met": ak.values_astype(np.hypot(mpx, mpy), np.float32),
             "met_phi": ak.values_astype(np.arctan2(mpy, mpx), np.float32),
             "fatjets": fatjets,

@@ -11,24 +11,26 @@ loses nothing.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from hepinfer.errors import ResultsError
 from hepinfer.results.schema import SCHEMA_VERSION, Key, migrate
 
 S = TypeVar("S", bound="Section")
-_Types = dict[str, tuple[type, ...]]
 
 
 @dataclass(frozen=True)
 class Section:
-    """A record section: declared fields, and whatever else it held in ``extra``."""
+    """A record section: declared fields, and whatever else it held in ``extra``.
+
+    A subclass declares its fields as ``name: T | None = None``; the JSON types each may hold
+    are read off ``T`` (``float`` takes an int too, a tuple is a JSON list).
+    """
 
     extra: dict[str, Any] = field(default_factory=dict)
-    # Declared field -> the JSON types it may hold (None is always allowed).
-    TYPES: ClassVar[_Types] = {}
 
     @classmethod
     def from_dict(cls: type[S], data: Mapping[str, Any] | None, where: str) -> S | None:
@@ -37,16 +39,15 @@ class Section:
             return None
         if not isinstance(data, Mapping):
             raise ResultsError(f"{where} is {type(data).__name__}, expected an object")
-        names = [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
+        declared = _declared(cls)
         kwargs: dict[str, Any] = {}
-        for name in names:
+        for name, allowed in declared.items():
             value = data.get(name)
-            allowed = cls.TYPES.get(name)
-            if value is not None and allowed and not isinstance(value, allowed):
+            if value is not None and not isinstance(value, allowed):
                 kinds = " or ".join(t.__name__ for t in allowed)
                 raise ResultsError(f"{where}.{name} is {type(value).__name__}, expected {kinds}")
-            kwargs[name] = tuple(value) if isinstance(value, list) and name in _TUPLES else value
-        extra = {k: v for k, v in data.items() if k not in names}
+            kwargs[name] = tuple(value) if isinstance(value, list) and tuple in allowed else value
+        extra = {k: v for k, v in data.items() if k not in declared}
         return cls(extra=extra, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,8 +63,23 @@ class Section:
         return out
 
 
-_TUPLES = {"modules"}
-_NUM = (int, float)
+_DECLARED: dict[type, dict[str, tuple[type, ...]]] = {}
+
+
+def _declared(cls: type) -> dict[str, tuple[type, ...]]:
+    """A section's declared fields (in order) -> the JSON types each may hold (None aside)."""
+    if cls in _DECLARED:
+        return _DECLARED[cls]
+    hints = typing.get_type_hints(cls)
+    out: dict[str, tuple[type, ...]] = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "extra":
+            continue
+        (kind,) = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]  # T | None
+        base = typing.get_origin(kind) or kind
+        out[f.name] = {float: (int, float), tuple: (list, tuple)}.get(base, (base,))
+    _DECLARED[cls] = out
+    return out
 
 
 @dataclass(frozen=True)
@@ -74,12 +90,6 @@ class ErrorInfo(Section):
     message: str | None = None
     phase: str | None = None
     traceback: str | None = None
-    TYPES: ClassVar[_Types] = {
-        "type": (str,),
-        "message": (str,),
-        "phase": (str,),
-        "traceback": (str,),
-    }
 
 
 @dataclass(frozen=True)
@@ -95,16 +105,6 @@ class Timing(Section):
     wall_s: float | None = None
     # A backend's own timing loop (SOFIE's C++ loop): its samples and what they time.
     native: dict[str, Any] | None = None
-    TYPES: ClassVar[_Types] = {
-        "warmup_calls": (int,),
-        "rewarm_calls": (int,),
-        "timer_overhead_ns": _NUM,
-        "stop_reason": (str,),
-        "policy": (dict,),
-        "timed_s": _NUM,
-        "wall_s": _NUM,
-        "native": (dict,),
-    }
 
 
 @dataclass(frozen=True)
@@ -119,16 +119,6 @@ class OneOff(Section):
     conversion: dict[str, Any] | None = None
     conversion_s: float | None = None
     analysis_s: float | None = None
-    TYPES: ClassVar[_Types] = {
-        "import_s": _NUM,
-        "load_s": _NUM,
-        "first_call_ns": _NUM,
-        "warm_median_ns": _NUM,
-        "cold_over_warm": _NUM,
-        "conversion": (dict,),
-        "conversion_s": _NUM,
-        "analysis_s": _NUM,
-    }
 
 
 @dataclass(frozen=True)
@@ -141,14 +131,6 @@ class Memory(Section):
     deltas: dict[str, Any] | None = None
     measured_bytes: int | None = None
     minimum: dict[str, Any] | None = None
-    TYPES: ClassVar[_Types] = {
-        "rss": (dict,),
-        "peak": (dict,),
-        "peak_method": (str,),
-        "deltas": (dict,),
-        "measured_bytes": (int,),
-        "minimum": (dict,),
-    }
 
     @property
     def peak_bytes(self) -> int | None:
@@ -163,11 +145,6 @@ class Agreement(Section):
     verdict: str | None = None
     reference: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
-    TYPES: ClassVar[_Types] = {
-        "verdict": (str,),
-        "reference": (dict,),
-        "outputs": (dict,),
-    }
 
 
 @dataclass(frozen=True)
@@ -176,7 +153,6 @@ class Process(Section):
 
     modules: tuple[str, ...] | None = None
     parent_guard: str | None = None
-    TYPES: ClassVar[_Types] = {"modules": (list, tuple), "parent_guard": (str,)}
 
 
 @dataclass(frozen=True)

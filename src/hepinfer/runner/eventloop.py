@@ -3,7 +3,8 @@
 In CMSSW every framework thread calls one global session configured to make no threads of its
 own (intra- and inter-op 1, sequential); the framework's scheduler owns the cores. This module
 reproduces that, one configuration per fresh worker process
-(``hepinfer.runner.eventloop_worker``), in three modes:
+(``hepinfer.runner.eventloop_worker``; its records are built in ``eventloop_record``), in
+three modes:
 
 - ``shared``: N Python threads, one session with 1 backend thread (CMSSW);
 - ``per-thread``: N Python threads, one session each (1 backend thread each);
@@ -18,79 +19,38 @@ each with the same content in every configuration, so outputs can be compared bi
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hepinfer.errors import ConfigurationError
+from hepinfer.runner.multiplicity import DISTRIBUTIONS, Multiplicity, multiplicity
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "MODES",
+    "STRATEGIES",
+    "Config",
+    "EventLoopPlan",
+    "EventLoopRequest",
+    "Multiplicity",
+    "job_for",
+    "multiplicity",
+    "oversubscription",
+    "oversubscription_warnings",
+    "plan",
+    "run",
+    "staged_fields",
+    "usable_core_count",
+]
 
 MODES = ("shared", "per-thread", "intra-op")
 STRATEGIES = ("per-event", "per-object")
-
-
-@dataclass(frozen=True)
-class Multiplicity:
-    """Objects per event: Poisson(mean) clipped to [minimum, maximum]; fixed when all equal."""
-
-    name: str
-    mean: float
-    minimum: int = 1
-    maximum: int = 1
-
-    def draw(self, rng: np.random.Generator) -> int:
-        """One event's object count."""
-        if self.minimum == self.maximum:
-            return self.minimum
-        return int(np.clip(rng.poisson(self.mean), self.minimum, self.maximum))
-
-    def to_dict(self) -> dict[str, Any]:
-        """For the record."""
-        return asdict(self)
-
-
-# Realistic shapes. AK4 jets (pT > 20-30 GeV) in ttbar: 4-8 typical, mean ~6.5, at least 2 in
-# any selected event. AK8 jets (pT > 170-200 GeV) in QCD multijet: mostly 2, mean ~2.
-DISTRIBUTIONS: dict[str, Multiplicity] = {
-    "one": Multiplicity("one", 1.0, 1, 1),
-    "ak4-ttbar": Multiplicity("ak4-ttbar", 6.5, 2, 20),
-    "ak8-qcd": Multiplicity("ak8-qcd", 2.0, 1, 8),
-}
-
-
-def multiplicity(text: str) -> Multiplicity:
-    """``one``, ``ak4-ttbar``, ``ak8-qcd``, ``fixed:K`` or ``poisson:MEAN[:MIN[:MAX]]``."""
-    if text in DISTRIBUTIONS:
-        return DISTRIBUTIONS[text]
-    kind, _, rest = text.partition(":")
-    parts = rest.split(":") if rest else []
-    usage = (
-        f"--objects {text}: use one of {', '.join(DISTRIBUTIONS)}, fixed:K or "
-        "poisson:MEAN[:MIN[:MAX]] (e.g. poisson:6.5:2:20)"
-    )
-    try:
-        if kind == "fixed" and len(parts) == 1:
-            k = int(parts[0])
-            dist = Multiplicity(text, float(k), k, k)
-        elif kind == "poisson" and 1 <= len(parts) <= 3:
-            mean = float(parts[0])
-            low = int(parts[1]) if len(parts) > 1 else 1
-            high = int(parts[2]) if len(parts) > 2 else max(low, int(mean + 6 * math.sqrt(mean) + 1))
-            dist = Multiplicity(text, mean, low, high)
-        else:
-            raise ConfigurationError(usage)
-    except ValueError:
-        raise ConfigurationError(usage) from None
-    if dist.minimum < 1 or dist.maximum < dist.minimum or dist.mean <= 0:
-        raise ConfigurationError(f"--objects {text}: need 1 <= MIN <= MAX and MEAN > 0")
-    return dist
 
 
 @dataclass(frozen=True)
@@ -237,20 +197,21 @@ def oversubscription(config: Config, usable_cores: int, thread_env: Mapping[str,
 
 
 def oversubscription_warnings(
-    the_plan: EventLoopPlan, thread_env: Mapping[str, str] | None = None
+    loop_plan: EventLoopPlan, thread_env: Mapping[str, str] | None = None
 ) -> list[str]:
     """One line per configuration of the plan whose threads exceed this machine's usable cores."""
-    cores = _usable_cores()
+    cores = usable_core_count()
     env = os.environ if thread_env is None else thread_env
     out = []
-    for config in the_plan.configs:
+    for config in loop_plan.configs:
         warning = oversubscription(config, cores, env)
         if warning:
             out.append(f"{config.backend} {config.mode} N={config.threads}: {warning}")
     return out
 
 
-def _usable_cores() -> int:
+def usable_core_count() -> int:
+    """The cores this process may run on (its affinity mask where the platform has one)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
@@ -259,20 +220,20 @@ def _usable_cores() -> int:
 # ----------------------------------------------------------------------------- parent side
 
 
-def job_for(the_plan: EventLoopPlan, config: Config) -> dict[str, Any]:
+def job_for(loop_plan: EventLoopPlan, config: Config) -> dict[str, Any]:
     """The JSON job a worker runs for one configuration."""
-    r = the_plan.request
+    r = loop_plan.request
     return {
-        "model_ref": the_plan.ref.to_dict(),
+        "model_ref": loop_plan.ref.to_dict(),
         "backend": config.backend,
         "options": dict(r.options.get(config.backend, {})),
         "exporter": r.exporter,
-        "dims": the_plan.dims,
+        "dims": loop_plan.dims,
         "seed": r.seed,
         "mode": config.mode,
         "threads": config.threads,
         "strategy": config.strategy,
-        "multiplicity": the_plan.multiplicity.to_dict(),
+        "multiplicity": loop_plan.multiplicity.to_dict(),
         "events": r.events,
         "pool": r.pool,
         "warmup_events": r.warmup_events,
@@ -281,47 +242,20 @@ def job_for(the_plan: EventLoopPlan, config: Config) -> dict[str, Any]:
     }
 
 
-def staged_fields(the_plan: EventLoopPlan, config: Config) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def staged_fields(loop_plan: EventLoopPlan, config: Config) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The parent's conversion for a configuration (``runner.stage``): job fields, or an error."""
     from hepinfer.results.schema import Key
     from hepinfer.runner.stage import stage_job
 
     key = Key(
-        model=the_plan.ref.label,
+        model=loop_plan.ref.label,
         backend=config.backend,
         batch=1,
         threads=1,
-        exporter=the_plan.request.exporter,
+        exporter=loop_plan.request.exporter,
     )
-    fields, _, failed = stage_job(the_plan.ref, the_plan.spec, key)
+    fields, _, failed = stage_job(loop_plan.ref, loop_plan.spec, key)
     return fields, failed
-
-
-def record_key(the_plan: EventLoopPlan, config: Config) -> dict[str, Any]:
-    """The record's key: the bench Key fields plus what makes an event-loop configuration.
-
-    ``threads`` is N (framework threads, or intra-op threads in intra-op mode); ``batch`` is
-    the objects per call when fixed, 0 when it varies per event.
-    """
-    from hepinfer.results.schema import Key
-
-    dist = the_plan.multiplicity
-    fixed = dist.minimum if dist.minimum == dist.maximum else 0
-    batch = 1 if config.strategy == "per-object" else fixed
-    r = the_plan.request
-    key = Key(
-        model=the_plan.ref.label,
-        backend=config.backend,
-        batch=batch,
-        threads=config.threads,
-        options=dict(r.options.get(config.backend, {})),
-        dims=the_plan.dims,
-        model_params=dict(the_plan.ref.params),
-        exporter=r.exporter,
-        seed=r.seed,
-    ).to_dict()
-    key.update(mode=config.mode, strategy=config.strategy, objects=dist.name, events=r.events)
-    return key
 
 
 def run(
@@ -332,122 +266,39 @@ def run(
     keep_workdir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run every configuration in its own worker; append each record to ``out`` when given."""
-    from hepinfer.results import jsonl
+    from hepinfer.runner.eventloop_record import compare_with_baseline, record_of
     from hepinfer.runner.launch import run_job
+    from hepinfer.runner.records import RecordSink
 
-    the_plan = plan(request)
+    loop_plan = plan(request)
     run_id = uuid.uuid4().hex[:12]
     workdir = keep_workdir or Path(tempfile.mkdtemp(prefix="hepinfer-eventloop-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    records: list[dict[str, Any]] = []
+    sink = RecordSink(out, on_record)
     # (backend, strategy) -> the 1-thread record and its outputs: the baseline of the others.
     baseline: dict[tuple[str, str], tuple[dict[str, Any], Path]] = {}
     try:
-        for i, config in enumerate(the_plan.configs):
+        for i, config in enumerate(loop_plan.configs):
             if on_start is not None:
-                on_start(i, len(the_plan.configs), config)
+                on_start(i, len(loop_plan.configs), config)
             name = f"el{i:04d}"
-            fields, failed = staged_fields(the_plan, config)
+            fields, failed = staged_fields(loop_plan, config)
             result = failed or run_job(
-                {**job_for(the_plan, config), **fields},
+                {**job_for(loop_plan, config), **fields},
                 workdir,
                 name,
                 request.timeout_s,
                 module="hepinfer.runner.eventloop_worker",
             )
-            record = _record(the_plan, config, run_id, result)
+            record = record_of(loop_plan, config, run_id, result)
             npz = workdir / f"{name}.npz"
             base = baseline.get((config.backend, config.strategy))
             if config.threads == 1 and record["status"] == "ok":
                 baseline[(config.backend, config.strategy)] = (record, npz)
             elif base is not None and record["status"] == "ok":
-                _compare_with(record, base[0], base[1], npz)
-            if out is not None:
-                jsonl.append(out, record)
-            records.append(record)
-            if on_record is not None:
-                on_record(record)
+                compare_with_baseline(record, base[0], base[1], npz)
+            sink.add(record)
     finally:
         if keep_workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    return records
-
-
-def _record(the_plan: EventLoopPlan, config: Config, run_id: str, result: dict[str, Any]) -> dict[str, Any]:
-    from hepinfer.measure.stats import summarize
-    from hepinfer.results.schema import Key, new_record
-
-    record = new_record(Key(model="", backend="", batch=0, threads=0), run_id)
-    record["kind"] = "eventloop"
-    record["key"] = record_key(the_plan, config)
-    record["model"] = {
-        "ref": the_plan.ref.to_dict(),
-        "inputs": [t.describe() for t in the_plan.spec.inputs],
-        "outputs": [t.describe() for t in the_plan.spec.outputs],
-    }
-    record["eventloop"] = {
-        "mode": config.mode,
-        "equivalent_modes": list(config.equivalent_modes or (config.mode,)),
-        "framework_threads": config.framework_threads,
-        "backend_threads": config.backend_threads,
-        "sessions": config.sessions,
-        "strategy": config.strategy,
-        "multiplicity": the_plan.multiplicity.to_dict(),
-        "events_requested": the_plan.request.events,
-        "pool": the_plan.request.pool,
-    }
-    record["warnings"] = []
-    if result["status"] != "ok":
-        record["status"] = "error"
-        record["error"] = result["error"]
-        return record
-    for name in ("samples_ns", "timing", "one_off", "memory", "backend", "environment", "process"):
-        record[name] = result.get(name, record.get(name))
-    record["eventloop"].update(result["eventloop"])
-    record["event_ns"] = result["event_ns"]
-    loop = record["eventloop"]
-    record["stats"] = {
-        "call": summarize(record["samples_ns"], 1),
-        "event": summarize(record["event_ns"], 1),
-        "events_per_s": loop["events_processed"] / loop["wall_s"],
-        "calls_per_s": loop["calls"] / loop["wall_s"],
-        "objects_per_s": loop["objects"] / loop["wall_s"],
-        "cpu_utilisation": loop["cpu_s"] / loop["wall_s"],
-        "speedup": None,
-        "scaling_efficiency": None,
-    }
-    if loop["events_processed"] != the_plan.request.events:
-        why = "the time cap stopped the loop" if the_plan.request.max_time_s else "events lost"
-        record["warnings"].append(
-            f"processed {loop['events_processed']} of {the_plan.request.events} events: {why}"
-        )
-    env = record["environment"]
-    cores = int(env.get("cpu", {}).get("usable_cores") or _usable_cores())
-    warning = oversubscription(config, cores, env.get("thread_env", {}))
-    if warning:
-        record["warnings"].append(warning)
-    return record
-
-
-def _compare_with(record: dict[str, Any], base: dict[str, Any], base_npz: Path, npz: Path) -> None:
-    """Scaling against the 1-thread record, and outputs against its outputs (bit for bit)."""
-    from hepinfer.measure.agreement import compare
-
-    speedup = record["stats"]["events_per_s"] / base["stats"]["events_per_s"]
-    record["stats"]["speedup"] = speedup
-    record["stats"]["scaling_efficiency"] = speedup / record["key"]["threads"]
-    if not (base_npz.exists() and npz.exists()):
-        return
-    with np.load(base_npz) as r, np.load(npz) as g:
-        ref, got = dict(r), dict(g)
-    common = sorted(set(ref) & set(got))
-    agreement = compare({k: ref[k] for k in common}, {k: got[k] for k in common})
-    agreement.pop("outputs")  # one entry per event and call: the verdict says enough
-    agreement["reference"] = {"threads": 1, "mode": base["key"]["mode"]}
-    agreement["compared"] = len(common)
-    agreement["bitwise_equal"] = all(_same_bits(ref[k], got[k]) for k in common)
-    record["agreement"] = agreement
-
-
-def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    return sink.records

@@ -4,7 +4,7 @@ One configuration of ``hepinfer.runner.eventloop`` in a fresh process: import, c
 the session(s), prepare each thread's pool of events (untimed), then N framework threads
 process their events back to back, two clock reads around each call. The outputs of the first
 events are kept so the parent can compare them bit for bit with the 1-thread configuration's.
-LoadGen's worker (``hepinfer.runner.loadgen``) reuses ``setup``.
+LoadGen's worker (``hepinfer.runner.loadgen_worker``) reuses ``setup``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import ConfigurationError
-from hepinfer.runner.eventloop import Multiplicity
+from hepinfer.runner.multiplicity import Multiplicity
 
 
 def slot_inputs(
@@ -153,22 +153,57 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     from hepinfer.measure.environment import environment
     from hepinfer.measure.memory import hwm_bytes as _peak_rss
     from hepinfer.measure.memory import rss_bytes as _rss
+    from hepinfer.runner import harness
 
-    n_events = int(job["events"])
     out: dict[str, Any] = {"one_off": {}, "memory": {}, "timing": {}}
     ready = setup(job, phases, out)
     cls, sessions = ready.cls, ready.sessions
-    framework_threads, pool = ready.framework_threads, ready.pool
-    mem = out["memory"]
-
-    from hepinfer.runner import harness
 
     phases.enter("first_call")
     _, out["one_off"]["first_call_ns"] = harness.first_call(sessions[0], ready.prepared[0][0][0], lambda: "")
 
     phases.enter("eventloop")
+    loop, start, cpu0 = _timed_loop(job, ready)
+    wall = max(loop.ends) - start
+    out["memory"]["rss_after_run"] = _rss()
+    out["memory"]["peak_rss"] = _peak_rss()
+    if loop.kept:
+        _save_outputs(loop, sessions, job["outputs_path"])
+
+    out["samples_ns"] = [x for per in loop.calls_ns for x in per]
+    out["event_ns"] = [x for per in loop.event_ns for x in per]
+    out["eventloop"] = {
+        "events_processed": sum(loop.events),
+        "events_per_thread": loop.events,
+        "calls": len(out["samples_ns"]),
+        "objects": sum(loop.objects),
+        "objects_per_event_mean": sum(loop.objects) / max(1, sum(loop.events)),
+        "pool": ready.pool,
+        "warmup_events_per_thread": int(job["warmup_events"]),
+        "wall_s": wall,
+        "thread_wall_s": [end - start for end in loop.ends],
+        # CPU used by the whole process (backend pools included) until the last thread
+        # finished: not the idle spinning of thread pools that follows.
+        "cpu_s": loop.cpu_ends[loop.ends.index(max(loop.ends))] - cpu0,
+    }
+    out["backend"] = {"settings": sessions[0].settings(), "shareable": cls.shareable}
+    out["process"] = harness.process_section(job.get("parent_guard"))
+    phases.enter("environment")
+    out["environment"] = environment(cls.packages)
+    return out
+
+
+def _timed_loop(job: dict[str, Any], ready: Setup) -> tuple[_Loop, float, float]:
+    """The framework threads: each warms up on its first events, all wait for one another,
+    then each processes its events timed. Returns what they measured and the clock's start
+    (perf_counter s) and the process CPU time then; re-raises the first thread's failure."""
+    from hepinfer.runner import harness
+
+    n_events, framework_threads, pool = int(job["events"]), ready.framework_threads, ready.pool
+    check_events, warmup = int(job["check_events"]), int(job["warmup_events"])
+    cap = job.get("max_time_s")
     loop = _Loop(framework_threads)
-    clock: dict[str, Any] = {}
+    clock: dict[str, float] = {}
 
     def start_clock() -> None:
         # Run by one thread once all have warmed up, before any is released.
@@ -176,30 +211,27 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
         clock["start"] = time.perf_counter()
 
     barrier = threading.Barrier(framework_threads, action=start_clock)
-    check_events = int(job["check_events"])
-    warmup = int(job["warmup_events"])
 
     def work(i: int) -> None:
         try:
             session = ready.session(i)
             with harness.scope_of(session):
-                _work(i, session)
+                events_of(i, session)
         except threading.BrokenBarrierError:
             pass  # another thread failed; its error is raised
         except BaseException as err:
             loop.errors.append(err)
             barrier.abort()
 
-    def _work(i: int, session: Any) -> None:
+    def events_of(i: int, session: Any) -> None:
         run = session.run
         prepared = ready.prepared[i]
-        sync = session.synchronize if cls.needs_sync else None
+        sync = session.synchronize if ready.cls.needs_sync else None
         mine = range(i, n_events, framework_threads)
         for e in list(mine)[:warmup]:  # untimed, and not counted
             for p in prepared[e % pool]:
                 run(p)
         barrier.wait()
-        cap = job.get("max_time_s")
         deadline = None if cap is None else time.perf_counter_ns() + int(cap * 1e9)
         _events(loop, i, mine, prepared, ready.n_objects, pool, run, sync, check_events, deadline)
         loop.ends[i] = time.perf_counter()
@@ -214,40 +246,17 @@ def execute(job: dict[str, Any], phases: Any) -> dict[str, Any]:
         t.join()
     if loop.errors:
         raise loop.errors[0]
-    start, cpu0 = clock["start"], clock["cpu0"]
-    wall = max(loop.ends) - start
-    mem["rss_after_run"] = _rss()
-    mem["peak_rss"] = _peak_rss()
+    return loop, clock["start"], clock["cpu0"]
 
-    if loop.kept:
-        by_session = {id(s): s for s in sessions}
-        arrays: dict[str, np.ndarray] = {}
-        for label, (sid, p, raw) in sorted(loop.kept.items()):
-            for name, value in by_session[sid].fetch(p, raw).items():
-                arrays[f"{label}.{name}"] = value
-        np.savez(job["outputs_path"], **arrays)  # type: ignore[arg-type]
 
-    out["samples_ns"] = [x for per in loop.calls_ns for x in per]
-    out["event_ns"] = [x for per in loop.event_ns for x in per]
-    out["eventloop"] = {
-        "events_processed": sum(loop.events),
-        "events_per_thread": loop.events,
-        "calls": len(out["samples_ns"]),
-        "objects": sum(loop.objects),
-        "objects_per_event_mean": sum(loop.objects) / max(1, sum(loop.events)),
-        "pool": pool,
-        "warmup_events_per_thread": warmup,
-        "wall_s": wall,
-        "thread_wall_s": [end - start for end in loop.ends],
-        # CPU used by the whole process (backend pools included) until the last thread
-        # finished: not the idle spinning of thread pools that follows.
-        "cpu_s": loop.cpu_ends[loop.ends.index(max(loop.ends))] - cpu0,
-    }
-    out["backend"] = {"settings": sessions[0].settings(), "shareable": cls.shareable}
-    out["process"] = harness.process_section(job.get("parent_guard"))
-    phases.enter("environment")
-    out["environment"] = environment(cls.packages)
-    return out
+def _save_outputs(loop: _Loop, sessions: list[Any], path: str) -> None:
+    """The kept outputs, fetched by the session that made them, as one .npz (event.call.output)."""
+    by_session = {id(s): s for s in sessions}
+    arrays: dict[str, np.ndarray] = {}
+    for label, (sid, p, raw) in sorted(loop.kept.items()):
+        for name, value in by_session[sid].fetch(p, raw).items():
+            arrays[f"{label}.{name}"] = value
+    np.savez(path, **arrays)  # type: ignore[arg-type]
 
 
 def _cpu_s() -> float:

@@ -200,32 +200,7 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     out["backend"] = {"settings": sessions[0].settings()}
 
     if n > 1:
-        phases.enter("shared")
-        prepared += [inputs(sessions[0], i) for i in range(1, n)]
-
-        def shared(i: int) -> None:
-            for _ in range(calls):
-                sessions[0].run(prepared[i])
-
-        # A backend that is not safe to share is never called by two threads on one session:
-        # its shared phase is left out (only one session per thread is measured).
-        if cls.shareable:
-            _concurrently(n, shared)
-        probe.mark("shared")
-
-        phases.enter("load_sessions")
-        sessions += [new_session() for _ in range(1, n)]
-        probe.mark("load_sessions")
-
-        phases.enter("separate")
-        own = [prepared[0]] + [inputs(sessions[i], i) for i in range(1, n)]
-
-        def separate(i: int) -> None:
-            for _ in range(calls):
-                sessions[i].run(own[i])
-
-        _concurrently(n, separate)
-        probe.mark("separate")
+        _threaded_phases(n, calls, cls.shareable, sessions, prepared, new_session, inputs, phases, probe)
     probe.close()
     out["memory"] = probe.summary()
     out["sessions"] = _sessions_summary(probe.summary(), n, cls.shareable)
@@ -235,6 +210,48 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     phases.enter("environment")
     out["environment"] = environment(cls.packages)
     return out
+
+
+def _threaded_phases(
+    n: int,
+    calls: int,
+    shareable: bool,
+    sessions: list[Any],
+    prepared: list[Any],
+    new_session: Callable[[], Any],
+    inputs: Callable[[Any, int], Any],
+    phases: Any,
+    probe: Any,
+) -> None:
+    """N threads on the one shared session (each with its own inputs), then N-1 more sessions
+    loaded and N threads each on its own: the phases ``shared``, ``load_sessions``, ``separate``.
+    ``sessions`` and ``prepared`` hold the first session and its inputs; both grow to N."""
+    phases.enter("shared")
+    prepared += [inputs(sessions[0], i) for i in range(1, n)]
+
+    def shared(i: int) -> None:
+        for _ in range(calls):
+            sessions[0].run(prepared[i])
+
+    # A backend that is not safe to share is never called by two threads on one session:
+    # its shared phase is left out (only one session per thread is measured).
+    if shareable:
+        _concurrently(n, shared)
+    probe.mark("shared")
+
+    phases.enter("load_sessions")
+    sessions += [new_session() for _ in range(1, n)]
+    probe.mark("load_sessions")
+
+    phases.enter("separate")
+    own = [prepared[0]] + [inputs(sessions[i], i) for i in range(1, n)]
+
+    def separate(i: int) -> None:
+        for _ in range(calls):
+            sessions[i].run(own[i])
+
+    _concurrently(n, separate)
+    probe.mark("separate")
 
 
 def _sessions_summary(mem: dict[str, Any], n: int, shareable: bool = True) -> dict[str, Any]:

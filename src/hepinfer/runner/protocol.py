@@ -89,20 +89,22 @@ def die_with_parent(parent_pid: int | None) -> str:
     return method
 
 
-Body = Callable[[dict[str, Any], Phases], dict[str, Any]]
+# What a worker runs on its job (the job file's dict and the phase recorder): the result's
+# fields, "status" excepted.
+JobHandler = Callable[[dict[str, Any], Phases], dict[str, Any]]
 
 
-def serve(job_path: Path, body: Body) -> int:
-    """Run ``body(job, phases)`` and write its result (or the caught error) atomically.
+def serve(job_path: Path, handle: JobHandler) -> int:
+    """Run ``handle(job, phases)`` and write its result (or the caught error) atomically.
 
-    Returns 0 whenever a result was written; an exception of the body becomes an error
+    Returns 0 whenever a result was written; an exception of the handler becomes an error
     result naming its type, first line and the phase it happened in.
     """
     job = json.loads(job_path.read_text())
     job["parent_guard"] = die_with_parent(job.get("parent_pid"))
     phases = Phases(Path(job["result_path"]).with_suffix(".phase"))
     try:
-        result: dict[str, Any] = {"status": "ok", **body(job, phases)}
+        result: dict[str, Any] = {"status": "ok", **handle(job, phases)}
     except Exception as err:
         result = {"status": "error", "error": error_of(err, phases.name)}
     write_result(Path(job["result_path"]), result)

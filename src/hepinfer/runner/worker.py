@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hepinfer.runner.protocol import Body, Phases, serve
+from hepinfer.runner.protocol import JobHandler, Phases, serve
 
 
 def execute(raw_job: dict[str, Any], phases: Phases) -> dict[str, Any]:
@@ -182,12 +182,12 @@ def main(argv: list[str]) -> int:
     """Entry point; exit 0 whenever a result (success or a caught error) was written."""
     job_path = Path(argv[1])
     task = json.loads(job_path.read_text()).get("task")
-    body: Body = execute
+    handle: JobHandler = execute
     if task == "memory":  # hepinfer memory: sessions vs threads
         from hepinfer.runner.memory import execute_memory
 
-        body = execute_memory
-    return serve(job_path, body)
+        handle = execute_memory
+    return serve(job_path, handle)
 
 
 if __name__ == "__main__":
