@@ -13,6 +13,8 @@ import pytest
 
 import validate_backends as vb
 from hepinfer.cli.main import main
+from hepinfer.results import jsonl
+from hepinfer.results.record import Record
 from hepinfer.runner import validate
 from hepinfer.runner.validate import analysis
 from hepinfer.zoo import entry, model_ref, spec_of
@@ -133,7 +135,8 @@ def test_batch_variance_is_caught_and_located(broken: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_cli_run_to_run_and_isa_note(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "report.json"
+    out = tmp_path / "results.jsonl"
+    out.write_text('{"not": "a record"}\n')  # --out appends: what the file held stays
     code = main(
         [
             "validate",
@@ -151,7 +154,11 @@ def test_cli_run_to_run_and_isa_note(tiny: Path, tmp_path: Path, capsys: pytest.
         ]
     )
     assert code == 1  # a backend differs
-    report = json.loads(out.read_text())
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[0]) == {"not": "a record"}
+    rec = Record.from_dict(json.loads(lines[1]))
+    assert rec.kind == "validate" and rec.key.backend == "onnxruntime,validate_backends:NanOnPaddedBackend"
+    report = rec.extra["validate"]
     ref, nan = report["backends"]
     assert ref["reproducibility"]["rerun"]["answer"] == "yes"
     assert ref["reproducibility"]["repeat"]["answer"] == "yes"
@@ -164,6 +171,36 @@ def test_cli_run_to_run_and_isa_note(tiny: Path, tmp_path: Path, capsys: pytest.
 
 
 # --- planning, no workers ------------------------------------------------------------------------
+
+
+def test_validate_record_appends_and_reads_back_typed(tmp_path: Path) -> None:
+    request = validate.ValidateRequest(
+        model="event_vae", backends=["onnxruntime"], batch_sizes=(16, 256), seed=3
+    )
+    report = {
+        "kind": "validate",
+        "model": "event_vae",
+        "reference": "pytorch",
+        "backends": [
+            {"backend": "pytorch", "verdict": "reference"},
+            {"backend": "onnxruntime", "verdict": "identical"},
+        ],
+    }
+    out = tmp_path / "r.jsonl"
+    jsonl.append(out, validate.record(request, report))
+    jsonl.append(out, validate.record(request, report))
+    records = [Record.from_dict(r) for r in jsonl.read(out)]
+    assert [r.kind for r in records] == ["validate", "validate"]
+    assert records[0].record_id != records[1].record_id
+    r = records[1]
+    assert (r.key.model, r.key.backend, r.key.batch, r.key.seed) == (
+        "event_vae",
+        "pytorch,onnxruntime",
+        256,
+        3,
+    )
+    assert r.extra["validate"]["backends"][1]["verdict"] == "identical"
+    assert r.environment and r.environment["python"]
 
 
 def test_padded_axes_of_real_layouts() -> None:
