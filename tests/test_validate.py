@@ -13,6 +13,8 @@ import pytest
 
 import validate_backends as vb
 from hepinfer.cli.main import main
+from hepinfer.results import jsonl
+from hepinfer.results.record import Record
 from hepinfer.runner import validate
 from hepinfer.runner.validate import analysis
 from hepinfer.zoo import entry, model_ref, spec_of
@@ -133,7 +135,8 @@ def test_batch_variance_is_caught_and_located(broken: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_cli_run_to_run_and_isa_note(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "report.json"
+    out = tmp_path / "results.jsonl"
+    out.write_text('{"not": "a record"}\n')  # --out appends: what the file held stays
     code = main(
         [
             "validate",
@@ -151,7 +154,11 @@ def test_cli_run_to_run_and_isa_note(tiny: Path, tmp_path: Path, capsys: pytest.
         ]
     )
     assert code == 1  # a backend differs
-    report = json.loads(out.read_text())
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[0]) == {"not": "a record"}
+    rec = Record.from_dict(json.loads(lines[1]))
+    assert rec.kind == "validate" and rec.key.backend == "onnxruntime,validate_backends:NanOnPaddedBackend"
+    report = rec.extra["validate"]
     ref, nan = report["backends"]
     assert ref["reproducibility"]["rerun"]["answer"] == "yes"
     assert ref["reproducibility"]["repeat"]["answer"] == "yes"
@@ -163,7 +170,76 @@ def test_cli_run_to_run_and_isa_note(tiny: Path, tmp_path: Path, capsys: pytest.
     assert "NanOnPaddedBackend worst: realistic prob event" in printed and "got nan" in printed
 
 
+@pytest.mark.slow
+def test_a_worker_dying_on_a_later_set_keeps_the_sets_before(tiny: Path) -> None:
+    report = validate.run(
+        _request(tiny, backends=["validate_backends:CrashOnSingleBackend"], checks=["agreement"])
+    )
+    ref, crash = report["backends"]
+    assert ref["verdict"] == "reference"
+    sets = crash["sets"]
+    assert sets["realistic"]["verdict"] == "identical" and sets["padded"]["verdict"] == "identical"
+    assert sets["single"]["verdict"] == "error"
+    assert sets["single"]["reason"].startswith(
+        "the worker failed on this set: worker killed (out of memory, or by a user) (SIGKILL)"
+    )
+    assert sets["batch1"]["reason"].startswith("not run: the worker failed earlier, on single")
+    assert set(crash["failed_sets"]) == {"single", "batch1", "batch7"}
+    assert crash["verdict"] == "different" and crash["error"].startswith("the worker failed on single")
+    from rich.console import Console
+
+    from hepinfer.report.table import validate_tables
+
+    console = Console(record=True, width=250)
+    console.print(validate_tables(report)[0])
+    text = " ".join(console.export_text().split())
+    assert "the worker failed on single" in text and "not compared: single, batch1, batch7" in text
+
+
+def test_ulps_above_atol_beside_the_max() -> None:
+    from hepinfer.measure.agreement import Tolerance, compare_output
+    from hepinfer.report.table import ulp_text
+
+    ref = np.array([1e-9, 0.5, 1.0], np.float32)
+    got = np.array([2e-9, 0.5, np.nextafter(np.float32(1.0), np.float32(2))], np.float32)
+    o = compare_output(ref, got, Tolerance(1e-5, 1e-6))
+    assert o["verdict"] == "within tolerance"
+    assert o["ulp_max"] > 1_000_000  # 1e-9 -> 2e-9 is millions of float32 steps
+    assert o["ulp_max_above_atol"] == 1  # the values that matter are one step apart
+    assert ulp_text({"outputs": {"y": o}}) == f"{o['ulp_max']} ULP float32 (1 above atol)"
+
+
 # --- planning, no workers ------------------------------------------------------------------------
+
+
+def test_validate_record_appends_and_reads_back_typed(tmp_path: Path) -> None:
+    request = validate.ValidateRequest(
+        model="event_vae", backends=["onnxruntime"], batch_sizes=(16, 256), seed=3
+    )
+    report = {
+        "kind": "validate",
+        "model": "event_vae",
+        "reference": "pytorch",
+        "backends": [
+            {"backend": "pytorch", "verdict": "reference"},
+            {"backend": "onnxruntime", "verdict": "identical"},
+        ],
+    }
+    out = tmp_path / "r.jsonl"
+    jsonl.append(out, validate.record(request, report))
+    jsonl.append(out, validate.record(request, report))
+    records = [Record.from_dict(r) for r in jsonl.read(out)]
+    assert [r.kind for r in records] == ["validate", "validate"]
+    assert records[0].record_id != records[1].record_id
+    r = records[1]
+    assert (r.key.model, r.key.backend, r.key.batch, r.key.seed) == (
+        "event_vae",
+        "pytorch,onnxruntime",
+        256,
+        3,
+    )
+    assert r.extra["validate"]["backends"][1]["verdict"] == "identical"
+    assert r.environment and r.environment["python"]
 
 
 def test_padded_axes_of_real_layouts() -> None:
@@ -427,7 +503,7 @@ def test_bf16_backend_ulps_are_counted_in_bfloat16_and_shown_so(tmp_path: Path) 
     for t in validate_tables(report):
         console.print(t)
     text = console.export_text()
-    assert "ULP med/max (unit)" in text and "0/1 bfloat16" in text
+    assert "ULP med/max (above atol) unit" in text and "0/1 (1) bfloat16" in text
 
 
 def test_signed_zeros_make_reproducibility_no_and_the_table_says_why(tmp_path: Path) -> None:

@@ -129,3 +129,32 @@ def test_real_files(real: str, dims: dict[str, int], per_event: int, params: int
     assert cost["macs_per_event"] == per_event
     assert cost["params"] == params
     assert cost["uncounted"] == []
+
+
+@pytest.mark.slow
+def test_gnn_tau_flat_cost_follows_the_nodes_its_builder_makes() -> None:
+    """The flat form's builder stacks the nodes of B events (195 at batch 8, seed 0), not the
+    spec's default n_nodes_total=20: the parent's cost is taken at the inputs the worker runs."""
+    from hepinfer.backends.registry import backend_class
+    from hepinfer.results.schema import Key
+    from hepinfer.runner.stage import stager_for
+    from hepinfer.zoo import build_inputs, model_ref, spec_of
+
+    ref = model_ref("gnn_tau", {"form": "flat"})
+    spec = spec_of(ref)
+    built = build_inputs(ref, spec, 8, {}, 0)
+    nodes, edges = built["nodes"].shape[0], built["edges"].shape[1]
+    assert (nodes, edges) != (20, 60)  # the builder's sizes are not the spec's defaults
+    key = Key(model=ref.label, backend="onnxruntime", batch=8, threads=1, model_params={"form": "flat"})
+    cost = stager_for(ref, spec).stage(key, backend_class("onnxruntime")).cost
+    assert cost["dims"] == {"n_nodes_total": nodes, "n_edges_total": edges}
+    # The same graph analysed at the builder's shapes by hand: the counts must be the ones used.
+    at_default = model_cost(stager_for(ref, spec).onnx("dynamo")[0], 8, {}, spec=spec)
+    assert at_default["dims"] == {"n_nodes_total": 20, "n_edges_total": 60}
+    at_built = model_cost(
+        stager_for(ref, spec).onnx("dynamo")[0],
+        8,
+        {"n_nodes_total": nodes, "n_edges_total": edges},
+        spec=spec,
+    )
+    assert cost["macs_per_event"] == at_built["macs_per_event"] > 5 * at_default["macs_per_event"]

@@ -118,3 +118,19 @@ class EnvShiftBackend(OnnxRuntimeBackend):
 
         shift = np.float32(os.environ.get("HEPINFER_TEST_SHIFT", "0"))
         return {k: (v + shift).astype(v.dtype) for k, v in super().fetch(prepared, raw).items()}
+
+
+class CrashOnSingleBackend(OnnxRuntimeBackend):
+    """Kills its worker (SIGKILL, as a segfault in native code would) on a batch in which every
+    event has exactly one real particle: the "single" set, after "realistic" and "padded"."""
+
+    name: ClassVar[str] = "crash_on_single"
+
+    def run(self, prepared: Prepared) -> Any:
+        import os
+        import signal
+
+        real = np.asarray(prepared["mask"]).sum(axis=-1)
+        if real.size > 1 and bool((real == 1).all()):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().run(prepared)

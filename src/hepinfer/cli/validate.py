@@ -81,7 +81,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--scan-plot", help="write the precision scan's plot (PNG) to this file")
     p.add_argument("--seed", type=int, default=0, help="seed of the input builder (default: %(default)s)")
-    p.add_argument("--out", help="write the full report as JSON to this file")
+    p.add_argument(
+        "--out",
+        help="JSON Lines file the report is appended to, as one record of kind validate "
+        "(the report under its 'validate' key; --json prints the report alone)",
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="per-worker timeout, s")
     p.add_argument(
         "--layerwise",
@@ -219,8 +223,7 @@ def run(ns: argparse.Namespace) -> int:
             else:
                 console.print(scan_table(scan))
     if ns.out:
-        Path(ns.out).write_text(json.dumps(report, indent=1, default=str))
-        print(f"report written to {ns.out}", file=sys.stderr)
+        _append(ns.out, validate.record(request, report))
     bad = [b["backend"] for b in report["backends"] if b.get("verdict") in ("different", "error")]
     if bad:
         print(
@@ -277,9 +280,20 @@ def _layerwise(ns: argparse.Namespace) -> int:
     from hepinfer.report.layerwise import layerwise_text
     from hepinfer.runner.validate.layerwise import run as run_layerwise
 
-    report = run_layerwise(layerwise_request(ns))
+    request = layerwise_request(ns)
+    report = run_layerwise(request)
     print(layerwise_text(report))
     if ns.out:
-        Path(ns.out).write_text(json.dumps(report, indent=1, default=str))
-        print(f"report written to {ns.out}", file=sys.stderr)
+        from hepinfer.runner.validate import record
+
+        _append(ns.out, record(request, report, section="layerwise"))
     return 0 if report["first"] is None else 1
+
+
+def _append(out: str, record: dict[str, Any]) -> None:
+    """Append the record to the JSON Lines file ``out`` (as every command's --out does)."""
+    from hepinfer.results import jsonl
+
+    # The report holds numpy scalars and paths here and there: store them as JSON does.
+    jsonl.append(Path(out), json.loads(json.dumps(record, default=str)))
+    print(f"validate record appended to {out}", file=sys.stderr)

@@ -448,18 +448,30 @@ def _failed(err: Exception) -> dict[str, Any]:
 
 
 def analyse(
-    path: Path | str, batch: int, dims: Mapping[str, int], spec: Any
+    path: Path | str,
+    batch: int,
+    dims: Mapping[str, int],
+    spec: Any,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The cost and the minimum of a configuration's model file, as the record holds them.
 
     One load and one shape inference for both. Computed by the parent before the measured
     worker starts (graph analysis is no part of what is measured). Never raises: each is an
     annotation, so a failure is recorded as ``{"error": ...}`` in its place.
+
+    ``input_shapes`` are the shapes of the inputs the worker will run (its input builder's):
+    where a builder decides a size itself (gnn_tau's flat form: the nodes of B events are not
+    the spec's default ``n_nodes_total``), the cost is taken at those, and the dims recorded
+    are the sizes they give the spec's symbols.
     """
     try:
         model = _load(path)
         run_batch, resolved = _sizes(spec, batch, dims)
         given = spec.shapes(run_batch, resolved)
+        if input_shapes is not None:
+            resolved = {**resolved, **_symbol_sizes(spec, input_shapes)}
+            given = {**given, **{k: tuple(int(d) for d in v) for k, v in input_shapes.items() if k in given}}
         shapes = infer(model, given)
     except Exception as err:
         return _failed(err), _failed(err)
@@ -472,6 +484,19 @@ def analyse(
     except Exception as err:
         minimum = _failed(err)
     return cost, minimum
+
+
+def _symbol_sizes(spec: Any, input_shapes: Mapping[str, Sequence[int]]) -> dict[str, int]:
+    """The size each symbolic axis of the spec's inputs has in these concrete shapes."""
+    out: dict[str, int] = {}
+    for t in spec.inputs:
+        shape = input_shapes.get(t.name)
+        if shape is None or len(shape) != len(t.shape):
+            continue
+        for axis, d in enumerate(t.shape):
+            if isinstance(d, str) and axis != t.batch_axis:
+                out[d] = int(shape[axis])
+    return out
 
 
 def cost_for_onnx(path: Path, batch: int, dims: Mapping[str, int], spec: Any) -> dict[str, Any]:

@@ -189,6 +189,11 @@ def compare_output(
         ulps = ulp_distance(ref, got, unit)[both] if both.any() else np.zeros(0, np.uint64)
         result["ulp_median"] = float(np.median(ulps)) if ulps.size else 0.0
         result["ulp_max"] = int(ulps.max()) if ulps.size else 0
+        # Near zero a float's steps are tiny, so the max ULP is set by values the tolerance
+        # calls equal (172032 ULP at |diff| 1e-7): the max over elements above atol is the
+        # figure that says how many steps apart the values that matter are.
+        big = (np.abs(r) > tol.atol)[both] if both.any() else np.zeros(0, bool)
+        result["ulp_max_above_atol"] = int(ulps[big].max()) if big.any() else 0
         result["ulp_unit"] = unit
     if argmax and ref.ndim >= 2 and ref.shape[-1] >= 2 and ref.size:
         flips = np.argmax(np.nan_to_num(r, nan=-np.inf), axis=-1) != np.argmax(
@@ -373,7 +378,10 @@ def describe(summary: Mapping[str, Any]) -> str:
     if out.get("nan") or out.get("inf"):
         parts.append(f"{out.get('nan', 0)} new NaN, {out.get('inf', 0)} new Inf")
     if "ulp_max" in out:
-        parts.append(f"max {out['ulp_max']} ULP {out.get('ulp_unit', '')}".rstrip())
+        text = f"max {out['ulp_max']} ULP {out.get('ulp_unit', '')}".rstrip()
+        if "ulp_max_above_atol" in out:
+            text += f" ({out['ulp_max_above_atol']} above atol)"
+        parts.append(text)
     if out.get("argmax_flips"):
         parts.append(f"argmax flips {out['argmax_flips']:.2%}")
     return "; ".join(parts)

@@ -216,6 +216,9 @@ def ulp_text(agreement: dict[str, Any], record: dict[str, Any] | None = None) ->
     worst = max(outputs, key=lambda o: o["ulp_max"])
     unit = worst.get("ulp_unit") or agreement.get("ulp_unit")
     text = f"{worst['ulp_max']} ULP {unit or '(reference dtype)'}"
+    above = [o["ulp_max_above_atol"] for o in outputs if "ulp_max_above_atol" in o]
+    if above:  # the elements that matter: the max is set by values near zero
+        text += f" ({max(above)} above atol)"
     if record is not None:
         ran = ulp_unit_for(
             (record.get("key") or {}).get("options"), (record.get("backend") or {}).get("settings")
@@ -223,6 +226,17 @@ def ulp_text(agreement: dict[str, Any], record: dict[str, Any] | None = None) ->
         if ran is not None and ran != unit:
             text += f", backend ran {ran}"
     return text
+
+
+def _above_atol(sets: dict[str, Any]) -> str:
+    """ " (N)": the largest ULP over the elements above atol, where the outputs counted it."""
+    above = [
+        o["ulp_max_above_atol"]
+        for s in sets.values()
+        for o in s.get("outputs", {}).values()
+        if "ulp_max_above_atol" in o
+    ]
+    return f" ({max(above)})" if above else ""
 
 
 def not_bitwise_text(agreement: dict[str, Any]) -> str:
@@ -303,7 +317,7 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
         "verdict",
         "max abs",
         "max rel",
-        "ULP med/max (unit)",
+        "ULP med/max (above atol) unit",
         "within tol",
         "NaN/Inf",
         "argmax flips",
@@ -315,6 +329,9 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
         if own:
             sets = ", ".join(f"{n}: {c}" for n, c in b["nonfinite"].items())
             worst_lines.append(f"{escape(b['backend'])} outputs NaN/Inf ({sets})")
+        if b.get("error") and b.get("verdict") != "error":  # died after some sets: those are kept
+            failed = ", ".join(b.get("failed_sets", {}))
+            worst_lines.append(escape(f"{b['backend']}: {b['error']}; not compared: {failed}"))
         if b.get("role") == "reference":
             if b.get("verdict") == "error":
                 agree.add_row(escape(b["backend"]), "[red]error[/red] (reference)", "", "", "", "", "", "")
@@ -355,7 +372,7 @@ def validate_tables(report: dict[str, Any]) -> list[Table]:
             shown,
             f"{_outputs_max(sets, 'max_abs'):.3g}",
             f"{_outputs_max(sets, 'max_rel'):.3g}",
-            f"{med:g}/{int(_outputs_max(sets, 'ulp_max'))} {unit}",
+            f"{med:g}/{int(_outputs_max(sets, 'ulp_max'))}{_above_atol(sets)} {unit}",
             f"{100 * within:.6g}%",
             f"[red]{nonfinite}[/red]" if nonfinite else "0",
             f"{max(flips):.3%}" if flips else "-",

@@ -182,7 +182,7 @@ _SECTIONS: dict[str, type[Section]] = {
     "repeat": Repeat,
 }
 _HEAD = ("schema_version", "kind", "run_id", "record_id", "created", "status")
-KINDS = ("bench", "memory", "eventloop", "loadgen")
+KINDS = ("bench", "memory", "eventloop", "loadgen", "validate")  # validate: the report in ``extra``
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class Stager:
         self.ref = ref
         self.spec = spec
         self._onnx: dict[str, tuple[Path, dict[str, Any]]] = {}
-        self._analysis: dict[tuple[str, int, str], tuple[dict[str, Any], dict[str, Any], float]] = {}
+        self._analysis: dict[tuple[str, int, str, int], tuple[dict[str, Any], dict[str, Any], float]] = {}
 
     def onnx(self, exporter: str) -> tuple[Path, dict[str, Any]]:
         """The ONNX file of the model (the user's file, or the zoo model exported) and its costs."""
@@ -98,7 +98,7 @@ class Stager:
 
         from hepinfer.convert.analysis import analyse
 
-        slot = (key.exporter, key.batch, json.dumps(key.dims, sort_keys=True))
+        slot = (key.exporter, key.batch, json.dumps(key.dims, sort_keys=True), key.seed)
         if slot not in self._analysis:
             t0 = time.perf_counter()
             try:
@@ -109,9 +109,20 @@ class Stager:
                 failed = {"error": f"{type(err).__name__}: {first_line(err)}"}
                 self._analysis[slot] = (failed, failed, time.perf_counter() - t0)
                 return self._analysis[slot]
-            cost, minimum = analyse(path, key.batch, key.dims, self.spec)
+            cost, minimum = analyse(path, key.batch, key.dims, self.spec, self._input_shapes(key))
             self._analysis[slot] = (cost, minimum, time.perf_counter() - t0)
         return self._analysis[slot]
+
+    def _input_shapes(self, key: Key) -> dict[str, tuple[int, ...]] | None:
+        """The shapes of the inputs the worker builds (same builder, batch, dims and seed):
+        a builder may decide a size itself (gnn_tau flat: the nodes of the batch's events)."""
+        from hepinfer.zoo import build_inputs
+
+        try:
+            built = build_inputs(self.ref, self.spec, key.batch, key.dims, key.seed)
+        except Exception:  # the worker reports its builder's error; the cost falls back to the spec
+            return None
+        return {k: tuple(v.shape) for k, v in built.items()}
 
 
 _STAGERS: dict[ModelRef, Stager] = {}

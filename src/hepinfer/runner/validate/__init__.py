@@ -72,6 +72,7 @@ __all__ = [
     "pad_events",
     "padded_axis",
     "plan_jobs",
+    "record",
     "run",
     "run_input_files",
 ]
@@ -242,6 +243,40 @@ def run(
     finally:
         if own and not keep_workdir:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def record(request: Any, report: dict[str, Any], section: str = "validate") -> dict[str, Any]:
+    """The report as a complete record of kind "validate", for ``jsonl.append`` (``--out``).
+
+    ``request`` is the ValidateRequest (or LayerwiseRequest) the report answers. The key says
+    what was validated: the model, the backends (the reference first, comma separated), each
+    backend's options, the dims, model options, exporter and seed; the report itself is the
+    record's ``validate`` section (``layerwise`` for ``validate --layerwise``).
+    """
+    import uuid
+
+    from hepinfer.measure.environment import environment
+    from hepinfer.results.schema import new_record
+
+    entries = report.get("backends") or []
+    backends = [b["backend"] if isinstance(b, dict) else str(b) for b in entries] or list(request.backends)
+    sizes = getattr(request, "batch_sizes", None) or [getattr(request, "batch", 1)]
+    key = Key(
+        model=str(report.get("model", request.model)),
+        backend=",".join(backends),
+        batch=max(sizes),
+        threads=1,
+        options={b: dict(o) for b, o in request.options.items()},
+        dims=dict(request.dims),
+        model_params=dict(request.params),
+        exporter=request.exporter,
+        seed=request.seed,
+    )
+    out = new_record(key, uuid.uuid4().hex[:12])
+    out.update(kind="validate", timing=None, stats=None, memory=None, one_off=None, model=None, backend=None)
+    out["environment"] = environment()
+    out[section] = report
+    return out
 
 
 def _source(set_name: str) -> str:

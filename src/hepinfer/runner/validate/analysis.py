@@ -26,17 +26,41 @@ from hepinfer.zoo import ModelRef, ModelSpec
 
 
 def _load(job: _Job, work: Path, set_name: str) -> dict[str, np.ndarray] | str:
-    """A job's outputs on a set, or why there are none."""
-    if job.result.get("status") != "ok":
-        return str(job.result.get("error", {}).get("message", "worker failed"))
+    """A job's outputs on a set, or why there are none.
+
+    A worker that died (a crash, a timeout) still leaves the outputs of the sets it finished;
+    the first set without outputs is where it died, the ones after it never ran.
+    """
     for r in job.result.get("input_files", []):
         if r["name"] == set_name and r["status"] != "ok":
             return str(r["message"])
     path = job.outputs(work, set_name)
-    if not path.exists():
+    if path.exists():
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    if job.result.get("status") == "ok":
         return "no outputs"
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+    died = _died_on(job, work)
+    why = _worker_error(job)
+    if died == set_name or died is None:
+        return f"the worker failed on this set: {why}"
+    return f"not run: the worker failed earlier, on {died}: {why}"
+
+
+def _worker_error(job: _Job) -> str:
+    err = job.result.get("error") or {}
+    message, phase = str(err.get("message", "worker failed")), err.get("phase")
+    return message if not phase or str(phase) in message else f"{message} (phase {phase})"
+
+
+def _died_on(job: _Job, work: Path) -> str | None:
+    """The first of a failed job's sets that left no outputs (None: every set did)."""
+    return next((n for n in job.sets if not job.outputs(work, n).exists()), None)
+
+
+def _partial(job: _Job, work: Path) -> bool:
+    """Whether a failed job finished some of its sets before it died."""
+    return any(job.outputs(work, n).exists() for n in job.sets)
 
 
 def argmax_outputs(request: ValidateRequest, spec: ModelSpec) -> list[str]:
@@ -151,10 +175,17 @@ def _report(
             "role": "reference" if is_ref else "backend",
         }
         if job.result.get("status") != "ok":
-            err = job.result.get("error", {})
-            entry.update(verdict="error", error=f"{err.get('message')} (phase {err.get('phase')})")
-            report["backends"].append(entry)
-            continue
+            entry["error"] = _worker_error(job)
+            if not _partial(job, work):
+                entry["verdict"] = "error"
+                report["backends"].append(entry)
+                continue
+            # What ran before the worker died is kept; the sets it did not finish are marked.
+            died = _died_on(job, work)
+            entry["failed_sets"] = {
+                n: str(_load(job, work, n)) for n in job.sets if not job.outputs(work, n).exists()
+            }
+            entry["error"] = f"the worker failed on {died}: {entry['error']}"
         entry["settings"] = job.result.get("backend", {}).get("settings", {})
         entry["nonfinite"] = _nonfinite(job, work)
         if not is_ref and "agreement" in checks:

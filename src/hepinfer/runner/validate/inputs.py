@@ -3,6 +3,7 @@ pushes them through a loaded backend."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,8 @@ def run_input_files(backend: Any, entries: Sequence[Mapping[str, Any]]) -> list[
 
     An entry names its ``inputs`` and ``outputs`` .npz, and optionally ``chunk`` (events per
     call) with the batch axis of each input (``axes``) and output (``out_axes``). A failure on
-    one set is recorded and the next set still runs.
+    one set is recorded and the next set still runs; each set's outputs are on disk as soon as
+    it has run, so a worker that crashes later still leaves them.
     """
     results = []
     for e in entries:
@@ -27,7 +29,12 @@ def run_input_files(backend: Any, entries: Sequence[Mapping[str, Any]]) -> list[
             with np.load(e["inputs"]) as f:
                 inputs = {k: f[k] for k in f.files}
             outputs = _run_chunks(backend, inputs, e.get("chunk"), e.get("axes", {}), e.get("out_axes", {}))
-            np.savez(e["outputs"], **outputs)  # type: ignore[arg-type]
+            # Written whole, then renamed: a worker that dies on a later set leaves the sets
+            # before it readable (the parent keeps them) and never a torn file.
+            part = f"{e['outputs']}.part"
+            with open(part, "wb") as f:
+                np.savez(f, **outputs)  # type: ignore[arg-type]
+            os.replace(part, e["outputs"])
             results.append({"name": e["name"], "status": "ok"})
         except Exception as err:
             first = first_line(err)
