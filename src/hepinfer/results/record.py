@@ -167,7 +167,6 @@ class Repeat(Section):
     group: str | None = None
     index: int | None = None
     of: int | None = None
-    TYPES: ClassVar[_Types] = {"group": (str,), "index": (int,), "of": (int,)}
 
 
 _KEY_FIELDS = {f.name for f in dataclasses.fields(Key)}
