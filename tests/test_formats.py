@@ -272,3 +272,35 @@ def test_deepdoubleb_graphdef_agrees_with_its_twin(shared_models: Path) -> None:
     assert ort["one_off"]["conversion"]["twin"]["path"].endswith("DDB.onnx")
     assert ok(got["tensorflow"])["agreement"]["verdict"] == "reference"
     assert ort["agreement"]["outputs"]["ID_pred_2/Softmax:0"]["max_abs"] < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_sofie_from_the_onnx2keras_model_beside_sofie_from_onnx(shared_models: Path) -> None:
+    """The seed's route ONNX -> Keras -> SOFIE, measured beside SOFIE's ONNX parser."""
+    pytest.importorskip("onnx2keras")
+    pytest.importorskip("sofie")
+    model = str(shared_models / "rootbench/Linear_event.onnx")
+    records = run(
+        BenchRequest(
+            model=model,
+            backends=["onnxruntime", "sofie"],
+            options={"sofie": {"parser": ["onnx", "keras"]}},
+            policy=FAST,
+        )
+    )
+    sofie = {
+        r["key"]["options"].get("parser", "onnx"): ok(r) for r in records if r["key"]["backend"] == "sofie"
+    }
+    assert set(sofie) == {"onnx", "keras"}
+    via_keras = sofie["keras"]
+    made = via_keras["one_off"]["conversion"]
+    assert made["onnx_to_keras"]["tool"] == "onnx2keras"
+    assert made["keras_to_sofie"]["parser"] == "keras"
+    assert "onnx_to_keras" not in sofie["onnx"]["one_off"]["conversion"]
+    settings = via_keras["backend"]["settings"]
+    assert settings["route"] == "onnx -> keras (onnx2keras) -> sofie" and settings["built_in"] == "parent"
+    assert sofie["onnx"]["backend"]["settings"]["route"] == "onnx -> sofie"
+    for rec in sofie.values():
+        assert rec["agreement"]["reference"]["backend"] == "onnxruntime"
+        assert max(o["max_abs"] for o in rec["agreement"]["outputs"].values()) < 1e-5
