@@ -3,6 +3,7 @@ and foreign ONNX files on PyTorch (onnx2torch, in its venv) and TensorFlow (onnx
 
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 from pathlib import Path
@@ -304,3 +305,19 @@ def test_sofie_from_the_onnx2keras_model_beside_sofie_from_onnx(shared_models: P
     for rec in sofie.values():
         assert rec["agreement"]["reference"]["backend"] == "onnxruntime"
         assert max(o["max_abs"] for o in rec["agreement"]["outputs"].values()) < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@needs_onnx2torch
+def test_memory_and_validate_run_the_venv_backend_under_its_interpreter(shared_models: Path) -> None:
+    """memory and validate start the onnx2torch pytorch worker under the venv's Python, as bench does."""
+    import hepinfer
+
+    model = str(shared_models / "rootbench/Linear_event.onnx")
+    (mem,) = hepinfer.memory(model, backends=["pytorch"], batches=[1], calls=2)
+    assert mem["status"] == "ok", mem.get("error")
+    assert mem["environment"]["versions"]["torch"].startswith("2.14")  # the venv's torch
+    report = hepinfer.validate(model, backends=["onnxruntime", "pytorch"])
+    (row,) = [b for b in report["backends"] if b["backend"] == "pytorch"]
+    assert row["settings"]["mode"] == "eager" and "error" not in json.dumps(row).lower(), row

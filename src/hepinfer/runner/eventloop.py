@@ -297,6 +297,13 @@ def staged_fields(the_plan: EventLoopPlan, config: Config) -> tuple[dict[str, An
     return fields, failed
 
 
+def interpreter_of(the_plan: EventLoopPlan, config: Config, fields: dict[str, Any]) -> str | None:
+    """The Python the configuration's worker runs under (the backend's venv, or None: this one)."""
+    from hepinfer.runner.stage import backend_interpreter
+
+    return backend_interpreter(config.backend, the_plan.ref, the_plan.spec, fields, the_plan.request.exporter)
+
+
 def record_key(the_plan: EventLoopPlan, config: Config) -> dict[str, Any]:
     """The record's key: the bench Key fields plus what makes an event-loop configuration.
 
@@ -354,6 +361,7 @@ def run(
                 name,
                 request.timeout_s,
                 module="hepinfer.runner.eventloop_worker",
+                python=None if failed else interpreter_of(the_plan, config, fields),
             )
             record = _record(the_plan, config, run_id, result)
             npz = workdir / f"{name}.npz"
