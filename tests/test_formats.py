@@ -3,6 +3,7 @@ and foreign ONNX files on PyTorch (onnx2torch, in its venv) and TensorFlow (onnx
 
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 from pathlib import Path
@@ -272,3 +273,51 @@ def test_deepdoubleb_graphdef_agrees_with_its_twin(shared_models: Path) -> None:
     assert ort["one_off"]["conversion"]["twin"]["path"].endswith("DDB.onnx")
     assert ok(got["tensorflow"])["agreement"]["verdict"] == "reference"
     assert ort["agreement"]["outputs"]["ID_pred_2/Softmax:0"]["max_abs"] < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_sofie_from_the_onnx2keras_model_beside_sofie_from_onnx(shared_models: Path) -> None:
+    """The seed's route ONNX -> Keras -> SOFIE, measured beside SOFIE's ONNX parser."""
+    pytest.importorskip("onnx2keras")
+    pytest.importorskip("sofie")
+    model = str(shared_models / "rootbench/Linear_event.onnx")
+    records = run(
+        BenchRequest(
+            model=model,
+            backends=["onnxruntime", "sofie"],
+            options={"sofie": {"parser": ["onnx", "keras"]}},
+            policy=FAST,
+        )
+    )
+    sofie = {
+        r["key"]["options"].get("parser", "onnx"): ok(r) for r in records if r["key"]["backend"] == "sofie"
+    }
+    assert set(sofie) == {"onnx", "keras"}
+    via_keras = sofie["keras"]
+    made = via_keras["one_off"]["conversion"]
+    assert made["onnx_to_keras"]["tool"] == "onnx2keras"
+    assert made["keras_to_sofie"]["parser"] == "keras"
+    assert "onnx_to_keras" not in sofie["onnx"]["one_off"]["conversion"]
+    settings = via_keras["backend"]["settings"]
+    assert settings["route"] == "onnx -> keras (onnx2keras) -> sofie" and settings["built_in"] == "parent"
+    assert sofie["onnx"]["backend"]["settings"]["route"] == "onnx -> sofie"
+    for rec in sofie.values():
+        assert rec["agreement"]["reference"]["backend"] == "onnxruntime"
+        assert max(o["max_abs"] for o in rec["agreement"]["outputs"].values()) < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@needs_onnx2torch
+def test_memory_and_validate_run_the_venv_backend_under_its_interpreter(shared_models: Path) -> None:
+    """memory and validate start the onnx2torch pytorch worker under the venv's Python, as bench does."""
+    import hepinfer
+
+    model = str(shared_models / "rootbench/Linear_event.onnx")
+    (mem,) = hepinfer.memory(model, backends=["pytorch"], batches=[1], calls=2)
+    assert mem["status"] == "ok", mem.get("error")
+    assert mem["environment"]["versions"]["torch"].startswith("2.14")  # the venv's torch
+    report = hepinfer.validate(model, backends=["onnxruntime", "pytorch"])
+    (row,) = [b for b in report["backends"] if b["backend"] == "pytorch"]
+    assert row["settings"]["mode"] == "eager" and "error" not in json.dumps(row).lower(), row

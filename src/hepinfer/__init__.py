@@ -16,6 +16,7 @@ from typing import Any
 
 from hepinfer.api import (
     bench,
+    conversion_matrix,
     env,
     eventloop,
     loadgen,
@@ -33,6 +34,7 @@ __all__ = [
     "Session",
     "__version__",
     "bench",
+    "conversion_matrix",
     "env",
     "eventloop",
     "loadgen",

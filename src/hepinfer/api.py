@@ -158,6 +158,7 @@ def model_cost(
     dims: Mapping[str, int] | None = None,
     params: Mapping[str, Any] | None = None,
     exporter: str = "dynamo",
+    matrix: bool = False,
 ) -> dict[str, Any]:
     """One model (a zoo name or an ONNX path): its ``model`` label, ``inputs`` and ``outputs``
     (``name[shape] dtype``), and the cost of its ONNX graph at ``batch`` and ``dims``
@@ -168,7 +169,8 @@ def model_cost(
     lists), which differ from the export's elements where the exporter folds constants or
     keeps buffers. ``dynamic_axes`` lists the model's --dim groups; where one has no size
     (none given, no default), the cost is left out: ``cost`` None and ``cost_needs`` naming
-    the groups."""
+    the groups. With ``matrix``, ``conversions`` holds the model's conversion matrix
+    (``conversion_matrix``)."""
     from hepinfer.convert.analysis import model_cost as graph_cost
     from hepinfer.zoo import model_ref, spec_of
 
@@ -214,7 +216,30 @@ def model_cost(
         from hepinfer.zoo import entry
 
         cost["trainable_params"] = entry(ref.name).count_parameters(dict(ref.params))
+    if matrix:
+        cost["conversions"] = conversion_matrix(model, batch=batch, dims=dims, params=params)
     return {**described, **cost}
+
+
+def conversion_matrix(
+    model: str,
+    batch: int = 1,
+    dims: Mapping[str, int] | None = None,
+    params: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Which conversions of a model (an ONNX file or a zoo name) work, each with its largest
+    absolute difference from the source on the same seeded inputs, or the one line saying why
+    it fails (``runner.conversions.conversion_matrix``; cached). With ``out`` (a results
+    file) it is also kept beside it as ``RESULTS.conversions.json`` for the HTML report."""
+    from hepinfer.runner import conversions
+    from hepinfer.zoo import model_ref, spec_of
+
+    ref = model_ref(model, dict(params or {}))
+    found = conversions.conversion_matrix(ref, spec_of(ref), batch, dims)
+    if out is not None:
+        conversions.store(found, Path(out))
+    return found
 
 
 def validate(model: str, **fields: Any) -> dict[str, Any]:

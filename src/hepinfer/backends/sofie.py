@@ -52,7 +52,8 @@ class SofieOptions(BackendOptions):
     opt: Literal["-O3", "-O2"] = "-O3"
     compiler: str = "g++"
     # Which SOFIE parser reads the model: the ONNX file, or (zoo models) the PyTorch module
-    # through torch.export, or the Keras twin saved as .keras.
+    # through torch.export, or the Keras twin saved as .keras; "keras" on a foreign ONNX file
+    # reads its onnx2keras conversion (made in the parent: ONNX -> Keras -> SOFIE).
     parser: Literal["onnx", "pytorch", "keras"] = "onnx"
 
 
@@ -110,6 +111,13 @@ class SofieBackend(Backend):
         build = convert.build_library(_source(model, options), shapes, options)
         model.conversions[conversion_name(options.parser)] = build.to_dict()
         return build
+
+    @staticmethod
+    def route(model: ModelArtifact, parser: str) -> str:
+        """The formats the model passed through to SOFIE ("onnx -> keras -> sofie", ...)."""
+        if parser == "keras" and model.converted("onnx_to_keras") is not None:
+            return "onnx -> keras (onnx2keras) -> sofie"
+        return f"{parser} -> sofie"
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
         """Open the library the parent built, if the model carries one; else check the model.
@@ -269,6 +277,7 @@ class SofieBackend(Backend):
                 flags=list(b.flags),
                 isa=self.options.isa,
                 parser=self.options.parser,
+                route=self.route(self.model, self.options.parser),
                 sofie_version=b.sofie_version,
                 generate_s=b.generate_s,
                 compile_s=b.compile_s,
@@ -292,17 +301,41 @@ def _source(model: ModelArtifact, options: SofieOptions) -> Source:
         path = model.onnx_path()
         return convert.Source("onnx", path.name, onnx_path=path)
     wanted = "torch" if options.parser == "pytorch" else "keras"
+    if wanted == "keras" and "keras" not in model.formats and model.ref.kind == "onnx":
+        return _onnx2keras_source(model)
     if wanted not in model.formats:
         raise BackendUnavailable(
             f"sofie.parser={options.parser} needs a zoo model with a "
             f"{'PyTorch definition' if options.parser == 'pytorch' else 'Keras twin'}; "
-            f"{model.ref.label} has none (use sofie.parser=onnx)"
+            f"{model.ref.label} has none (use sofie.parser=onnx"
+            + (", or give its ONNX file: onnx2keras converts it)" if wanted == "keras" else ")")
         )
     return convert.Source(
         options.parser,
         model.ref.name,
         zoo_name=model.ref.name,
         zoo_params=model.ref.params,
+        input_names=tuple(t.name for t in model.spec.inputs),
+        output_names=tuple(t.name for t in model.spec.outputs),
+    )
+
+
+def _onnx2keras_source(model: ModelArtifact) -> Source:
+    """SOFIE's Keras parser on the foreign ONNX file's onnx2keras conversion (made here when the
+    parent did not: the conversion is recorded as ``onnx_to_keras``, a one-off cost)."""
+    from hepinfer.convert import sofie as convert
+
+    path = model.converted("onnx_to_keras")
+    if path is None:
+        from hepinfer.convert.onnx_keras import onnx_to_keras
+
+        done = onnx_to_keras(model.onnx_path(), [t.name for t in model.spec.inputs])
+        model.conversions["onnx_to_keras"] = done.to_dict()
+        path = done.path
+    return convert.Source(
+        "keras",
+        Path(model.ref.name).name,
+        keras_path=path,
         input_names=tuple(t.name for t in model.spec.inputs),
         output_names=tuple(t.name for t in model.spec.outputs),
     )

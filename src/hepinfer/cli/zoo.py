@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="dynamo",
         help="torch ONNX exporter used for the cost of zoo models (default: %(default)s)",
     )
+    p.add_argument(
+        "--matrix", action="store_true", help="add the conversion matrix (converts and runs each route)"
+    )
     p.add_argument("--batch", type=int, default=1, help="batch size the cost is computed at (default: 1)")
     p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a dynamic axis, e.g. n_pf=100")
     p.add_argument("--param", action="append", metavar="NAME=V", help="zoo model option, e.g. variant=lite")
@@ -59,6 +62,7 @@ def run(ns: argparse.Namespace) -> int:
             dims=parse.dims(ns.dim),
             params=parse.pairs(ns.param, "--param"),
             exporter=ns.exporter,
+            matrix=ns.matrix,
         )
         parts = model_view(cost)
         shown: object = cost

@@ -117,5 +117,23 @@ def convert_here(src: Path, dst: Path) -> dict[str, Any]:
     return {"seconds": seconds, "tool_version": version("onnx2torch"), "torch_version": torch.__version__}
 
 
+def run_here(module_path: Path, given: Path, back: Path) -> None:
+    """In the venv: the saved module on the arrays of an .npz (in input order), its outputs to
+    another (the conversion matrix's check of this route against the source)."""
+    import numpy as np
+    import torch
+
+    module = torch.load(module_path, weights_only=False)  # a file convert_here wrote
+    with np.load(given) as found:
+        xs = [torch.from_numpy(found[f"arr_{i}"]) for i in range(len(found.files))]
+    with torch.no_grad():
+        out = module(*xs)
+    values = list(out) if isinstance(out, tuple | list) else [out]
+    np.savez(back, *[v.numpy() for v in values])
+
+
 if __name__ == "__main__":
-    print(json.dumps(convert_here(Path(sys.argv[1]), Path(sys.argv[2]))))
+    if sys.argv[1] == "--run":
+        run_here(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+    else:
+        print(json.dumps(convert_here(Path(sys.argv[1]), Path(sys.argv[2]))))

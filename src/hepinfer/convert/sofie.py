@@ -251,8 +251,10 @@ class Source:
     """What SOFIE parses: an ONNX file, or a zoo model through SOFIE's PyTorch or Keras parser.
 
     ``parser`` "pytorch" exports the zoo's PyTorch module with torch.export at the input
-    shapes; "keras" saves the model's Keras twin as a .keras file. ``names`` are the input and
-    output names in order (the spec's), which SOFIE's C++ names are matched to.
+    shapes; "keras" saves the model's Keras twin as a .keras file, or reads ``keras_path`` (a
+    foreign ONNX file converted by onnx2keras in the parent: the seed's ONNX -> Keras -> SOFIE
+    route). ``names`` are the input and output names in order (the spec's), which SOFIE's C++
+    names are matched to.
     """
 
     parser: Literal["onnx", "pytorch", "keras"]
@@ -262,12 +264,15 @@ class Source:
     zoo_params: tuple[tuple[str, Any], ...] = ()
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
+    keras_path: Path | None = None
 
     def content_hash(self) -> str:
         """The file's hash, or the zoo model's options and the source of its definition."""
         if self.parser == "onnx":
             assert self.onnx_path is not None
             return file_digest(self.onnx_path)
+        if self.keras_path is not None:
+            return digest("keras-file", file_digest(self.keras_path))
         import importlib
         import inspect
 
@@ -422,6 +427,8 @@ def _parse(
         module = entry(source.zoo_name).build(dict(source.zoo_params))
         example = tuple(torch.zeros(tuple(shapes[n])) for n in source.input_names)
         return sofie.pytorch.parse(torch.export.export(module, example)), names
+    if source.keras_path is not None:  # the parent's onnx2keras conversion of a foreign file
+        return sofie.keras.parse(str(source.keras_path), batch_size=_batch_of(shapes)), names
     from hepinfer.zoo.keras_twins import build_keras
 
     assert source.zoo_name is not None

@@ -316,8 +316,11 @@ def _render(
     all_plots: dict[str, list[Plot]],
     health: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
+    from hepinfer.report.conversions import load as load_matrices
+    from hepinfer.report.conversions import matrix_section
     from hepinfer.report.health import health_section
 
+    matrices = load_matrices(sources)
     groups = data.by_model(records)
     failed = sum(r.get("status") != "ok" for r in records)
     toc = " &middot; ".join(f'<a href="#{e(data.safe_id(m))}">{e(m)}</a>' for m in groups)
@@ -333,6 +336,10 @@ def _render(
         body.append(model_section(model, rs, all_plots.get(model, [])))
         if health and model in health:
             body.append(health_section(health[model]))
+        if model in matrices:
+            body.append(matrix_section(matrices[model]))
+    # Matrices of models these results have no configuration of still belong to the page.
+    body += [matrix_section(m) for label, m in matrices.items() if label not in groups]
     body.append(environment_section(records))
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"

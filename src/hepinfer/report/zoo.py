@@ -90,4 +90,20 @@ def model_view(cost: dict[str, Any]) -> list[RenderableType]:
     out.append(table)
     if cost["uncounted"]:
         out.append(f"  not counted (shapes unknown): {escape(', '.join(cost['uncounted']))}")
+    if cost.get("conversions"):
+        out.append(matrix_table(cost["conversions"]))
     return out
+
+
+def matrix_table(matrix: dict[str, Any]) -> Table:
+    """The conversion matrix (``hepinfer.conversion_matrix``): one row per route."""
+    title = (
+        f"conversions of {escape(matrix['model'])} against its {matrix['source']} source "
+        f"(batch {matrix['batch']}, seed {matrix['seed']})"
+    )
+    table = Table("route", "tool", "status", "max |diff|", "why not", title=title)
+    for row in matrix["routes"]:
+        diff = f"{row['max_abs']:.3g}" if row.get("max_abs") is not None else "-"
+        why = row.get("error") or row.get("reason") or ""
+        table.add_row(escape(row["route"]), escape(row["tool"]), row["status"], diff, escape(why))
+    return table

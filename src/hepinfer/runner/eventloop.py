@@ -258,6 +258,13 @@ def staged_fields(loop_plan: EventLoopPlan, config: Config) -> tuple[dict[str, A
     return fields, failed
 
 
+def interpreter_of(the_plan: EventLoopPlan, config: Config, fields: dict[str, Any]) -> str | None:
+    """The Python the configuration's worker runs under (the backend's venv, or None: this one)."""
+    from hepinfer.runner.stage import backend_interpreter
+
+    return backend_interpreter(config.backend, the_plan.ref, the_plan.spec, fields, the_plan.request.exporter)
+
+
 def run(
     request: EventLoopRequest,
     out: Path | None = None,
@@ -289,6 +296,7 @@ def run(
                 name,
                 request.timeout_s,
                 module="hepinfer.runner.eventloop_worker",
+                python=None if failed else interpreter_of(loop_plan, config, fields),
             )
             record = record_of(loop_plan, config, run_id, result)
             npz = workdir / f"{name}.npz"

@@ -84,7 +84,7 @@ def run(request: LoadGenRequest, out: Path | None = None, keep_workdir: Path | N
     """Run the scenario in a fresh worker process; the record (appended to ``out`` when given)."""
     from hepinfer.results import jsonl
     from hepinfer.results.schema import Key, new_record
-    from hepinfer.runner.eventloop import job_for, staged_fields
+    from hepinfer.runner.eventloop import interpreter_of, job_for, staged_fields
     from hepinfer.runner.eventloop_record import record_key
     from hepinfer.runner.launch import run_job
     from hepinfer.runner.records import take_result
@@ -104,7 +104,10 @@ def run(request: LoadGenRequest, out: Path | None = None, keep_workdir: Path | N
     try:
         # LoadGen stops at min duration and min queries; a worker stuck past this is hung.
         limit = request.loop.timeout_s + 3 * request.duration_s
-        result = failed or run_job(job, workdir, "loadgen", limit, module="hepinfer.runner.loadgen_worker")
+        python = None if failed else interpreter_of(loop_plan, config, fields)
+        result = failed or run_job(
+            job, workdir, "loadgen", limit, module="hepinfer.runner.loadgen_worker", python=python
+        )
     finally:
         if keep_workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -96,7 +96,7 @@ def run(
 
     from hepinfer.measure.min_memory import with_ratios
     from hepinfer.runner.job import Job
-    from hepinfer.runner.stage import stage_job
+    from hepinfer.runner.stage import interpreter_for, stage_job
 
     keys = plan(request)
     ref = model_ref(request.model, request.params)
@@ -108,7 +108,10 @@ def run(
         for i, key in enumerate(keys):
             fields, staged, failed = stage_job(ref, spec, key, analyse=True)
             job = Job(key=key, model_ref=ref, spec=spec, task="memory", calls=request.calls).staged(fields)
-            result = failed or run_job(job.to_dict(), workdir, f"mem{i:04d}", request.timeout_s)
+            python = None if failed else interpreter_for(key, ref, spec, fields)
+            result = failed or run_job(
+                job.to_dict(), workdir, f"mem{i:04d}", request.timeout_s, python=python
+            )
             record = new_record(key, run_id)
             record["kind"] = "memory"
             record["model"] = {"ref": ref.to_dict()}

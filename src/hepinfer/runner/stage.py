@@ -144,17 +144,26 @@ def job_fields(spec: ModelSpec, staged: Staged) -> dict[str, Any]:
 
 def interpreter_for(key: Key, ref: ModelRef, spec: ModelSpec, fields: dict[str, Any]) -> str | None:
     """The Python the worker for ``key`` runs under (``Backend.interpreter``; None: this one)."""
+    return backend_interpreter(key.backend, ref, spec, fields, key.exporter)
+
+
+def backend_interpreter(
+    backend: str, ref: ModelRef, spec: ModelSpec, fields: dict[str, Any], exporter: str = "dynamo"
+) -> str | None:
+    """``interpreter_for`` by the backend's name, for callers that hold no Key (eventloop)."""
     from hepinfer.backends.registry import backend_class
 
+    if not fields:  # a failed stage: no worker runs
+        return None
     onnx = fields.get("onnx_path")
     artifact = ModelArtifact(
         ref=ref,
         spec=spec,
-        exporter=key.exporter,
+        exporter=exporter,
         conversions=dict(fields.get("conversions") or {}),
         _onnx=Path(onnx) if onnx else None,
     )
-    return backend_class(key.backend).interpreter(artifact)
+    return backend_class(backend).interpreter(artifact)
 
 
 def stage_job(

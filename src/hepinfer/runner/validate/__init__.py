@@ -32,7 +32,7 @@ from hepinfer.measure.agreement import Tolerance, tolerance
 from hepinfer.results.schema import Key
 from hepinfer.runner.job import Job
 from hepinfer.runner.launch import run_job
-from hepinfer.runner.stage import stage_job
+from hepinfer.runner.stage import interpreter_for, stage_job
 from hepinfer.runner.validate.analysis import _report, argmax_outputs
 from hepinfer.runner.validate.inputs import (
     event_axes,
@@ -229,8 +229,9 @@ def run(
             ]
             spec_job = Job(key=key, model_ref=ref, spec=spec, measure=False, input_files=tuple(entries))
             spec_job = spec_job.staged(fields)
+            python = None if failed else interpreter_for(key, ref, spec, fields)
             job.result = failed or run_job(
-                spec_job.to_dict(), work, job.name, request.timeout_s, env=job.env or None
+                spec_job.to_dict(), work, job.name, request.timeout_s, env=job.env or None, python=python
             )
         report = _report(request, ref, spec, reference, sets, jobs, work, tol)
         if request.precision_scan is not None:  # fixed-point widths (runner.validate.precision)
