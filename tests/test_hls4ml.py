@@ -141,10 +141,40 @@ def test_precision_scan_gets_better_with_width(tmp_path) -> None:
     assert scan_plot(scan, tmp_path / "scan.png").stat().st_size > 1000
 
 
-def test_backend_without_a_twin_is_refused() -> None:
+def test_a_model_that_is_not_from_the_zoo_is_refused(tmp_path) -> None:
+    ref = model_ref(str(tmp_path / "mine.onnx"))
+    artifact = ModelArtifact(ref=ref, spec=spec_of(model_ref("linear_event")))
+    with pytest.raises(HepinferError, match="hls4ml converts a zoo model"):
+        Hls4mlBackend.prebuild(artifact, Hls4mlOptions(), {})
+
+
+@pytest.mark.slow
+@needs_hls4ml
+def test_a_model_without_a_keras_twin_goes_through_the_pytorch_front_end() -> None:
+    """linear_event (rootbench's Linear_event, no Keras twin): hls4ml's PyTorch front end,
+    compiled for real; its outputs agree with the float model within what the fixed-point
+    types allow: closely with 15 fractional bits, far worse with 2."""
     ref = model_ref("linear_event")
-    with pytest.raises(HepinferError, match="Keras twin"):
-        Hls4mlBackend.prebuild(ModelArtifact(ref=ref, spec=spec_of(ref)), Hls4mlOptions(), {})
+    spec = spec_of(ref)
+    assert "keras" not in ModelArtifact(ref=ref, spec=spec).formats
+    x = build_inputs(ref, spec, 64, {}, seed=3)
+    (want,) = _torch("linear_event", {}, x)
+    errors = {}
+    for width, integer in ((24, 9), (10, 8)):
+        artifact = ModelArtifact(ref=ref, spec=spec)
+        options = Hls4mlOptions(width=width, integer=integer, rounding="AP_RND", saturation="AP_SAT")
+        build = Hls4mlBackend.prebuild(artifact, options, {})
+        assert build.frontend == "pytorch" and build.torch_version and not build.keras_version
+        assert "torch_to_hls4ml" in artifact.conversions
+        backend = Hls4mlBackend()
+        got = run_once(backend, artifact, options, x)
+        assert backend.built_in == "parent"
+        assert backend.settings()["frontend"] == "pytorch"
+        (out,) = got.values()
+        errors[width] = float(np.abs(out.reshape(want.shape) - want).max())
+    scale = float(np.abs(want).max())
+    assert errors[24] < 1e-2 * scale  # 15 fractional bits: 1/100 of the largest output
+    assert errors[10] > 10 * errors[24]  # 2 fractional bits: the answers change
 
 
 def test_cli_refuses_a_bad_scan(capsys: pytest.CaptureFixture[str]) -> None:

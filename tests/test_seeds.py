@@ -206,6 +206,50 @@ def test_study3_prose_follows_the_direction_of_the_ratios() -> None:
     assert "grows at most 3.00-fold: not flat, unlike the publication" in why
 
 
+def test_study3_runs_the_seeds_graph_vae_against_pytorch_beside_jet_vae() -> None:
+    # The seed's graph VAE has no Keras twin: study 3 compares it with PyTorch, its own framework,
+    # and keeps TensorFlow against ONNX Runtime on jet_vae; each model's rows and prose from its
+    # own records, memory from its own hepinfer memory records.
+    records = [_rec("jet_vae", "tensorflow", 500), _rec("jet_vae", "onnxruntime", 100)]
+    records += [_rec("jet_vae", "tensorflow", 60, batch=256), _rec("jet_vae", "onnxruntime", 50, batch=256)]
+    # Sweep keys name the model with its parameters.
+    records += [_rec("graph_vae[k=8]", "pytorch", 400), _rec("graph_vae[k=8]", "onnxruntime", 100)]
+    records += [
+        _rec("graph_vae[k=8]", "pytorch", 90, batch=256),
+        _rec("graph_vae[k=8]", "onnxruntime", 30, batch=256),
+    ]
+    records[-1]["memory"] = {"peak_rss": 600 * 2**20}
+
+    def mem(model: str, backend: str, batch: int, used: int, minimum: int) -> dict:
+        return {
+            "status": "ok",
+            "key": {"model": f"{model}[k=8]", "backend": backend, "batch": batch},
+            "memory": {"measured_bytes": used * 2**20, "minimum": {"total_bytes": minimum * 2**20}},
+        }
+
+    extra = {
+        "memory": [mem("graph_vae", "onnxruntime", 1, 10, 1), mem("graph_vae", "onnxruntime", 256, 80, 40)]
+    }
+    s = studies.study3(records, extra)
+    rows = {what: ours for what, _, ours in s.rows}
+    assert rows["jet_vae: TensorFlow / ONNX Runtime per jet, batch 256"] == "1.20x"
+    assert rows["graph_vae: PyTorch / ONNX Runtime per jet, batch 1"] == "4.00x"
+    assert rows["graph_vae: PyTorch / ONNX Runtime per jet, batch 256"] == "3.00x"
+    assert rows["graph_vae onnxruntime peak RSS, batch 256 / batch 1"] == "2.00x"
+    assert rows["graph_vae onnxruntime (hepinfer memory): model + inference memory, batch 256 / batch 1"] == (
+        "8.00x (10 -> 80 MiB)"
+    )
+    assert not any(w.startswith("jet_vae") and "hepinfer memory" in w for w in rows)
+    why = " ".join(s.why)
+    assert "graph_vae: ONNX Runtime's advantage over PyTorch shrinks from 4.00x at batch 1 to 3.00x" in why
+    assert "jet_vae: ONNX Runtime's advantage over TensorFlow shrinks from 5.00x" in why
+    assert "graph_vae: from batch 1 to 256 the workers' peak RSS (largest: onnxruntime, 600 MiB" in why
+    assert "at batch 256) grows at most 2.00-fold: not flat, unlike the publication" in why
+    assert "the theoretical minimum grows 40-fold" in why
+    # Without graph_vae records, no graph_vae rows.
+    assert not any("graph_vae" in w for w, _, _ in studies.study3(records[:4], {}).rows)
+
+
 def test_study2_prose_follows_threads_torchscript_and_agreement() -> None:
     records = [
         _rec("event_vae", "onnxruntime", 10),

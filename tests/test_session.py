@@ -135,3 +135,35 @@ def test_a_backend_that_is_not_shareable_gets_a_pool(test_backends: str) -> None
     for a, b in zip(serial, threaded, strict=True):
         np.testing.assert_array_equal(a, b)
     assert 2 <= session.instances <= 3
+
+
+def test_numpy_calls_on_onnxruntime_go_straight_to_session_run() -> None:
+    # The Session's per-call work on the fast path (numpy inputs by the model's names, dtypes,
+    # C-contiguous): one pass over the inputs, then InferenceSession.run on them as they are;
+    # no prepare (its input check, copies) and no fetch on top.
+    session = Session("linear_event", backend="onnxruntime")
+    backend = session._first
+    feeds = build_inputs(session.ref, session.spec, 16, session.dims, seed=3)
+    names = [o.name for o in backend.session.get_outputs()]
+    raw = dict(zip(names, backend.session.run(names, feeds), strict=True))
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("prepare/fetch called on the Session's fast path")
+
+    backend.prepare = refuse
+    backend.fetch = refuse
+    out = session(feeds)
+    assert sorted(out) == sorted(raw)
+    for k in raw:
+        np.testing.assert_array_equal(out[k], raw[k])
+    # Inputs the fast path does not take (not C-contiguous, another dtype) are made ready first
+    # and give the same outputs.
+    name = next(iter(feeds))
+    other = dict(feeds)
+    other[name] = np.asfortranarray(feeds[name]) if feeds[name].ndim > 1 else feeds[name][::1]
+    assert other[name].ndim == 1 or not other[name].flags.c_contiguous
+    for k, v in session(other).items():
+        np.testing.assert_array_equal(v, raw[k])
+    other[name] = feeds[name].astype(np.float64)
+    for k, v in session(other).items():
+        np.testing.assert_allclose(v, raw[k], rtol=1e-6)

@@ -157,16 +157,18 @@ def _data_runs(number: int, quick: bool, out: Path) -> None:
 
 
 def _memory(quick: bool, out: Path) -> None:
-    """Study 3: hepinfer memory of jet_vae against batch (RSS phases, theoretical minimum)."""
+    """Study 3: hepinfer memory against batch (RSS phases, theoretical minimum) of jet_vae
+    (ONNX Runtime, TensorFlow) and of the seed's graph_vae (ONNX Runtime, PyTorch)."""
     from hepinfer.runner import memory
 
     batches = [1, 16, 256, 1024] if quick else [1, 4, 16, 64, 256, 1024]
     if out.exists():
         out.unlink()
-    memory.run(
-        memory.MemoryRequest(model="jet_vae", backends=["onnxruntime", "tensorflow"], batches=batches),
-        out=out,
-    )
+    for model, backends in (
+        ("jet_vae", ["onnxruntime", "tensorflow"]),
+        ("graph_vae", ["onnxruntime", "pytorch"]),
+    ):
+        memory.run(memory.MemoryRequest(model=model, backends=backends, batches=batches), out=out)
 
 
 def run_study(number: int, quick: bool, folder: Path) -> list[str]:

@@ -110,7 +110,7 @@ def model_inputs(
         rank = len(t.shape)
         if not _is_awkward(value):
             arr = np.asarray(value)
-            feeds[t.name] = arr if arr.dtype == t.dtype else arr.astype(t.dtype)
+            feeds[t.name] = np.ascontiguousarray(arr, dtype=t.dtype)
             continue
         import awkward as ak
 
@@ -253,34 +253,39 @@ class Session:
         return self._idle.get()
 
     def _call(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One backend call (prepare, run, fetch) on a shared or borrowed instance."""
+        """One backend call (``Backend.call``: prepare, run, fetch) on a shared or borrowed
+        instance; ``feeds`` are the model's inputs, C-contiguous, in its dtypes."""
         if self.shared and not self._scoped:
-            backend = self._first
-            prepared = backend.prepare(feeds)
-            out: dict[str, np.ndarray] = backend.fetch(prepared, backend.run(prepared))
+            out: dict[str, np.ndarray] = self._first.call(feeds)
             return out
         if self.shared:
             backend = self._first
             with backend.inference_scope():
-                prepared = backend.prepare(feeds)
-                out = backend.fetch(prepared, backend.run(prepared))
+                out = backend.call(feeds)
             return out
         backend = self._borrow()
         try:
             with backend.inference_scope():
-                prepared = backend.prepare(feeds)
-                out = backend.fetch(prepared, backend.run(prepared))
+                out = backend.call(feeds)
             return out
         finally:
             self._idle.put(backend)
 
+    def _ready(self, inputs: Mapping[str, Any]) -> bool:
+        """Whether the inputs go to the backend as they are: numpy arrays by exactly the
+        model's input names, in its dtypes, C-contiguous (one pass, no allocation)."""
+        dtypes = self._dtypes
+        if len(inputs) != len(dtypes):
+            return False
+        for k, v in inputs.items():
+            if type(v) is not np.ndarray or v.dtype != dtypes.get(k) or not v.flags.c_contiguous:
+                return False
+        return True
+
     def run(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Outputs by name for numpy or awkward inputs (awkward [events, var jets] back when
         the inputs had an event axis)."""
-        dtypes = self._dtypes
-        if len(inputs) == len(dtypes) and all(
-            type(v) is np.ndarray and v.dtype == dtypes.get(k) for k, v in inputs.items()
-        ):
+        if self._ready(inputs):
             if self.batch is None:  # numpy in the model's dtypes, one call: nothing to do here
                 return self._call(inputs)
             feeds, events = dict(inputs), None

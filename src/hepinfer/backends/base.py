@@ -221,6 +221,15 @@ class Backend(abc.ABC):
     def fetch(self, prepared: Prepared, raw: Any) -> Outputs:
         """Untimed: the outputs of the last ``run`` of ``prepared`` as numpy arrays, by name."""
 
+    def call(self, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        """One untimed call for in-process use (``hepinfer.Session``): prepare, run, fetch.
+
+        The caller has checked ``inputs``: exactly the model's input names, C-contiguous numpy
+        arrays in its dtypes. A backend may override it with a leaner path that relies on that.
+        """
+        prepared = self.prepare(inputs)
+        return self.fetch(prepared, self.run(prepared))
+
     def inference_scope(self) -> contextlib.AbstractContextManager[None]:
         """A context the harness enters once around the first call, warm-up and timing.
 

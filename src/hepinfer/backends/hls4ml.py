@@ -1,7 +1,9 @@
 """hls4ml on CPU: a model in FPGA fixed-point arithmetic, run through its bit-accurate C simulation.
 
-The parent converts the zoo model's Keras twin with hls4ml and compiles the C simulation with
-g++ (``Hls4mlBackend.prebuild``, recorded in ``model.conversions["keras_to_hls4ml"]``); the
+The parent converts the zoo model's Keras twin with hls4ml (a zoo model without one: the
+PyTorch model itself, through hls4ml's PyTorch front end, where it takes the model) and
+compiles the C simulation with g++ (``Hls4mlBackend.prebuild``, recorded in
+``model.conversions["keras_to_hls4ml"]`` or ``["torch_to_hls4ml"]``); the
 measured worker only opens the library with ctypes: it imports neither hls4ml nor Keras
 (``runtime_packages`` is empty; ``process.modules`` shows it). The library computes one event
 per call, so ``run`` calls it once per event of the batch, on buffers bound in ``prepare``.
@@ -35,6 +37,7 @@ from hepinfer.backends.base import (
 from hepinfer.errors import BackendUnavailable, ConfigurationError, ModelInputError
 
 CONVERSION = "keras_to_hls4ml"
+TORCH_CONVERSION = "torch_to_hls4ml"
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class Hls4mlBackend(Backend):
     """hls4ml's fixed-point C simulation of a zoo model's Keras twin, called through ctypes."""
 
     name: ClassVar[str] = "hls4ml"
-    formats: ClassVar[frozenset[str]] = frozenset({"keras"})
+    formats: ClassVar[frozenset[str]] = frozenset({"keras", "torch"})
     Options: ClassVar[type[BackendOptions]] = Hls4mlOptions
     # Recorded versions: the converter runs in the parent (or its child); the worker holds none.
     packages: ClassVar[tuple[str, ...]] = ()
@@ -120,19 +123,22 @@ class Hls4mlBackend(Backend):
         from hepinfer.convert.hls4ml import build_library
 
         assert isinstance(options, Hls4mlOptions)
-        if "keras" not in model.formats:
+        if model.ref.kind != "zoo" or not {"keras", "torch"} & model.formats:
             raise BackendUnavailable(
-                f"hls4ml converts a zoo model's Keras twin; {model.ref.label} has none "
-                "(zoo models with one: see hepinfer.zoo.keras_twins.TWINS)"
+                f"hls4ml converts a zoo model (its Keras twin, else its PyTorch model); "
+                f"{model.ref.label} is not one"
             )
+        frontend = "keras" if "keras" in model.formats else "pytorch"
         build = build_library(
             model.ref.name,
             dict(model.ref.params),
             [t.name for t in model.spec.inputs],
             [t.name for t in model.spec.outputs],
             settings_of(options),
+            frontend=frontend,
+            input_shapes=[s[1:] for s in model.spec.shapes(1, model.spec.resolve_dims({})).values()],
         )
-        model.conversions[CONVERSION] = build.to_dict()
+        model.conversions[CONVERSION if frontend == "keras" else TORCH_CONVERSION] = build.to_dict()
         return build
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
@@ -142,7 +148,7 @@ class Hls4mlBackend(Backend):
         assert isinstance(options, Hls4mlOptions)
         self.options = options
         self.spec = model.spec
-        given = model.conversions.get(CONVERSION)
+        given = model.conversions.get(CONVERSION) or model.conversions.get(TORCH_CONVERSION)
         self.built_in = "parent" if given else "here"
         build = HlsBuild.from_dict(given) if given else self.prebuild(model, options, {})
         if build.settings != settings_of(options):
@@ -204,6 +210,8 @@ class Hls4mlBackend(Backend):
             "hls_backend": b.settings.backend,
             "hls4ml_version": b.hls4ml_version,
             "keras_version": b.keras_version,
+            "frontend": b.frontend,
+            "torch_version": b.torch_version,
             "compiler_version": b.compiler_version,
             "convert_s": b.convert_s,
             "compile_s": b.compile_s,

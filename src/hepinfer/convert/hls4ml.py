@@ -1,8 +1,11 @@
-"""Keras twin -> hls4ml project -> its C simulation compiled with g++, cached by content.
+"""Keras twin (or the PyTorch model) -> hls4ml project -> its C simulation compiled with g++,
+cached by content.
 
-hls4ml (1.3) turns a Keras model into an HLS C++ project in which every weight, activation and
-accumulator is an ``ap_fixed<W,I>``; its C simulation, compiled with g++, computes bit for bit
-what the FPGA firmware computes, without vendor tools. The library exports
+hls4ml (1.3) turns a Keras model (``frontend="keras"``: the zoo model's Keras twin) or a
+PyTorch one (``frontend="pytorch"``: the zoo model itself, for models without a twin where
+hls4ml's PyTorch front end takes them, e.g. linear_event) into an HLS C++ project in which
+every weight, activation and accumulator is an ``ap_fixed<W,I>``; its C simulation, compiled
+with g++, computes bit for bit what the FPGA firmware computes, without vendor tools. The library exports
 ``<project>_float(float *in..., float *out...)``: one event per call, converting floats to the
 fixed-point types on the way in and back on the way out.
 
@@ -89,6 +92,10 @@ class HlsBuild:
     key: str = ""
     build_version: int = BUILD_VERSION
     layers: tuple[str, ...] = field(default_factory=tuple)
+    # "keras" (the Keras twin) or "pytorch" (the zoo's PyTorch model); keras_version is ""
+    # for the latter and torch_version "" for the former.
+    frontend: str = "keras"
+    torch_version: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """For the record's one-off costs and for the worker (``from_dict``)."""
@@ -136,8 +143,12 @@ def build_library(
     input_names: Sequence[str],
     output_names: Sequence[str],
     settings: HlsSettings,
+    frontend: str = "keras",
+    input_shapes: Sequence[Sequence[int]] = (),
 ) -> HlsBuild:
-    """Convert the zoo model's Keras twin with hls4ml and compile its C simulation (cached).
+    """Convert the zoo model's Keras twin (``frontend="pytorch"``: the zoo's PyTorch model,
+    whose event shapes without the batch are ``input_shapes``) with hls4ml and compile its C
+    simulation (cached).
 
     Runs the conversion in a child interpreter with hls4ml (see the module docstring); raises
     ConversionError with hls4ml's last line when it fails.
@@ -153,7 +164,9 @@ def build_library(
     module = sys.modules[__name__]
     zoo_module = importlib.import_module(f"hepinfer.zoo.{entry(zoo_name).module}")
     sources = digest(*(inspect.getsource(m) for m in (module, keras_twins, zoo_module)))
-    key = digest(zoo_name, sorted(zoo_params.items()), asdict(settings), python, sources, BUILD_VERSION)
+    shapes = [[int(d) for d in s] for s in input_shapes]
+    parts = (sorted(zoo_params.items()), asdict(settings), python, sources, BUILD_VERSION)
+    key = digest(zoo_name, *parts, frontend, shapes)
     out_dir = cache_dir() / "hls4ml" / f"{zoo_name}-{key}"
     meta = out_dir / "build.json"
     if meta.exists():
@@ -169,6 +182,8 @@ def build_library(
         "settings": asdict(settings),
         "project_dir": str(out_dir / "project"),
         "key": key,
+        "frontend": frontend,
+        "input_shapes": shapes,
     }
     req_path = out_dir / "request.json"
     req_path.write_text(json.dumps(request))
@@ -192,13 +207,27 @@ def build_library(
 # --- the child: runs with hls4ml and Keras importable ----------------------------------------------
 
 
-def _hls_config(hls4ml: Any, model: Any, settings: HlsSettings) -> dict[str, Any]:
-    config: dict[str, Any] = hls4ml.utils.config_from_keras_model(
-        model, granularity="model", default_precision=settings.precision
-    )
+def _hls_config(
+    hls4ml: Any, model: Any, settings: HlsSettings, input_shapes: Sequence[Sequence[int]] | None = None
+) -> dict[str, Any]:
+    config: dict[str, Any]
+    if input_shapes is None:
+        config = hls4ml.utils.config_from_keras_model(
+            model, granularity="model", default_precision=settings.precision
+        )
+        names = {layer.name for layer in model.layers}
+    else:
+        shapes = [tuple(s) for s in input_shapes]
+        config = hls4ml.utils.config_from_pytorch_model(
+            model,
+            input_shape=shapes[0] if len(shapes) == 1 else shapes,
+            granularity="model",
+            default_precision=settings.precision,
+        )
+        # hls4ml names a PyTorch layer after its module path, dots as underscores.
+        names = {n.replace(".", "_") for n, _ in model.named_modules() if n}
     config["Model"]["ReuseFactor"] = settings.reuse_factor
     config["Model"]["Strategy"] = settings.strategy
-    names = {layer.name for layer in model.layers}
     for layer, precision in settings.layer_precision:
         if layer not in names:
             raise ConversionError(
@@ -218,20 +247,38 @@ def _child(request_path: Path, meta_path: Path) -> None:
     import io
 
     import hls4ml
-    import keras
 
     from hepinfer.convert.sofie import compiler_version
-    from hepinfer.zoo.keras_twins import load_keras
 
     req = json.loads(request_path.read_text())
     given = req["settings"]
     settings = HlsSettings(**{**given, "layer_precision": tuple(map(tuple, given["layer_precision"]))})
-    model = load_keras(req["zoo_name"], req["zoo_params"])
+    frontend = req.get("frontend", "keras")
+    versions = {"keras_version": "", "torch_version": ""}
+    if frontend == "pytorch":
+        import torch
+
+        from hepinfer.zoo import entry
+
+        model = entry(req["zoo_name"]).build(req["zoo_params"]).eval()
+        versions["torch_version"] = torch.__version__
+    else:
+        import keras
+
+        from hepinfer.zoo.keras_twins import load_keras
+
+        model = load_keras(req["zoo_name"], req["zoo_params"])
+        versions["keras_version"] = keras.__version__
+    convert = (
+        hls4ml.converters.convert_from_pytorch_model
+        if frontend == "pytorch"
+        else hls4ml.converters.convert_from_keras_model
+    )
     t0 = time.perf_counter()
     noise = io.StringIO()
     with contextlib.redirect_stdout(noise):
-        config = _hls_config(hls4ml, model, settings)
-        hls_model = hls4ml.converters.convert_from_keras_model(
+        config = _hls_config(hls4ml, model, settings, req["input_shapes"] if frontend == "pytorch" else None)
+        hls_model = convert(
             model,
             hls_config=config,
             output_dir=req["project_dir"],
@@ -259,13 +306,15 @@ def _child(request_path: Path, meta_path: Path) -> None:
         outputs=_tensors(req["output_names"], out_vars),
         settings=settings,
         hls4ml_version=hls4ml.__version__,
-        keras_version=keras.__version__,
+        keras_version=versions["keras_version"],
+        torch_version=versions["torch_version"],
         compiler_version=compiler_version("g++"),
         convert_s=convert_s,
         compile_s=compile_s,
         interpreter=sys.executable,
         key=req["key"],
         layers=tuple(layer.name for layer in hls_model.get_layers()),
+        frontend=frontend,
     )
     tmp = meta_path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(build.to_dict()))
