@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from hepinfer.report.sidecar import escape, load_beside
 
 FORMAT = "hepinfer-conversions/1"
 
@@ -19,27 +19,10 @@ def matrix_path(results: Path) -> Path:
 
 def load(results: Iterable[Path | str]) -> dict[str, dict[str, Any]]:
     """The matrices stored beside these results files, by model label (later files win)."""
-    from hepinfer.errors import ResultsError
-
-    found: dict[str, dict[str, Any]] = {}
-    for r in results:
-        path = matrix_path(Path(r))
-        if not path.exists():
-            continue
-        try:
-            docs = json.loads(path.read_text())
-        except ValueError as err:
-            raise ResultsError(
-                f"{path} is not JSON ({err}); run hepinfer.conversion_matrix(MODEL, out='{r}') again"
-            ) from err
-        for label, doc in docs.items():
-            if isinstance(doc, dict) and doc.get("format") == FORMAT:
-                found[label] = doc
-    return found
+    return load_beside(results, matrix_path, FORMAT, "run hepinfer.conversion_matrix(MODEL, out='{results}')")
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+_e = escape
 
 
 def matrix_section(matrix: Mapping[str, Any]) -> str:

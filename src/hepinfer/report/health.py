@@ -7,11 +7,12 @@ reads those documents as plain data; it imports neither the doctor nor any backe
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from hepinfer.report.sidecar import escape, load_beside
 
 FORMAT = "hepinfer.health/1"
 
@@ -24,27 +25,10 @@ def health_path(results: Path) -> Path:
 def load(results: Iterable[Path | str]) -> dict[str, dict[str, Any]]:
     """The health documents stored beside these results files, by model label (later files
     win); a file of another format is skipped, an unreadable one named in the error."""
-    from hepinfer.errors import ResultsError
-
-    found: dict[str, dict[str, Any]] = {}
-    for r in results:
-        path = health_path(Path(r))
-        if not path.exists():
-            continue
-        try:
-            docs = json.loads(path.read_text())
-        except ValueError as err:
-            raise ResultsError(
-                f"{path} is not JSON ({err}); run 'hepinfer doctor MODEL --out {r}' again"
-            ) from err
-        for label, doc in docs.items():
-            if isinstance(doc, dict) and doc.get("format") == FORMAT:
-                found[label] = doc
-    return found
+    return load_beside(results, health_path, FORMAT, "run 'hepinfer doctor MODEL --out {results}'")
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+_e = escape
 
 
 def _evidence(evidence: Mapping[str, Any]) -> str:
