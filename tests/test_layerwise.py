@@ -152,7 +152,8 @@ def test_cli_layerwise_padding(
         ]
     )
     assert code == 1
-    report = json.loads(out.read_text())
+    (record,) = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    report = record["layerwise"]  # --out appends the run as a record (kind validate)
     printed = capsys.readouterr().out
     assert f"first node that goes wrong: {report['first']['node']} (Div)" in printed
     assert "path: pf_" in printed

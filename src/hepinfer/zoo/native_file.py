@@ -77,6 +77,11 @@ def kind_of(path: Path) -> str | None:
 def file_ref(path: Path, inputs: dict[str, str], like: str | None) -> ModelRef:
     """A reference to a model file, its format checked from the path and ``like`` resolved."""
     kind = kind_of(path)
+    if kind is None and path.is_dir():
+        raise ModelError(
+            f"{path} is a directory but not a SavedModel (no saved_model.pb) nor a Triton "
+            "repository model (no config.pbtxt); give a model file or such a directory"
+        )
     if kind is None:
         raise ModelError(
             f"{path}: not a model file hepinfer reads (.onnx, TorchScript .pt, .keras/.h5, a "
