@@ -52,6 +52,13 @@ class ModelArtifact:
         twin = {"keras"} if has_keras(self.ref.name) else set()
         return frozenset({"onnx", "torch", *twin})
 
+    def needs_onnx(self, backend_formats: frozenset[str]) -> bool:
+        """Whether a backend taking ``backend_formats`` reads this model's ONNX file (not a
+        model it takes in its own format: the zoo's PyTorch module or Keras twin, a TorchScript
+        archive, a TensorFlow file)."""
+        native = (backend_formats & self.formats) - {"onnx"}
+        return "onnx" in backend_formats and not native
+
     def onnx_path(self) -> Path:
         """The ONNX file: the user's, or the zoo model exported (cached) with the chosen exporter.
 

@@ -21,10 +21,8 @@ from hepinfer.zoo import ModelRef, ModelSpec
 
 
 def needs_onnx(cls: type[Backend], artifact: ModelArtifact) -> bool:
-    """Whether the backend reads the ONNX file (not a model it takes in its own format: the
-    zoo's PyTorch module or Keras twin, a TorchScript archive, a TensorFlow file)."""
-    native = (cls.formats & artifact.formats) - {"onnx"}
-    return "onnx" in cls.formats and not native
+    """Whether the backend reads the ONNX file (``ModelArtifact.needs_onnx``)."""
+    return artifact.needs_onnx(cls.formats)
 
 
 @dataclass(frozen=True)

@@ -336,7 +336,7 @@ def prepare(
     ref = model_ref(model, params or {})
     spec = spec_of(ref)
     artifact = ModelArtifact(ref=ref, spec=spec, exporter=exporter)
-    if "onnx" in cls.formats and not ("torch" in cls.formats and "torch" in artifact.formats):
+    if artifact.needs_onnx(cls.formats):
         artifact.onnx_path()  # export (cached) here, so the server's instances load fast
     return ServedModel(
         ref=ref,
