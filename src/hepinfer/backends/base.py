@@ -239,6 +239,23 @@ class Backend(abc.ABC):
         """
         return contextlib.nullcontext()
 
+    def compile_s(self) -> float | None:
+        """Seconds this process spent compiling the model for the run, None where it compiles nothing.
+
+        Compilation is what turns the loaded model into the code the timed calls execute, in
+        the measured process: torch.compile's Inductor build, OpenVINO's ``compile_model``, a
+        TensorRT engine build (or, on an engine-cache hit, the engine's load from the cache).
+        Every backend that compiles does it in ``prepare``, when the input shapes are known, so
+        the figure is in neither ``one_off.load_s`` (``load`` only) nor ``first_call_ns`` (the
+        first ``run`` after ``prepare``): the three add up without double counting. Where the
+        compilation is triggered by a call (torch.compile), that one untimed call is in this
+        figure and the recorded first call is the first one on the compiled code. Conversions
+        in the parent (SOFIE's code generation and C++ build) are ``one_off.conversion``, not
+        this. The worker reads it once, after the first ``prepare``: a later prepare for other
+        shapes (validation sets) may compile again without changing the record.
+        """
+        return None
+
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on CPU)."""
 

@@ -6,7 +6,9 @@ this configuration's inputs. Engines are cached under ``$HEPINFER_CACHE/tensorrt
 model file's hash, precision, profile shapes, workspace limit, GPU and TensorRT version (an
 engine runs only on the GPU model and TensorRT version that built it). The engine is built
 in ``prepare``, when the input shapes are known; the build (or cache load) time is recorded
-as ``one_off.engine_build_s`` / ``engine_load_s``, and the first call separately as usual.
+as ``one_off.engine_build_s`` / ``engine_load_s``, and as the compile entry ``one_off.compile_s``
+(``compile_s()``: the build, or on a cache hit the engine's load, with ``engine_cache_hit``
+saying which), and the first call separately as usual.
 
 Device buffers, the stream and the CUDA events come from torch (a CUDA build), which the
 TensorRT Python samples otherwise take from cuda-python; it keeps one CUDA runtime in the
@@ -139,6 +141,8 @@ class TensorRTBackend(Backend):
         key = digest(self.model_hash, opts.precision, profile, opts.workspace_mb, gpu, trt.__version__)
         path = engine_path_for(key)
         self.one_off.update({"engine_cache": str(path), "engine_profile": profile, "engine_gpu": gpu})
+        for stale in ("engine_load_s", "engine_build_s"):  # an earlier prepare's (other shapes)
+            self.one_off.pop(stale, None)
         runtime = trt.Runtime(self.logger)
         if path.exists():
             t0 = time.perf_counter()
@@ -197,6 +201,16 @@ class TensorRTBackend(Backend):
         if axis is None:
             return tuple(shape)
         return (*shape[:axis], batch, *shape[axis + 1 :])
+
+    def compile_s(self) -> float | None:
+        """The engine's build in this process, or its load from the cache on a hit (then
+        ``one_off.engine_cache_hit`` is true); None before ``prepare`` made an engine. A cached
+        engine that failed to load and was rebuilt counts both."""
+        if "engine_cache_hit" not in self.one_off:
+            return None
+        hit = self.one_off["engine_cache_hit"]
+        names = ("engine_load_s",) if hit else ("engine_load_s", "engine_build_s")
+        return float(sum(self.one_off.get(n) or 0.0 for n in names))
 
     def run(self, prepared: Prepared) -> Any:
         """Copies and the engine, queued on our stream (not waited for)."""

@@ -109,16 +109,42 @@ class Timing(Section):
 
 @dataclass(frozen=True)
 class OneOff(Section):
-    """Costs paid once: imports, conversion (in the parent), load, the cold first call."""
+    """Costs paid once: imports, conversion (in the parent), load, compilation, the cold first call.
+
+    ``conversion`` is the parent's work before the worker starts (exports, SOFIE's code
+    generation and C++ build), ``conversion_s`` its sum. ``compile_s`` is the measured
+    process's compilation of the loaded model (``Backend.compile_s``: torch.compile, OpenVINO's
+    ``compile_model``, a TensorRT engine), paid in ``prepare``: in neither ``load_s`` nor
+    ``first_call_ns``. Absent (None) where the backend compiles nothing, and in records
+    written before it was recorded.
+    """
 
     import_s: float | None = None
     load_s: float | None = None
+    compile_s: float | None = None
     first_call_ns: float | None = None
     warm_median_ns: float | None = None
     cold_over_warm: float | None = None
     conversion: dict[str, Any] | None = None
     conversion_s: float | None = None
     analysis_s: float | None = None
+
+
+# A conversion step's own time fields, where it has no single ``seconds``: SOFIE's code
+# generation and C++ build, hls4ml's conversion and C simulation build.
+_STEP_PARTS = ("generate_s", "convert_s", "compile_s")
+
+
+def step_seconds(step: Mapping[str, Any]) -> float:
+    """The seconds this run paid for one ``one_off.conversion`` step: its ``seconds``, else
+    the sum of its parts (SOFIE: ``generate_s`` + ``compile_s``). A cache hit paid nothing:
+    exports write 0 then, while SOFIE and hls4ml keep the original build's parts in the step
+    (provenance), which are not counted here."""
+    if isinstance(step.get("seconds"), int | float):
+        return float(step["seconds"])
+    if step.get("cached"):
+        return 0.0
+    return float(sum(step[p] for p in _STEP_PARTS if isinstance(step.get(p), int | float)))
 
 
 @dataclass(frozen=True)

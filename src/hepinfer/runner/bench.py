@@ -24,6 +24,7 @@ from hepinfer.errors import ConfigurationError
 from hepinfer.measure.agreement import compare, ulp_unit_for
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results import jsonl
+from hepinfer.results.record import step_seconds
 from hepinfer.results.schema import Key, new_record
 from hepinfer.runner.job import DataSource, Job
 from hepinfer.runner.launch import run_job
@@ -336,7 +337,7 @@ def _record(
     one_off = record["one_off"]  # the cold first call against the warm median
     one_off["warm_median_ns"] = record["stats"]["median_ns"]
     conversions = one_off.get("conversion") or {}
-    one_off["conversion_s"] = sum(c.get("seconds", 0.0) for c in conversions.values())
+    one_off["conversion_s"] = sum(step_seconds(c) for c in conversions.values())
     if staged is not None:  # the parent's graph analysis: a one-off of the tool, not the backend
         one_off["analysis_s"] = staged.analysis_s
     if one_off.get("first_call_ns") and one_off["warm_median_ns"] > 0:

@@ -76,6 +76,12 @@ class _Measurement:
             self.inputs = build_inputs(self.ref, self.spec, key.batch, key.dims, key.seed)
         self.prepared = self.backend.prepare(self.inputs)
         self.probe.mark("prepare")
+        # Compilation happens in prepare (Backend.compile_s): read once, for these shapes; a
+        # plug-in that is no Backend subclass may lack the hook.
+        hook = getattr(self.backend, "compile_s", None)
+        compiled = hook() if callable(hook) else None
+        if compiled is not None:
+            self.out["one_off"]["compile_s"] = compiled
 
     def calls(self) -> None:
         """The cold first call, the model's working memory, then warm-up and timing."""
