@@ -130,7 +130,8 @@ def test_markdown_csv_and_plot_files(tmp_path: Path, records: list[dict[str, Any
         assert float(row["median_ns"]) == r["stats"]["median_ns"]
         assert row["agreement"] == r["agreement"]["verdict"]
     text = markdown.render(records)
-    assert text.count("| configuration |") == 2
+    assert text.count("| configuration | batch | threads | per event |") == 2  # results, per model
+    assert text.count("### One-off costs") == 2
 
 
 def test_report_needs_an_output(capsys: pytest.CaptureFixture[str]) -> None:

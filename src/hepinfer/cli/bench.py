@@ -145,7 +145,7 @@ def _memray_dir(ns: argparse.Namespace) -> str | None:
 def run(ns: argparse.Namespace) -> int:
     """Plan (fail fast on bad input), run with a progress bar, print the table."""
     from hepinfer.cli.progress import outcome, steps
-    from hepinfer.report.table import bench_table
+    from hepinfer.report.table import bench_table, one_off_table
     from hepinfer.runner import bench
 
     request = request_from(ns)
@@ -173,6 +173,7 @@ def run(ns: argparse.Namespace) -> int:
 
         console = stdout_console()
         console.print(bench_table(records, title=f"hepinfer bench: {the_plan.ref.label}"))
+        console.print(one_off_table(records))
         for line in crossover_lines(records):
             print(f"crossover: {line}")
         if request.data is not None:

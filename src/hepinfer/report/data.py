@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from hepinfer.errors import ResultsError
+from hepinfer.report.processes import combined, group_of
 from hepinfer.report.table import label, speedups
 from hepinfer.results import jsonl
+from hepinfer.results.record import step_seconds
 
 MiB = 1024.0 * 1024.0
 # Equal values whose bits differ (signed zeros, another dtype) agree: only "identical" is bitwise.
@@ -26,15 +28,21 @@ def key_id(record: dict[str, Any]) -> str:
 
 
 def load(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """Bench records of the files, the latest per configuration, in first-seen order."""
-    latest: dict[str, dict[str, Any]] = {}
+    """Bench records of the files, one row per configuration in first-seen order: its latest
+    run, the K processes of a ``bench --repeat K`` run combined (``report.processes``)."""
+    latest: dict[str, list[dict[str, Any]]] = {}
     for path in paths:
         for record in jsonl.read(path):
             if record.get("kind", "bench") == "bench" and isinstance(record.get("key"), dict):
-                latest[key_id(record)] = record  # later lines win; dict keeps first-seen order
+                ident, group = key_id(record), group_of(record)
+                run = latest.get(ident)
+                if group is not None and run and group_of(run[-1]) == group:
+                    run.append(record)  # another process of the same run
+                else:
+                    latest[ident] = [record]  # later runs win; dict keeps first-seen order
     if not latest:
         raise ResultsError(f"no bench records in {', '.join(map(str, paths))}")
-    return list(latest.values())
+    return [combined(run) for run in latest.values()]
 
 
 def model_name(record: dict[str, Any]) -> str:
@@ -113,23 +121,63 @@ def theoretical_min_bytes(record: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def one_off(record: dict[str, Any]) -> dict[str, float | None]:
-    """Import, conversion, load and first-call times in seconds."""
+# Backends whose ``settings.compile_s`` was the worker's compilation before ``one_off.compile_s``
+# existed; SOFIE's and hls4ml's is their build in the parent (``one_off.conversion``).
+_COMPILE_IN_SETTINGS = ("openvino", "pytorch")
+
+
+def one_off(record: dict[str, Any]) -> dict[str, Any]:
+    """Import, conversion (parent), load, compilation (worker) and first-call times in seconds.
+
+    ``conversion_s`` is what the parent's steps cost this run (SOFIE's code generation and C++
+    build included; a cache hit 0), ``compile_s`` the worker's compilation between load and
+    the first call (None: the backend compiles nothing). Records from before ``one_off.compile_s``
+    give the figure OpenVINO and torch.compile stored in their settings.
+    """
     o = record.get("one_off") or {}
     conversion = 0.0
     cached = True
     for step in (o.get("conversion") or {}).values():
         if isinstance(step, dict):
-            conversion += float(step.get("seconds") or 0.0)
+            conversion += step_seconds(step)
             cached = cached and bool(step.get("cached"))
     first = o.get("first_call_ns")
+    compiled = o.get("compile_s")
+    if compiled is None and record["key"].get("backend") in _COMPILE_IN_SETTINGS:
+        compiled = ((record.get("backend") or {}).get("settings") or {}).get("compile_s")
     return {
         "import_s": o.get("import_s"),
         "conversion_s": conversion if o.get("conversion") else None,
         "conversion_cached": cached if o.get("conversion") else None,
         "load_s": o.get("load_s"),
+        "compile_s": compiled if isinstance(compiled, int | float) else None,
+        "compile_cached": o.get("engine_cache_hit") if isinstance(o.get("engine_cache_hit"), bool) else None,
         "first_call_s": first / 1e9 if isinstance(first, int | float) else None,
     }
+
+
+ONE_OFF_HEADERS = ("import", "conversion (parent)", "load", "compile (worker)", "first call")
+ONE_OFF_LEGEND = (
+    "conversion (parent): made before the worker starts (export to ONNX, SOFIE's code generation "
+    "and C++ build), 0 s on a cache hit; compile (worker): in the measured process after load "
+    "and before the first call (torch.compile with the call that triggers it, OpenVINO "
+    "compile_model, a TensorRT engine build); neither is in load or first call; "
+    "— : the backend compiles nothing"
+)
+
+
+def one_off_cells(record: dict[str, Any]) -> list[str]:
+    """The one-off figures of a record as table cells, in ``ONE_OFF_HEADERS`` order."""
+    o = one_off(record)
+
+    def s(v: Any) -> str:
+        return f"{v:.3g} s" if isinstance(v, int | float) else "-"
+
+    conv = s(o["conversion_s"]) + (" (cached)" if o["conversion_cached"] else "")
+    compiled = "—" if o["compile_s"] is None else s(o["compile_s"])
+    if o["compile_cached"]:
+        compiled += " (cached engine)"
+    return [s(o["import_s"]), conv, s(o["load_s"]), compiled, s(o["first_call_s"])]
 
 
 def recommend(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
@@ -202,6 +250,12 @@ def rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "n",
         ):
             row[name] = s.get(name)
+        proc = r.get("processes") or {}
+        row["processes"] = proc.get("measured", 1)  # worker processes this row combines
+        row["ci_method"] = s.get("ci_method")
+        row["ci_confidence"] = s.get("confidence")
+        row["p90_ns"] = s.get("p90_ns")
+        row["tail_note"] = s.get("tail_note")
         row["speedup"] = ups.get(r["record_id"])
         row["agreement"] = verdict(r) if r.get("status") == "ok" else ""
         row["max_abs_diff"] = worst_abs(r)

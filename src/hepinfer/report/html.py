@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hepinfer.report import data
+from hepinfer.report import data, processes
 from hepinfer.report.plots import Plot
 from hepinfer.report.table import (
     EQUAL_NOT_BITWISE,
@@ -147,13 +147,19 @@ def results_table(records: Sequence[dict[str, Any]]) -> str:
             notes.append("noisy")
         if (r.get("timing") or {}).get("stop_reason") not in (None, "converged"):
             notes.append(f"stopped: {r['timing']['stop_reason']}")
+        several = processes.note(r, fmt_ns)
+        if several:
+            notes.append(several)
+        ci = f"{fmt_ns(s['ci_low_ns'] / k['batch'])} – {fmt_ns(s['ci_high_ns'] / k['batch'])}"
+        if r.get("processes") and isinstance(s.get("confidence"), int | float):
+            ci += f" (range of processes, {s['confidence']:.0%})"
         rows.append(
             [
                 data.config_label(r),
                 k["batch"],
                 k["threads"],
                 fmt_ns(s["per_event_median_ns"]),
-                f"{fmt_ns(s['ci_low_ns'] / k['batch'])} – {fmt_ns(s['ci_high_ns'] / k['batch'])}",
+                ci,
                 p99_cell(s),
                 f"{s['throughput_eps']:.3g}",
                 f"{up:.2f}x" if up else "-",
@@ -180,7 +186,7 @@ def results_table(records: Sequence[dict[str, Any]]) -> str:
         rows,
         left=1,
         classes=classes,
-    )
+    ) + (f"<p><small>{e(processes.LEGEND)}</small></p>" if processes.any_combined(records) else "")
 
 
 def agreement_table(records: Sequence[dict[str, Any]]) -> str:
@@ -233,45 +239,34 @@ def agreement_table(records: Sequence[dict[str, Any]]) -> str:
 
 
 def one_off_table(records: Sequence[dict[str, Any]]) -> str:
-    """Import, conversion, load and first-call times per configuration."""
-
-    def s(v: Any) -> str:
-        return f"{v:.3g} s" if isinstance(v, int | float) else "-"
-
+    """Import, conversion (parent), load, compilation (worker) and first-call times per configuration."""
     rows = []
     ok = data.ok(records)
     for r in ok:
-        o = data.one_off(r)
-        conv = s(o["conversion_s"]) + (" (cached)" if o["conversion_cached"] else "")
         mem = data.memory_mib(r)
         rows.append(
             [
                 data.config_label(r),
                 r["key"]["batch"],
                 r["key"]["threads"],
-                s(o["import_s"]),
-                conv,
-                s(o["load_s"]),
-                s(o["first_call_s"]),
+                *data.one_off_cells(r),
                 f"{mem['load']:.1f}" if "load" in mem else "-",
                 _minimum_cell(mem, r),
             ]
         )
+    legend = [data.ONE_OFF_LEGEND, *minimum_legend(ok)]
     return _table(
         [
             "configuration",
             "batch",
             "threads",
-            "import",
-            "conversion",
-            "load",
-            "first call",
+            *data.ONE_OFF_HEADERS,
             "load RSS MiB",
             "graph-level min MiB (x min)",
         ],
         rows,
         left=1,
-    ) + "".join(f"<p><small>{e(line)}</small></p>" for line in minimum_legend(ok))
+    ) + "".join(f"<p><small>{e(line)}</small></p>" for line in legend)
 
 
 def _minimum_cell(mem: dict[str, float], record: dict[str, Any]) -> str:

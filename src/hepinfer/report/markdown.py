@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hepinfer.report import data
+from hepinfer.report import data, processes
 from hepinfer.report.table import EQUAL_NOT_BITWISE, fmt_ns, not_bitwise_text
 
 
@@ -101,7 +101,7 @@ def render(
                     f"{s['throughput_eps']:.3g}",
                     f"{up:.2f}x" if up else "-",
                     f"**{v}**" if v == "different" else v,
-                    "",
+                    processes.note(r, fmt_ns) or "",
                 ]
             )
         lines += _table(
@@ -118,6 +118,19 @@ def render(
             table_rows,
         )
         lines.append("")
+        if processes.any_combined(rs):
+            lines += [processes.LEGEND, ""]
+        measured = data.ok(rs)
+        if measured:  # one-off costs: the same cells and legend as the HTML page's
+            lines += ["### One-off costs", ""]
+            lines += _table(
+                ["configuration", "batch", "threads", *data.ONE_OFF_HEADERS],
+                [
+                    [data.config_label(r), r["key"]["batch"], r["key"]["threads"], *data.one_off_cells(r)]
+                    for r in measured
+                ],
+            )
+            lines += ["", data.ONE_OFF_LEGEND, ""]
     lines += ["## Environment", ""]
     for env in data.environments(records):
         lines += _table(

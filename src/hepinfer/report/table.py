@@ -105,7 +105,13 @@ def _legacy_speedups(
 
 
 def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
-    """Per-event median and p99, median-based throughput, speed-up vs the reference, agreement."""
+    """Per-event median and p99, median-based throughput, speed-up vs the reference, agreement.
+
+    The K processes of a ``bench --repeat K`` run are one row (``report.processes``).
+    """
+    from hepinfer.report.processes import LEGEND, any_combined, combine, note
+
+    records = combine(records)
     table = Table(title=escape(title) if title else None, caption=FAST_BUT_DIFFERENT_CAPTION)
     models = {r["key"]["model"] for r in records}
     show_model = len(models) > 1
@@ -165,6 +171,9 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
                 if native.get("median_ns")
                 else "shown: Python call"
             )
+        several = note(r, fmt_ns)
+        if several:
+            notes.append(several)
         up = ups.get(r["record_id"])
         table.add_row(
             flag(agreement, up),
@@ -178,7 +187,22 @@ def bench_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:
             verdict,
             escape("; ".join(notes)),
         )
-    table.caption = "\n".join([FAST_BUT_DIFFERENT_CAPTION, *minimum_legend(records)])
+    legend = [LEGEND] if any_combined(records) else []
+    table.caption = "\n".join([FAST_BUT_DIFFERENT_CAPTION, *minimum_legend(records), *legend])
+    return table
+
+
+def one_off_table(records: Sequence[dict[str, Any]], title: str = "one-off costs") -> Table:
+    """Import, conversion (parent), load, compilation (worker), first call per configuration."""
+    from hepinfer.report import data
+    from hepinfer.report.processes import combine
+
+    table = Table(title=escape(title) if title else None, caption=escape(data.ONE_OFF_LEGEND))
+    for col in ("backend", "batch", "threads", *data.ONE_OFF_HEADERS):
+        table.add_column(col, justify="left" if col == "backend" else "right")
+    for r in data.ok(combine(records)):
+        k = r["key"]
+        table.add_row(escape(label(r)), str(k["batch"]), str(k["threads"]), *data.one_off_cells(r))
     return table
 
 
