@@ -20,6 +20,7 @@ from typing import Any
 
 from hepinfer.backends.registry import backend_class
 from hepinfer.measure.timer import TimingPolicy
+from hepinfer.results.schema import Key
 from hepinfer.runner.bench import BenchRequest, run
 from hepinfer.zoo import ENTRIES, entry
 from hepinfer.zoo.keras_twins import has_keras
@@ -55,15 +56,7 @@ def fmt_ns(ns: float) -> str:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default=",".join(MODELS))
-    p.add_argument("--batches", default="1,16,256")
-    p.add_argument("--threads", default="1,2")
-    p.add_argument("--backends", default=",".join(VARIANTS))
-    p.add_argument("--max-time", type=float, default=1.0, help="timing seconds per configuration")
-    p.add_argument("--compile", action="store_true", help="add pytorch mode=compile (slow)")
-    p.add_argument("--out", type=Path, default=None, help="append the records to this JSONL file")
-    ns = p.parse_args(argv)
+    ns = _parser().parse_args(argv)
     if ns.compile:
         VARIANTS["pytorch"] = {"mode": ("eager", "torchscript", "compile")}
     batches = [int(b) for b in ns.batches.split(",")]
@@ -75,16 +68,7 @@ def main(argv: list[str]) -> int:
             print(f"# {model}: not in this zoo yet, skipped", flush=True)
             continue
         ref = native(model)
-        backends = [ref] + [b for b in ns.backends.split(",") if b != ref]
-        usable = []
-        for b in backends:
-            reason = backend_class(b).unavailable_reason()
-            if b == "tensorflow" and not has_keras(model):
-                reason = "no Keras twin"
-            if reason:
-                print(f"# {model}: {b} skipped ({reason})", flush=True)
-            else:
-                usable.append(b)
+        usable = _usable(model, [ref] + [b for b in ns.backends.split(",") if b != ref])
         for t in threads:
             request = BenchRequest(
                 model=model,
@@ -96,48 +80,75 @@ def main(argv: list[str]) -> int:
                 policy=policy,
                 timeout_s=600,
             )
-            records = run(
-                request,
-                out=ns.out,
-                on_start=lambda i, n, k: print(
-                    f"  [{i + 1}/{n}] {k.model} {k.backend} {k.options or ''} batch {k.batch} "
-                    f"threads {k.threads}",
-                    file=sys.stderr,
-                    flush=True,
-                ),
+            rows += _rows(model, ref, t, run(request, out=ns.out, on_start=_progress))
+    _print_table(rows)
+    _expected_order(rows)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--batches", default="1,16,256")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--backends", default=",".join(VARIANTS))
+    p.add_argument("--max-time", type=float, default=1.0, help="timing seconds per configuration")
+    p.add_argument("--compile", action="store_true", help="add pytorch mode=compile (slow)")
+    p.add_argument("--out", type=Path, default=None, help="append the records to this JSONL file")
+    return p
+
+
+def _usable(model: str, backends: list[str]) -> list[str]:
+    """The backends that can run the model here; a line for each one skipped, with why."""
+    usable = []
+    for b in backends:
+        reason = backend_class(b).unavailable_reason()
+        if b == "tensorflow" and not has_keras(model):
+            reason = "no Keras twin"
+        if reason:
+            print(f"# {model}: {b} skipped ({reason})", flush=True)
+        else:
+            usable.append(b)
+    return usable
+
+
+def _progress(i: int, n: int, k: Key) -> None:
+    print(
+        f"  [{i + 1}/{n}] {k.model} {k.backend} {k.options or ''} batch {k.batch} threads {k.threads}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _rows(model: str, ref: str, threads: int, records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """A table row per record: per-event median, speed-up over the native framework, agreement."""
+    base = {
+        r["key"]["batch"]: r
+        for r in records
+        if r["key"]["backend"] == ref and not r["key"]["options"] and r["status"] == "ok"
+    }
+    rows: list[tuple[str, ...]] = []
+    for r in records:
+        k = r["key"]
+        if r["status"] != "ok":
+            rows.append(
+                (model, str(k["batch"]), str(threads), label(r), "error", "", r["error"]["message"][:70])
             )
-            base = {
-                r["key"]["batch"]: r
-                for r in records
-                if r["key"]["backend"] == ref and not r["key"]["options"] and r["status"] == "ok"
-            }
-            for r in records:
-                k = r["key"]
-                if r["status"] != "ok":
-                    rows.append(
-                        (
-                            model,
-                            str(k["batch"]),
-                            str(t),
-                            label(r),
-                            "error",
-                            "",
-                            r["error"]["message"][:70],
-                        )
-                    )
-                    continue
-                per_event = r["stats"]["per_event_median_ns"]
-                b = base.get(k["batch"])
-                speed = f"{b['stats']['per_event_median_ns'] / per_event:.2f}x" if b else "-"
-                agree = (r.get("agreement") or {}).get("verdict", "?")
-                rows.append((model, str(k["batch"]), str(t), label(r), fmt_ns(per_event), speed, agree))
+            continue
+        per_event = r["stats"]["per_event_median_ns"]
+        b = base.get(k["batch"])
+        speed = f"{b['stats']['per_event_median_ns'] / per_event:.2f}x" if b else "-"
+        agree = (r.get("agreement") or {}).get("verdict", "?")
+        rows.append((model, str(k["batch"]), str(threads), label(r), fmt_ns(per_event), speed, agree))
+    return rows
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
     header = ("model", "batch", "threads", "backend", "per event", "vs native", "agreement")
     widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
     print()
     for row in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    _expected_order(rows)
-    return 0
 
 
 def _expected_order(rows: list[tuple[str, ...]]) -> None:

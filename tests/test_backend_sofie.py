@@ -244,7 +244,7 @@ def test_a_worker_handed_the_build_only_opens_it(linear_build, tmp_path):
         "outputs": str(tmp_path / "out.npz"),
     }
     (tmp_path / "job.json").write_text(json.dumps(job))
-    src = str(Path(convert.__file__).parents[2])
+    src = str(Path(convert.__file__).parents[3])  # src/hepinfer/convert/sofie/__init__.py
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
     env["HEPINFER_CACHE"] = str(tmp_path / "empty-cache")  # nothing to find there: it must not look
     done = subprocess.run(

@@ -16,7 +16,7 @@ from hepinfer.cli.main import main
 from hepinfer.results import jsonl
 from hepinfer.results.record import Record
 from hepinfer.runner import validate
-from hepinfer.runner.validate import analysis
+from hepinfer.runner.validate import analysis, reproducibility
 from hepinfer.zoo import entry, model_ref, spec_of
 from hepinfer.zoo.onnx_file import spec_from_onnx
 
@@ -431,9 +431,9 @@ def test_pytorch_isa_cap_reaches_the_worker(monkeypatch: pytest.MonkeyPatch) -> 
     def caps(name: str) -> tuple[list[tuple[str, dict[str, str]]], str]:
         return (only_default, "capped") if name == "pytorch" else ([], "none")
 
-    # Planned in the package, read back in the analysis: both see the one cap.
+    # Planned in the package, read back in the reproducibility answers: both see the one cap.
     monkeypatch.setattr(validate, "isa_caps", caps)
-    monkeypatch.setattr(analysis, "isa_caps", caps)
+    monkeypatch.setattr(reproducibility, "isa_caps", caps)
     request = validate.ValidateRequest(
         model="linear_event", backends=["pytorch"], checks=["isa"], batch_sizes=(16,), timeout_s=120
     )
@@ -514,10 +514,10 @@ def test_signed_zeros_make_reproducibility_no_and_the_table_says_why(tmp_path: P
 
     a = {"y": np.array([[0.0, 1.0], [2.0, 0.0]], np.float32)}
     b = {"y": np.array([[-0.0, 1.0], [2.0, 0.0]], np.float32)}
-    answer = analysis._answer([("realistic vs itself", analysis._same(a, b, {"y": 0}))])
+    answer = reproducibility._answer([("realistic vs itself", reproducibility._same(a, b, {"y": 0}))])
     assert answer["answer"] == "no" and answer["values_equal"] is True
     assert answer["not_bitwise"] == {"realistic vs itself": "y 1 signed zero differs"}
-    assert analysis._answer([("same", analysis._same(a, dict(a), {"y": 0}))])["answer"] == "yes"
+    assert reproducibility._answer([("same", reproducibility._same(a, dict(a), {"y": 0}))])["answer"] == "yes"
     # Against the reference: the verdict says equal values, not "identical".
     ref_job = _job_with_outputs(tmp_path, "b0-main", a, backend="onnxruntime")
     job = _job_with_outputs(

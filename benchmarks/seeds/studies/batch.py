@@ -18,6 +18,9 @@ def _model_name(record: Mapping[str, Any]) -> str:
     return str((record.get("key") or {}).get("model", "")).partition("[")[0]
 
 
+Peaks = dict[str, tuple[int, float, int, float]]  # backend -> (first batch, MiB, last batch, MiB)
+
+
 def _study3_pair(
     s: Section, records: Records, mem_records: Records, model: str, framework: str, label: str
 ) -> None:
@@ -31,8 +34,18 @@ def _study3_pair(
     )
     if not batches:
         return
-    backends = (framework, "onnxruntime")
-    mem: dict[str, dict[int, float | None]] = {b: {} for b in backends}
+    ratios, mem = _speedup_rows(s, records, model, framework, label, batches)
+    peaks = _peak_rss_rows(s, model, framework, mem)
+    growth = _memory_rows(s, mem_records, model, framework)
+    _why(s, model, label, growth, ratios, peaks)
+
+
+def _speedup_rows(
+    s: Section, records: Records, model: str, framework: str, label: str, batches: list[int]
+) -> tuple[list[tuple[int, float | None]], dict[str, dict[int, float | None]]]:
+    """A row per batch: the framework's time per jet over ONNX Runtime's. Returns the ratio
+    and each backend's peak RSS (MiB) by batch."""
+    mem: dict[str, dict[int, float | None]] = {b: {} for b in (framework, "onnxruntime")}
     ratios = []
     for i, b in enumerate(batches):
         slow = find(records, model, framework, batch=b)
@@ -45,7 +58,14 @@ def _study3_pair(
             s.rows[-1] = (s.rows[-1][0], "", s.rows[-1][2])
         ratios.append((b, r))
         mem[framework][b], mem["onnxruntime"][b] = peak_mib(slow), peak_mib(fast)
-    peaks: dict[str, tuple[int, float, int, float]] = {}
+    return ratios, mem
+
+
+def _peak_rss_rows(
+    s: Section, model: str, framework: str, mem: Mapping[str, Mapping[int, float | None]]
+) -> Peaks:
+    """A row per backend: its peak RSS at the largest batch over that at the smallest."""
+    peaks: Peaks = {}
     for backend in ("onnxruntime", framework):
         got = [(b, m) for b, m in mem[backend].items() if m is not None]
         if len(got) >= 2:
@@ -53,6 +73,12 @@ def _study3_pair(
             peaks[backend] = (b0, m0, b1, m1)
             what = f"{model} {backend} peak RSS, batch {b1} / batch {b0}"
             s.rows.append((what, "flat (about 1x)", fx(m1 / m0)))
+    return peaks
+
+
+def _memory_rows(s: Section, mem_records: Records, model: str, framework: str) -> dict[str, float]:
+    """Rows from hepinfer memory: model + inference memory and the theoretical minimum, largest
+    batch over smallest. Returns each backend's growth of the minimum."""
     growth: dict[str, float] = {}
     for backend in ("onnxruntime", framework):
         phases: dict[int, dict[str, Any]] = {
@@ -84,6 +110,18 @@ def _study3_pair(
                     f"minimum {min_hi / 2**20:.1f} MiB)",
                 )
             )
+    return growth
+
+
+def _why(
+    s: Section,
+    model: str,
+    label: str,
+    growth: Mapping[str, float],
+    ratios: list[tuple[int, float | None]],
+    peaks: Peaks,
+) -> None:
+    """The prose: what the memory is made of, how the advantage moves, how flat the RSS is."""
     if growth:
         s.why.append(
             f"{model}: hepinfer memory separates what loading and running the model adds from the "

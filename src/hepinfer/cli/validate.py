@@ -15,8 +15,26 @@ from hepinfer.errors import ConfigurationError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the validate command."""
-    from hepinfer.runner.validate import CHECKS
+    _add_comparison_arguments(p)
+    _add_check_arguments(p)
+    _add_scan_arguments(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of the input builder (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        help="JSON Lines file the report is appended to, as one record of kind validate "
+        "(the report under its 'validate' key; --json prints the report alone)",
+    )
+    p.add_argument("--timeout", type=float, default=900.0, help="per-worker timeout, s")
+    _add_layerwise_arguments(p)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report (the object --out writes) as one JSON object instead of the tables",
+    )
 
+
+def _add_comparison_arguments(p: argparse.ArgumentParser) -> None:
+    """What is compared with what: the model, the backends, the reference, the tolerance."""
     p.add_argument("model", metavar="MODEL_OR_PATH", help="a zoo name (see 'hepinfer zoo') or an .onnx file")
     p.add_argument("--backend", default="onnxruntime", help="comma-separated backends (default: %(default)s)")
     p.add_argument(
@@ -35,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--rtol", type=float, help="relative tolerance (overrides the precision's default)")
     p.add_argument("--atol", type=float, help="absolute tolerance (overrides the precision's default)")
+
+
+def _add_check_arguments(p: argparse.ArgumentParser) -> None:
+    """Which checks run, and what the reproducibility and physics checks vary."""
+    from hepinfer.runner.validate import CHECKS
+
     p.add_argument(
         "--checks",
         default=",".join(CHECKS),
@@ -63,6 +87,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="comma-separated classifier outputs whose argmax flips are counted "
         "(default: class-vector outputs of a softmax model)",
     )
+
+
+def _add_scan_arguments(p: argparse.ArgumentParser) -> None:
+    """The hls4ml fixed-point precision scan."""
     p.add_argument(
         "--precision-scan",
         nargs="?",
@@ -80,13 +108,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="largest physics impact (flip fraction) of a recommended width (default: %(default)s)",
     )
     p.add_argument("--scan-plot", help="write the precision scan's plot (PNG) to this file")
-    p.add_argument("--seed", type=int, default=0, help="seed of the input builder (default: %(default)s)")
-    p.add_argument(
-        "--out",
-        help="JSON Lines file the report is appended to, as one record of kind validate "
-        "(the report under its 'validate' key; --json prints the report alone)",
-    )
-    p.add_argument("--timeout", type=float, default=900.0, help="per-worker timeout, s")
+
+
+def _add_layerwise_arguments(p: argparse.ArgumentParser) -> None:
+    """Layerwise validation: which node first turns NaN/Inf or leaves the tolerance."""
     p.add_argument(
         "--layerwise",
         action="store_true",
@@ -108,11 +133,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--extra-padding", type=int, default=8, help="padded particles added (default: %(default)s)"
-    )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print the report (the object --out writes) as one JSON object instead of the tables",
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import ConfigurationError
+from hepinfer.measure.bitwise import bitwise_equal, equal_not_bitwise
 from hepinfer.measure.ulp import UNITS, UlpUnit, ulp_distance
 
 
@@ -146,28 +147,14 @@ def compare_output(
         }
     r = ref.astype(np.float64, copy=False)
     g = got.astype(np.float64, copy=False)
-    ref_finite = np.isfinite(r)
-    got_finite = np.isfinite(g)
-    new_nan = np.isnan(g) & ~np.isnan(r)
-    new_inf = np.isinf(g) & ~np.isinf(r)
-    both = ref_finite & got_finite
-    with np.errstate(invalid="ignore"):
-        diff = np.where(both, np.abs(g - r), 0.0)
-    # Relative to |ref|, floored at atol so that values near zero do not give huge ratios.
-    floor = tol.atol or np.finfo(np.float64).tiny
-    rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(r), floor))
-    # Non-finite elements agree only where both are the same non-finite value.
-    same_nonfinite = ~ref_finite & ((np.isnan(r) & np.isnan(g)) | (r == g))
-    mismatch_nonfinite = ~both & ~same_nonfinite
-    excess = np.where(mismatch_nonfinite, np.inf, _excess(diff, r, tol))
-    agree = excess <= 1.0
-    identical = _bitwise_equal(ref, got)
-    not_bitwise = None if identical else _equal_not_bitwise(ref, got)
+    d = _Differences.of(r, g, tol)
+    identical = bitwise_equal(ref, got)
+    not_bitwise = None if identical else equal_not_bitwise(ref, got)
     if identical:
         verdict = IDENTICAL
     elif not_bitwise is not None:
         verdict = EQUAL_NOT_BITWISE
-    elif bool(agree.all()):
+    elif bool(d.agree.all()):
         verdict = "within tolerance"
     else:
         verdict = "different"
@@ -177,99 +164,88 @@ def compare_output(
     if got.dtype != ref.dtype:
         result["dtype"] = str(got.dtype)
         result["ref_dtype"] = str(ref.dtype)
-    result |= {
-        "max_abs": float(diff.max()) if diff.size else 0.0,
-        "max_rel": float(rel.max()) if rel.size else 0.0,
-        "fraction_within": float(agree.mean()) if agree.size else 1.0,
-        "nan": int(np.count_nonzero(new_nan)),
-        "inf": int(np.count_nonzero(new_inf)),
-    }
+    result |= d.figures()
     if ref.dtype.kind == "f" and ref.dtype.itemsize in (2, 4, 8):
-        unit = ulp_unit or str(ref.dtype)
-        ulps = ulp_distance(ref, got, unit)[both] if both.any() else np.zeros(0, np.uint64)
-        result["ulp_median"] = float(np.median(ulps)) if ulps.size else 0.0
-        result["ulp_max"] = int(ulps.max()) if ulps.size else 0
-        # Near zero a float's steps are tiny, so the max ULP is set by values the tolerance
-        # calls equal (172032 ULP at |diff| 1e-7): the max over elements above atol is the
-        # figure that says how many steps apart the values that matter are.
-        big = (np.abs(r) > tol.atol)[both] if both.any() else np.zeros(0, bool)
-        result["ulp_max_above_atol"] = int(ulps[big].max()) if big.any() else 0
-        result["ulp_unit"] = unit
+        result |= _ulp_figures(ref, got, r, d.both, tol, ulp_unit or str(ref.dtype))
     if argmax and ref.ndim >= 2 and ref.shape[-1] >= 2 and ref.size:
-        flips = np.argmax(np.nan_to_num(r, nan=-np.inf), axis=-1) != np.argmax(
-            np.nan_to_num(g, nan=-np.inf), axis=-1
-        )
-        flips |= np.isnan(g).any(axis=-1) & ~np.isnan(r).any(axis=-1)
-        result["argmax_flips"] = float(flips.mean())
+        result["argmax_flips"] = _argmax_flip_fraction(r, g)
     if not_bitwise is not None:
         first = not_bitwise.pop("first", None)
         if first is not None:
             result["worst"] = _at(first, ref, got, batch_axis)
-    elif not identical and excess.size:
-        result["worst"] = _locate(excess, ref, got, batch_axis)
-    result["excess"] = float(excess.max()) if excess.size else 0.0
+    elif not identical and d.excess.size:
+        result["worst"] = _locate(d.excess, ref, got, batch_axis)
+    result["excess"] = float(d.excess.max()) if d.excess.size else 0.0
     return result
 
 
-def _bitwise_equal(ref: np.ndarray, got: np.ndarray) -> bool:
-    """Same dtype, same shape, same bytes: +0 and -0 differ, and so do two NaN payloads."""
-    return (
-        ref.dtype == got.dtype
-        and ref.shape == got.shape
-        and np.ascontiguousarray(ref).tobytes() == np.ascontiguousarray(got).tobytes()
+@dataclass(frozen=True)
+class _Differences:
+    """Element by element, an output (as float64) against the reference's."""
+
+    diff: np.ndarray  # |got - ref| where both are finite, else 0
+    rel: np.ndarray  # diff relative to |ref|, floored at atol
+    excess: np.ndarray  # diff / allowed (inf where a non-finite value does not match)
+    agree: np.ndarray  # excess <= 1
+    both: np.ndarray  # both finite
+    new_nan: np.ndarray  # NaN where the reference has none
+    new_inf: np.ndarray  # Inf where the reference has none
+
+    @classmethod
+    def of(cls, r: np.ndarray, g: np.ndarray, tol: Tolerance) -> _Differences:
+        """The differences of ``g`` from ``r``, both float64 of the same shape."""
+        ref_finite = np.isfinite(r)
+        got_finite = np.isfinite(g)
+        new_nan = np.isnan(g) & ~np.isnan(r)
+        new_inf = np.isinf(g) & ~np.isinf(r)
+        both = ref_finite & got_finite
+        with np.errstate(invalid="ignore"):
+            diff = np.where(both, np.abs(g - r), 0.0)
+        # Relative to |ref|, floored at atol so that values near zero do not give huge ratios.
+        floor = tol.atol or np.finfo(np.float64).tiny
+        rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(r), floor))
+        # Non-finite elements agree only where both are the same non-finite value.
+        same_nonfinite = ~ref_finite & ((np.isnan(r) & np.isnan(g)) | (r == g))
+        mismatch_nonfinite = ~both & ~same_nonfinite
+        excess = np.where(mismatch_nonfinite, np.inf, _excess(diff, r, tol))
+        return cls(diff, rel, excess, excess <= 1.0, both, new_nan, new_inf)
+
+    def figures(self) -> dict[str, Any]:
+        """The summary's largest differences, the fraction within tolerance, new NaN/Inf."""
+        return {
+            "max_abs": float(self.diff.max()) if self.diff.size else 0.0,
+            "max_rel": float(self.rel.max()) if self.rel.size else 0.0,
+            "fraction_within": float(self.agree.mean()) if self.agree.size else 1.0,
+            "nan": int(np.count_nonzero(self.new_nan)),
+            "inf": int(np.count_nonzero(self.new_inf)),
+        }
+
+
+def _ulp_figures(
+    ref: np.ndarray, got: np.ndarray, r: np.ndarray, both: np.ndarray, tol: Tolerance, unit: str
+) -> dict[str, Any]:
+    """ULP distances (in ``unit``) over the elements finite in both: median, max, max above atol
+    (``r``: the reference as float64)."""
+    ulps = ulp_distance(ref, got, unit)[both] if both.any() else np.zeros(0, np.uint64)
+    # Near zero a float's steps are tiny, so the max ULP is set by values the tolerance
+    # calls equal (172032 ULP at |diff| 1e-7): the max over elements above atol is the
+    # figure that says how many steps apart the values that matter are.
+    big = (np.abs(r) > tol.atol)[both] if both.any() else np.zeros(0, bool)
+    return {
+        "ulp_median": float(np.median(ulps)) if ulps.size else 0.0,
+        "ulp_max": int(ulps.max()) if ulps.size else 0,
+        "ulp_max_above_atol": int(ulps[big].max()) if big.any() else 0,
+        "ulp_unit": unit,
+    }
+
+
+def _argmax_flip_fraction(r: np.ndarray, g: np.ndarray) -> float:
+    """The fraction of events whose argmax over the last axis changes (a new NaN flips it)."""
+    flips = np.argmax(np.nan_to_num(r, nan=-np.inf), axis=-1) != np.argmax(
+        np.nan_to_num(g, nan=-np.inf), axis=-1
     )
-
-
-def _bits(values: np.ndarray) -> np.ndarray:
-    """The elements' bytes as one unsigned integer (or row of bytes) each, for comparison."""
-    a = np.ascontiguousarray(values)
-    if a.dtype.itemsize in (1, 2, 4, 8):
-        return a.view(f"u{a.dtype.itemsize}")
-    return a.view(np.uint8).reshape(*a.shape, a.dtype.itemsize)
-
-
-def _equal_not_bitwise(ref: np.ndarray, got: np.ndarray) -> dict[str, Any] | None:
-    """Why outputs of equal values are not bitwise identical, or None when some value differs.
-
-    Equal: the same shape, ``got == ref`` everywhere, NaN where the reference has NaN. The
-    answer counts what tells them apart: the dtype, signed zeros, NaN payloads (``first``: the
-    flat index of the first element whose bits differ, for the same dtype).
-    """
-    if ref.shape != got.shape:
-        return None
-    floats = ref.dtype.kind in "fc" and got.dtype.kind in "fc"
-    try:
-        if not np.array_equal(ref, got, equal_nan=floats):
-            return None
-    except TypeError:  # values numpy cannot compare (strings vs numbers): not equal
-        return None
-    out: dict[str, Any] = {}
-    reasons = []
-    if ref.dtype != got.dtype:
-        reasons.append(f"dtype {got.dtype} vs reference {ref.dtype}")
-    if floats and ref.dtype.kind == "f" and got.dtype.kind == "f":
-        zeros = (ref == 0) & (got == 0) & (np.signbit(ref) != np.signbit(got))
-        out["signed_zeros"] = int(np.count_nonzero(zeros))
-        if out["signed_zeros"]:
-            reasons.append(_count(out["signed_zeros"], "signed zero"))
-    if ref.dtype == got.dtype:
-        differ = _bits(ref) != _bits(got)
-        if differ.ndim > ref.ndim:
-            differ = differ.any(axis=-1)
-        if ref.dtype.kind in "fc":
-            payloads = differ & np.isnan(ref)
-            out["nan_payloads"] = int(np.count_nonzero(payloads))
-            if out["nan_payloads"]:
-                reasons.append(_count(out["nan_payloads"], "NaN payload"))
-        if differ.any():
-            out["first"] = int(np.argmax(differ.reshape(-1)))
-        out["elements"] = int(np.count_nonzero(differ))
-    out["reason"] = "; ".join(reasons) or "the bytes differ"
-    return out
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what} differs" if n == 1 else f"{n} {what}s differ"
+    flips |= np.isnan(g).any(axis=-1) & ~np.isnan(r).any(axis=-1)
+    return float(flips.mean())
 
 
 def _locate(excess: np.ndarray, ref: np.ndarray, got: np.ndarray, batch_axis: int | None) -> dict[str, Any]:

@@ -34,103 +34,17 @@ def render(
     ups = data.speedup_of(records)
     for model, rs in data.by_model(records).items():
         lines += [f"## {_cell(model)}", ""]
-        rec = data.recommend(rs)
-        for what, r in (
-            ("lowest latency at batch 1, 1 thread", rec["latency"]),
-            ("highest throughput", rec["throughput"]),
-        ):
-            if r is None:
-                measured = data.ok(rs)
-                if not measured:
-                    why = f"none of the {len(rs)} configurations succeeded (see the failures below)"
-                elif not any(data.agrees(m) for m in measured):
-                    why = "none agrees with the reference"
-                else:
-                    why = "no configuration that agrees with the reference was measured there"
-                lines.append(f"- **{what}**: {why}")
-            else:
-                lines.append(
-                    f"- **{what}**: {_cell(data.config_label(r))} at batch {r['key']['batch']}, "
-                    f"{r['key']['threads']} thread(s): {fmt_ns(r['stats']['per_event_median_ns'])}"
-                    f" per event, {r['stats']['throughput_eps']:.3g} events/s (median-based)"
-                )
+        lines += _recommendation_lines(rs)
         lines.append("")
         if plots_dir is not None:
-            from hepinfer.report.plots import PLOT_KINDS, TITLES, not_drawn_line
-
             drawn = None if figs is None else {name for name, _, _ in figs.get(model, [])}
-            for kind in PLOT_KINDS:
-                name = f"{data.safe_id(model)}_{kind}"
-                png = plots_dir / f"{name}.png"
-                if png.exists() and (drawn is None or name in drawn):
-                    link = png if base is None else Path(_relative(png, base))
-                    lines.append(f"![{TITLES[kind]}]({link.as_posix()})")
-            skipped = not_drawn_line(rs)
-            if skipped:
-                lines += ["", skipped]
+            lines += _plot_lines(model, rs, plots_dir, base, drawn)
             lines.append("")
-        table_rows = []
-        for r in rs:
-            k = r["key"]
-            if r.get("status") != "ok":
-                table_rows.append(
-                    [
-                        data.config_label(r),
-                        k["batch"],
-                        k["threads"],
-                        "-",
-                        "-",
-                        "-",
-                        "-",
-                        f"error in {(r.get('error') or {}).get('phase', '?')}: "
-                        f"{(r.get('error') or {}).get('message', '?')}",
-                    ]
-                )
-                continue
-            s = r["stats"]
-            up = ups.get(r["record_id"])
-            v = data.verdict(r)
-            if v == EQUAL_NOT_BITWISE:
-                v = f"{v} ({not_bitwise_text(r.get('agreement') or {})})"
-            table_rows.append(
-                [
-                    data.config_label(r),
-                    k["batch"],
-                    k["threads"],
-                    fmt_ns(s["per_event_median_ns"]),
-                    f"{s['throughput_eps']:.3g}",
-                    f"{up:.2f}x" if up else "-",
-                    f"**{v}**" if v == "different" else v,
-                    processes.note(r, fmt_ns) or "",
-                ]
-            )
-        lines += _table(
-            [
-                "configuration",
-                "batch",
-                "threads",
-                "per event",
-                "events/s (median)",
-                "speed-up",
-                "agreement",
-                "notes",
-            ],
-            table_rows,
-        )
+        lines += _table(_CONFIGURATION_HEADERS, [_configuration_row(r, ups) for r in rs])
         lines.append("")
         if processes.any_combined(rs):
             lines += [processes.LEGEND, ""]
-        measured = data.ok(rs)
-        if measured:  # one-off costs: the same cells and legend as the HTML page's
-            lines += ["### One-off costs", ""]
-            lines += _table(
-                ["configuration", "batch", "threads", *data.ONE_OFF_HEADERS],
-                [
-                    [data.config_label(r), r["key"]["batch"], r["key"]["threads"], *data.one_off_cells(r)]
-                    for r in measured
-                ],
-            )
-            lines += ["", data.ONE_OFF_LEGEND, ""]
+        lines += _one_off_lines(rs)
     lines += ["## Environment", ""]
     for env in data.environments(records):
         lines += _table(
@@ -140,6 +54,107 @@ def render(
         )
         lines.append("")
     return "\n".join(lines)
+
+
+def _recommendation_lines(rs: Sequence[dict[str, Any]]) -> list[str]:
+    """The model's fastest configurations that agree, or why there is none."""
+    lines = []
+    rec = data.recommend(rs)
+    for what, r in (
+        ("lowest latency at batch 1, 1 thread", rec["latency"]),
+        ("highest throughput", rec["throughput"]),
+    ):
+        if r is None:
+            measured = data.ok(rs)
+            if not measured:
+                why = f"none of the {len(rs)} configurations succeeded (see the failures below)"
+            elif not any(data.agrees(m) for m in measured):
+                why = "none agrees with the reference"
+            else:
+                why = "no configuration that agrees with the reference was measured there"
+            lines.append(f"- **{what}**: {why}")
+        else:
+            lines.append(
+                f"- **{what}**: {_cell(data.config_label(r))} at batch {r['key']['batch']}, "
+                f"{r['key']['threads']} thread(s): {fmt_ns(r['stats']['per_event_median_ns'])}"
+                f" per event, {r['stats']['throughput_eps']:.3g} events/s (median-based)"
+            )
+    return lines
+
+
+def _plot_lines(
+    model: str, rs: Sequence[dict[str, Any]], plots_dir: Path, base: Path | None, drawn: set[str] | None
+) -> list[str]:
+    """Links to the model's plots in ``plots_dir`` (those in ``drawn`` when given), and the
+    line naming the plots that were not drawn."""
+    from hepinfer.report.plots import PLOT_KINDS, TITLES, not_drawn_line
+
+    lines = []
+    for kind in PLOT_KINDS:
+        name = f"{data.safe_id(model)}_{kind}"
+        png = plots_dir / f"{name}.png"
+        if png.exists() and (drawn is None or name in drawn):
+            link = png if base is None else Path(_relative(png, base))
+            lines.append(f"![{TITLES[kind]}]({link.as_posix()})")
+    skipped = not_drawn_line(rs)
+    if skipped:
+        lines += ["", skipped]
+    return lines
+
+
+_CONFIGURATION_HEADERS = (
+    "configuration",
+    "batch",
+    "threads",
+    "per event",
+    "events/s (median)",
+    "speed-up",
+    "agreement",
+    "notes",
+)
+
+
+def _configuration_row(r: dict[str, Any], ups: Mapping[str, float | None]) -> list[Any]:
+    """One configuration's row: its figures and agreement, or the error it failed with."""
+    k = r["key"]
+    if r.get("status") != "ok":
+        error = r.get("error") or {}
+        failed = f"error in {error.get('phase', '?')}: {error.get('message', '?')}"
+        return [data.config_label(r), k["batch"], k["threads"], "-", "-", "-", "-", failed]
+    s = r["stats"]
+    up = ups.get(r["record_id"])
+    v = data.verdict(r)
+    if v == EQUAL_NOT_BITWISE:
+        v = f"{v} ({not_bitwise_text(r.get('agreement') or {})})"
+    return [
+        data.config_label(r),
+        k["batch"],
+        k["threads"],
+        fmt_ns(s["per_event_median_ns"]),
+        f"{s['throughput_eps']:.3g}",
+        f"{up:.2f}x" if up else "-",
+        f"**{v}**" if v == "different" else v,
+        processes.note(r, fmt_ns) or "",
+    ]
+
+
+def _one_off_lines(rs: Sequence[dict[str, Any]]) -> list[str]:
+    """The one-off costs of the configurations that ran: the same cells and legend as the HTML page's."""
+    measured = data.ok(rs)
+    if not measured:
+        return []
+    rows = [
+        [data.config_label(r), r["key"]["batch"], r["key"]["threads"], *data.one_off_cells(r)]
+        for r in measured
+    ]
+    return [
+        "### One-off costs",
+        "",
+        *_table(["configuration", "batch", "threads", *data.ONE_OFF_HEADERS], rows),
+        "",
+        data.ONE_OFF_LEGEND,
+        "",
+    ]
 
 
 def _relative(path: Path, base: Path) -> str:

@@ -1,5 +1,5 @@
-"""From the workers' outputs to the report: agreement per input set, reproducibility answers,
-physics parity."""
+"""From the workers' outputs to the report: agreement per input set, reproducibility answers
+(``reproducibility``), physics parity."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from hepinfer.backends.registry import backend_class
 from hepinfer.errors import ConfigurationError
 from hepinfer.measure import physics
 from hepinfer.measure.agreement import (
@@ -20,47 +19,11 @@ from hepinfer.measure.agreement import (
     compare,
     ulp_unit_for,
 )
-from hepinfer.runner.validate.inputs import _take, event_axes, event_axis
-from hepinfer.runner.validate.request import ValidateRequest, _Job, _Set, isa_caps, label
+from hepinfer.runner.validate import reproducibility
+from hepinfer.runner.validate.inputs import event_axes, event_axis
+from hepinfer.runner.validate.request import ValidateRequest, _Job, _Set, label
+from hepinfer.runner.validate.worker_outputs import died_on, finished_some, load_outputs, worker_error
 from hepinfer.zoo import ModelRef, ModelSpec
-
-
-def _load(job: _Job, work: Path, set_name: str) -> dict[str, np.ndarray] | str:
-    """A job's outputs on a set, or why there are none.
-
-    A worker that died (a crash, a timeout) still leaves the outputs of the sets it finished;
-    the first set without outputs is where it died, the ones after it never ran.
-    """
-    for r in job.result.get("input_files", []):
-        if r["name"] == set_name and r["status"] != "ok":
-            return str(r["message"])
-    path = job.outputs(work, set_name)
-    if path.exists():
-        with np.load(path) as f:
-            return {k: f[k] for k in f.files}
-    if job.result.get("status") == "ok":
-        return "no outputs"
-    died = _died_on(job, work)
-    why = _worker_error(job)
-    if died == set_name or died is None:
-        return f"the worker failed on this set: {why}"
-    return f"not run: the worker failed earlier, on {died}: {why}"
-
-
-def _worker_error(job: _Job) -> str:
-    err = job.result.get("error") or {}
-    message, phase = str(err.get("message", "worker failed")), err.get("phase")
-    return message if not phase or str(phase) in message else f"{message} (phase {phase})"
-
-
-def _died_on(job: _Job, work: Path) -> str | None:
-    """The first of a failed job's sets that left no outputs (None: every set did)."""
-    return next((n for n in job.sets if not job.outputs(work, n).exists()), None)
-
-
-def _partial(job: _Job, work: Path) -> bool:
-    """Whether a failed job finished some of its sets before it died."""
-    return any(job.outputs(work, n).exists() for n in job.sets)
 
 
 def argmax_outputs(request: ValidateRequest, spec: ModelSpec) -> list[str]:
@@ -80,60 +43,6 @@ def argmax_outputs(request: ValidateRequest, spec: ModelSpec) -> list[str]:
         for t in spec.outputs
         if len(t.shape) >= 2 and isinstance(t.shape[-1], int) and t.shape[-1] >= 2
     ]
-
-
-def _same(
-    a: dict[str, np.ndarray], b: dict[str, np.ndarray], axes: Mapping[str, int | None]
-) -> dict[str, Any]:
-    """Bitwise comparison: identical or not, with the worst difference located."""
-    return compare(a, b, tol=Tolerance(0.0, 0.0), batch_axes=axes)
-
-
-def _answer(summaries: list[tuple[str, dict[str, Any] | str]]) -> dict[str, Any]:
-    """A reproducibility answer from comparisons: yes when every one is identical."""
-    errors = [(what, s) for what, s in summaries if isinstance(s, str)]
-    done = [(what, s) for what, s in summaries if not isinstance(s, str)]
-    if not done:
-        return {"answer": "n/a", "reason": errors[0][1] if errors else "nothing to compare"}
-    bad = [(what, s) for what, s in done if s["verdict"] != IDENTICAL]
-    out: dict[str, Any] = {
-        "answer": "no" if bad else "yes",
-        "each": {w: "yes" if s["verdict"] == IDENTICAL else "no" for w, s in done},
-    }
-    # Equal values whose bits differ (signed zeros, NaN payloads, dtype) are a "no" too: say so.
-    not_bitwise = {
-        what: "; ".join(f"{n} {r}" for n, r in s["not_bitwise"].items())
-        for what, s in bad
-        if s["verdict"] == EQUAL_NOT_BITWISE and s.get("not_bitwise")
-    }
-    if not_bitwise:
-        out["not_bitwise"] = not_bitwise
-        out["values_equal"] = len(not_bitwise) == len(bad)
-    if errors:
-        out["errors"] = {w: e for w, e in errors}
-    worst_abs, worst_ulp = 0.0, 0
-    for _, s in done:
-        for o in s["outputs"].values():
-            worst_abs = max(worst_abs, o.get("max_abs", 0.0))
-            worst_ulp = max(worst_ulp, o.get("ulp_max", 0))
-    out["max_abs"] = worst_abs
-    out["ulp_max"] = worst_ulp
-    units = {o["ulp_unit"] for _, s in done for o in s["outputs"].values() if "ulp_unit" in o}
-    if len(units) == 1:
-        out["ulp_unit"] = units.pop()
-    if bad:
-        what, s = max(bad, key=lambda ws: max(o.get("max_abs", 0.0) for o in ws[1]["outputs"].values()))
-        out["worst"] = {"where": what, **s.get("worst", {})}
-        nan = sum(o.get("nan", 0) + o.get("inf", 0) for _, s in bad for o in s["outputs"].values())
-        if nan:
-            out["new_nonfinite"] = nan
-    return out
-
-
-def _event_slice(
-    outputs: dict[str, np.ndarray], axes: Mapping[str, int | None], i: int
-) -> dict[str, np.ndarray]:
-    return {k: _take(v, axes.get(k, 0), i, i + 1) for k, v in outputs.items() if axes.get(k, 0) is not None}
 
 
 def _report(
@@ -175,15 +84,15 @@ def _report(
             "role": "reference" if is_ref else "backend",
         }
         if job.result.get("status") != "ok":
-            entry["error"] = _worker_error(job)
-            if not _partial(job, work):
+            entry["error"] = worker_error(job)
+            if not finished_some(job, work):
                 entry["verdict"] = "error"
                 report["backends"].append(entry)
                 continue
             # What ran before the worker died is kept; the sets it did not finish are marked.
-            died = _died_on(job, work)
+            died = died_on(job, work)
             entry["failed_sets"] = {
-                n: str(_load(job, work, n)) for n in job.sets if not job.outputs(work, n).exists()
+                n: str(load_outputs(job, work, n)) for n in job.sets if not job.outputs(work, n).exists()
             }
             entry["error"] = f"the worker failed on {died}: {entry['error']}"
         entry["settings"] = job.result.get("backend", {}).get("settings", {})
@@ -192,7 +101,7 @@ def _report(
             entry.update(_agreement(ref_job, job, work, agree_sets, request, tol, argmax, out_axes))
         elif is_ref:
             entry["verdict"] = "reference"
-        entry["reproducibility"] = _reproducibility(b, job, jobs, work, request, out_axes, set_names)
+        entry["reproducibility"] = reproducibility.answers(b, job, jobs, work, request, out_axes, set_names)
         if "physics" in checks and not is_ref and "background" in by_set:
             entry["physics"] = _physics(spec, ref_job, job, work, by_set, request)
         report["backends"].append(entry)
@@ -211,7 +120,7 @@ def _nonfinite(job: _Job, work: Path) -> dict[str, int]:
     event that makes any backend produce NaN is a bug whoever is the reference)."""
     out = {}
     for n in job.sets:
-        got = _load(job, work, n)
+        got = load_outputs(job, work, n)
         if isinstance(got, dict):
             count = sum(int(np.count_nonzero(~np.isfinite(v))) for v in got.values() if v.dtype.kind == "f")
             if count:
@@ -240,7 +149,7 @@ def _agreement(
     settings = job.result.get("backend", {}).get("settings", {})
     unit = ulp_unit_for(job.options, settings, request.precision)
     for n in set_names:
-        r, g = _load(ref_job, work, n), _load(job, work, n)
+        r, g = load_outputs(ref_job, work, n), load_outputs(job, work, n)
         if isinstance(r, str):
             per_set[n] = {"verdict": "unknown", "reason": f"the reference failed: {r}"}
         elif isinstance(g, str):
@@ -287,122 +196,6 @@ def _excess_key(summary: Mapping[str, Any]) -> float:
     return float(out.get("max_abs", 0.0))
 
 
-def _reproducibility(
-    b: str,
-    main: _Job,
-    jobs: list[_Job],
-    work: Path,
-    request: ValidateRequest,
-    axes: Mapping[str, int | None],
-    set_names: list[str],
-) -> dict[str, Any]:
-    checks = set(request.checks)
-    prefix = main.name.removesuffix("-main")
-    mine = {j.name.removeprefix(prefix + "-"): j for j in jobs if j.name.startswith(prefix + "-")}
-    out: dict[str, Any] = {}
-
-    def pair(a: dict[str, np.ndarray] | str, c: dict[str, np.ndarray] | str) -> dict[str, Any] | str:
-        if isinstance(a, str):
-            return a
-        if isinstance(c, str):
-            return c
-        return _same(a, c, axes)
-
-    if "repeat" in checks:
-        # The worker's first call on the model's default batch ran before the sets; the set
-        # "realistic" itself then ran once; "repeat" compares two runs on the same loaded model.
-        out["repeat"] = _answer(
-            [
-                (
-                    "realistic vs itself, same process",
-                    pair(_load(main, work, "realistic"), _load(main, work, "realistic_again")),
-                )
-            ]
-        )
-    if "rerun" in checks and "rerun" in mine:
-        out["rerun"] = _answer(
-            [
-                (
-                    "second process",
-                    pair(_load(main, work, "realistic"), _load(mine["rerun"], work, "realistic")),
-                )
-            ]
-        )
-    if "threads" in checks:
-        comps = []
-        for name, j in mine.items():
-            if name.startswith("threads"):
-                for n in j.sets:
-                    comps.append((f"{j.threads} threads, {n}", pair(_load(main, work, n), _load(j, work, n))))
-        if comps:
-            out["threads"] = _answer(comps)
-    if "batch" in checks:
-        comps = []
-        sizes = {n: int(n.removeprefix("batch")) for n in set_names if n.startswith("batch")}
-        batch_sets = [n for n in set_names if n.startswith("batch") and sizes[n] > 1] + ["realistic"]
-        for n in set_names:
-            if not n.startswith("alone"):
-                continue
-            i = int(n.removeprefix("alone"))
-            alone = _load(main, work, n)
-            for bs in batch_sets:
-                inside = _load(main, work, bs)
-                if isinstance(inside, dict):
-                    size = next(iter(inside.values())).shape[0]
-                    if i >= size:
-                        continue
-                    inside = _event_slice(inside, axes, i)
-                label = bs if bs != "realistic" else f"batch{max(request.batch_sizes)}"
-                if isinstance(alone, dict):
-                    alone = {k: v for k, v in alone.items() if axes.get(k, 0) is not None}
-                comps.append((f"event {i} alone vs in {label}", pair(alone, inside)))
-        if comps:
-            out["batch_invariance"] = _answer(comps)
-            worst = out["batch_invariance"].get("worst")
-            if worst and worst.get("event") is not None:
-                worst["event"] = int(worst["where"].split()[1])  # the event's index in the batch
-        else:
-            out["batch_invariance"] = {"answer": "n/a", "reason": "the model's batch size is fixed"}
-    if "exporter" in checks and not any(name.startswith("exporter") for name in mine):
-        out["exporter"] = {
-            "answer": "n/a",
-            "reason": "exporters compared only where a backend runs a zoo model's ONNX export",
-        }
-    exporter_jobs = [j for name, j in mine.items() if name.startswith("exporter")]
-    if "exporter" in checks and exporter_jobs:
-        j = exporter_jobs[0]
-        out["exporter"] = _answer(
-            [
-                (
-                    f"{main.exporter} vs {j.exporter}, {n}",
-                    pair(_load(main, work, n), _load(j, work, n)),
-                )
-                for n in j.sets
-            ]
-        )
-    if "isa" in checks:
-        caps, note = isa_caps(backend_class(b).name)
-        comps = []
-        for k, (label, _env) in enumerate(caps):
-            capped = mine.get(f"isa{k}")
-            if capped is not None:
-                comps.append((label, pair(_load(main, work, "realistic"), _load(capped, work, "realistic"))))
-        if comps:
-            out["isa"] = {**_answer(comps), "note": note}
-            out["isa"]["levels"] = {
-                label: mine[f"isa{k}"].result.get("backend", {}).get("settings", {}).get("cpu_capability")
-                for k, (label, _) in enumerate(caps)
-                if f"isa{k}" in mine
-            }
-        else:
-            out["isa"] = {"answer": "n/a", "reason": note}
-            # What can still be told without a switch: is it deterministic at all?
-            instead = {k: out[k]["answer"] for k in ("repeat", "rerun", "threads") if k in out}
-            if instead:
-                out["isa"]["instead"] = instead
-    return out
-
-
 def _physics(
     spec: ModelSpec,
     ref_job: _Job,
@@ -411,7 +204,9 @@ def _physics(
     sets: Mapping[str, _Set],
     request: ValidateRequest,
 ) -> dict[str, Any]:
-    loaded = {n: (_load(ref_job, work, n), _load(job, work, n)) for n in ("background", "signal")}
+    loaded = {
+        n: (load_outputs(ref_job, work, n), load_outputs(job, work, n)) for n in ("background", "signal")
+    }
     for n, (r, g) in loaded.items():
         if isinstance(r, str):
             return {"error": f"the reference failed on the {n} sample: {r}"}

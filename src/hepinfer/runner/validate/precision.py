@@ -102,42 +102,14 @@ def run_scan(
     wanted = ("realistic", "background", "signal")
     sub = dataclasses.replace(request, checks=("agreement", "physics"))
     sets = {s.name: s for s in input_sets(sub, ref, spec, dims) if s.name in wanted}
-    paths = {}
-    for name, s in sets.items():
-        paths[name] = work / f"scan-inputs.{name}.npz"
-        np.savez(paths[name], **s.inputs)  # type: ignore[arg-type]
-    axes_in, axes_out = event_axes(spec, spec.inputs), event_axes(spec, spec.outputs)
+    runner = _ScanRunner(request, ref, spec, dims, work, sets, _save_sets(sets, work))
     steps = len(scan.widths) + 1
-
-    def run_one(tag: str, backend: str, options: Mapping[str, str]) -> dict[str, Any]:
-        key = Key(
-            model=ref.label, backend=backend, batch=spec.default_batch(), threads=1,
-            options=dict(options), dims=dict(dims), model_params=dict(ref.params),
-            exporter=request.exporter, seed=request.seed,
-        )  # fmt: skip
-        fields, _, failed = stage_job(ref, spec, key)
-        entries = [
-            {
-                "name": n, "inputs": str(paths[n]), "outputs": str(work / f"scan-{tag}.{n}.npz"),
-                "chunk": sets[n].chunk, "axes": axes_in, "out_axes": axes_out,
-            }
-            for n in sets
-        ]  # fmt: skip
-        job = Job(key=key, model_ref=ref, spec=spec, measure=False, input_files=tuple(entries))
-        result = failed or run_job(job.staged(fields).to_dict(), work, f"scan-{tag}", request.timeout_s)
-        return {"result": result, "outputs": {n: work / f"scan-{tag}.{n}.npz" for n in sets}}
-
     if on_start is not None:
         on_start(0, steps, f"scan reference {reference}")
-    ref_run = run_one("reference", reference, {})
-    ref_out = _outputs(ref_run, sets)
+    ref_out = _outputs(runner.run("reference", reference, {}), sets)
     if isinstance(ref_out, str):
         return {"error": f"the reference failed: {ref_out}"}
-    chosen = scan.integer
-    if chosen is None:
-        arrays = [v for s in sets.values() for v in s.inputs.values() if v.dtype.kind == "f"]
-        arrays += [v for outs in ref_out.values() for v in outs.values()]
-        chosen = integer_bits(arrays)
+    chosen = scan.integer if scan.integer is not None else _observed_integer_bits(sets, ref_out)
     classifier = spec.classifier
     argmax = [
         t.name for t in spec.outputs if classifier and isinstance(t.shape[-1], int) and t.shape[-1] >= 2
@@ -146,21 +118,9 @@ def run_scan(
     rows = []
     for i, width in enumerate(scan.widths):
         integer = min(chosen, width)
-        options = {**scan.options, "width": str(width), "integer": str(integer)}
         if on_start is not None:
             on_start(i + 1, steps, f"scan {scan.backend} ap_fixed<{width},{integer}>")
-        got_run = run_one(f"w{width}", scan.backend, options)
-        got = _outputs(got_run, sets)
-        row: dict[str, Any] = {"width": width, "integer": integer, "type": f"ap_fixed<{width},{integer}>"}
-        if isinstance(got, str):
-            row["error"] = got
-            rows.append(row)
-            continue
-        settings = got_run["result"].get("backend", {}).get("settings", {})
-        row["compile_s"] = settings.get("compile_s")
-        row["cached"] = settings.get("cached")
-        row.update(_judge(spec, sets, ref_out, got, tol, argmax, axes_out, scan))
-        rows.append(row)
+        rows.append(_width_row(runner, scan, width, integer, ref_out, tol, argmax))
     return {
         "backend": scan.backend,
         "reference": reference,
@@ -177,6 +137,81 @@ def run_scan(
         "recommended": recommend(rows, scan.threshold),
         "timing_kind": "C simulation (emulator CPU time)",
     }
+
+
+def _save_sets(sets: Mapping[str, _Set], work: Path) -> dict[str, Path]:
+    """Each input set saved once as .npz, for every worker of the scan to read."""
+    paths = {}
+    for name, s in sets.items():
+        paths[name] = work / f"scan-inputs.{name}.npz"
+        np.savez(paths[name], **s.inputs)  # type: ignore[arg-type]
+    return paths
+
+
+def _observed_integer_bits(sets: Mapping[str, _Set], ref_out: Mapping[str, Mapping[str, np.ndarray]]) -> int:
+    """Integer bits for the largest magnitude among the float inputs and the reference outputs."""
+    arrays = [v for s in sets.values() for v in s.inputs.values() if v.dtype.kind == "f"]
+    arrays += [v for outs in ref_out.values() for v in outs.values()]
+    return integer_bits(arrays)
+
+
+@dataclass(frozen=True)
+class _ScanRunner:
+    """Runs one backend configuration of the scan on the saved input sets, in a worker."""
+
+    request: ValidateRequest
+    ref: ModelRef
+    spec: ModelSpec
+    dims: Mapping[str, int]
+    work: Path
+    sets: Mapping[str, _Set]
+    paths: Mapping[str, Path]
+
+    def run(self, tag: str, backend: str, options: Mapping[str, str]) -> dict[str, Any]:
+        """The worker's result, and where it wrote its outputs per set."""
+        ref, spec, request, work, sets = self.ref, self.spec, self.request, self.work, self.sets
+        axes_in, axes_out = event_axes(spec, spec.inputs), event_axes(spec, spec.outputs)
+        key = Key(
+            model=ref.label, backend=backend, batch=spec.default_batch(), threads=1,
+            options=dict(options), dims=dict(self.dims), model_params=dict(ref.params),
+            exporter=request.exporter, seed=request.seed,
+        )  # fmt: skip
+        fields, _, failed = stage_job(ref, spec, key)
+        entries = [
+            {
+                "name": n, "inputs": str(self.paths[n]), "outputs": str(work / f"scan-{tag}.{n}.npz"),
+                "chunk": sets[n].chunk, "axes": axes_in, "out_axes": axes_out,
+            }
+            for n in sets
+        ]  # fmt: skip
+        job = Job(key=key, model_ref=ref, spec=spec, measure=False, input_files=tuple(entries))
+        result = failed or run_job(job.staged(fields).to_dict(), work, f"scan-{tag}", request.timeout_s)
+        return {"result": result, "outputs": {n: work / f"scan-{tag}.{n}.npz" for n in sets}}
+
+
+def _width_row(
+    runner: _ScanRunner,
+    scan: PrecisionScan,
+    width: int,
+    integer: int,
+    ref_out: Mapping[str, Mapping[str, np.ndarray]],
+    tol: Tolerance,
+    argmax: list[str],
+) -> dict[str, Any]:
+    """The scan's row for ``ap_fixed<width,integer>``: its build, and how far it is from the float."""
+    options = {**scan.options, "width": str(width), "integer": str(integer)}
+    got_run = runner.run(f"w{width}", scan.backend, options)
+    got = _outputs(got_run, runner.sets)
+    row: dict[str, Any] = {"width": width, "integer": integer, "type": f"ap_fixed<{width},{integer}>"}
+    if isinstance(got, str):
+        row["error"] = got
+        return row
+    settings = got_run["result"].get("backend", {}).get("settings", {})
+    row["compile_s"] = settings.get("compile_s")
+    row["cached"] = settings.get("cached")
+    axes_out = event_axes(runner.spec, runner.spec.outputs)
+    row.update(_judge(runner.spec, runner.sets, ref_out, got, tol, argmax, axes_out, scan))
+    return row
 
 
 def _outputs(run: Mapping[str, Any], sets: Mapping[str, _Set]) -> dict[str, dict[str, np.ndarray]] | str:
