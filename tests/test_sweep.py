@@ -158,6 +158,16 @@ def test_model_options_batches_and_dims_at_their_lines(tmp_path: Path) -> None:
     assert "add pytorch to models[1].backends or drop its options" in message
 
 
+def test_bad_value_types_in_the_files_words() -> None:
+    text = "models: [linear_event]\nbatches: one\nseed: 1.5\nexporter: torch\n"
+    found = [(p.line, p.where, p.what) for p in runner.sweep_config.problems(*_parsed(text))]
+    assert found == [
+        (2, "batches", "'one' is not a list; write a list here"),
+        (3, "seed", "1.5 is not a whole number; write a whole number here"),
+        (4, "exporter", "'torch' is not allowed; use one of dynamo, legacy, tf2onnx"),
+    ]
+
+
 def _parsed(text: str) -> tuple[object, object]:
     import yaml
 

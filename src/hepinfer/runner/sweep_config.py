@@ -133,8 +133,11 @@ def _with_fix(error: Any) -> str:
     if kind == "exclusiveMinimum":
         return f"{message}; use more than {value}"
     if kind == "type":
-        want = " or ".join(value) if isinstance(value, list) else value
-        return f"{error.instance!r} is not a {want}; write a {want} here"
+        names = {"array": "list", "object": "mapping", "integer": "whole number"}
+        kinds = value if isinstance(value, list) else [value]
+        want = " or ".join(str(names.get(k, k)) for k in kinds)
+        article = "an" if want[0] in "aeiou" else "a"
+        return f"{error.instance!r} is not {article} {want}; write {article} {want} here"
     if kind == "uniqueItems":
         return f"{message}; give each value once"
     if kind == "minItems":
