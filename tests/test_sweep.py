@@ -87,6 +87,93 @@ def test_yaml_syntax_and_unknown_model(tmp_path: Path, capsys: pytest.CaptureFix
     assert "sweep.yaml:3:" in err and "models[1]" in err and "no_such_model" in err
 
 
+def test_every_mistake_at_its_own_line_in_the_files_terms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before, only the first mistake was named, and a wrong backend option (line 7 here) was
+    # reported at the model's line (2) as the command line's "--option onnxruntime.bogus".
+    text = (
+        "models:\n"  # 1
+        "  - linear_event\n"  # 2
+        "  - name: no_such_model\n"  # 3
+        "backends: [onnxruntime, pytorch, onnxrt]\n"  # 4
+        "options:\n"  # 5
+        "  onnxruntime:\n"  # 6
+        "    bogus: [1, 2]\n"  # 7
+        "    iobinding: [false, maybe]\n"  # 8
+        "batches: [1, 4]\n"  # 9
+        "threds: [1]\n"  # 10
+    )
+    config = write(tmp_path, text)
+    out = tmp_path / "out.jsonl"
+    code = main(["sweep", str(config), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert not out.exists()  # nothing ran, nothing was written
+    assert err[0] == f"hepinfer: error: {config}: 5 mistakes, nothing was run:"
+    lines = err[1:]
+    assert [line.split(": ", 1)[0] for line in lines] == [f"{config}:{n}" for n in (3, 4, 7, 8, 10)]
+    unknown_model, backend, option, value, key = (line.split(": ", 2)[1:] for line in lines)
+    assert unknown_model[0] == "models[1].name" and "unknown model 'no_such_model'" in unknown_model[1]
+    assert backend == ["backends[2]", backend[1]] and backend[1].startswith(
+        "unknown backend 'onnxrt'; use one of"
+    )
+    assert option[0] == "options.onnxruntime.bogus"
+    assert (
+        option[1].startswith("onnxruntime has no option 'bogus'; its options: ") and "iobinding" in option[1]
+    )
+    assert value == [
+        "options.onnxruntime.iobinding[1]",
+        "'maybe' is not a value of iobinding; expected true or false",
+    ]
+    assert key[0] == "threds" and key[1].startswith("unknown key; use one of backends, batches")
+    assert not any("--option" in line or "--backend" in line for line in lines)  # the file's words
+
+
+def test_model_options_batches_and_dims_at_their_lines(tmp_path: Path) -> None:
+    text = (
+        "models:\n"  # 1
+        "  - name: gnn_tau\n"  # 2
+        "    params:\n"  # 3
+        "      form: bogus\n"  # 4
+        "  - name: linear_event\n"  # 5
+        "    batches: [1, 0]\n"  # 6
+        "    dims: {n_pf: 3}\n"  # 7
+        "    backends: [onnxruntime]\n"  # 8
+        "    options: {pytorch: {mode: eager}}\n"  # 9
+        "devices: [tpu]\n"  # 10
+    )
+    found = [(p.line, p.where) for p in runner.sweep_config.problems(*_parsed(text))]
+    assert found == [
+        (4, "models[0].params.form"),
+        (6, "models[1].batches[1]"),
+        (7, "models[1].dims.n_pf"),
+        (9, "models[1].options.pytorch"),
+        (10, "devices[0]"),
+    ]
+    with pytest.raises(ConfigurationError) as caught:
+        runner.load(write(tmp_path, text))
+    message = str(caught.value)
+    assert "use one of knn, indices, flat" in message and "no dynamic axis" in message
+    assert "add pytorch to models[1].backends or drop its options" in message
+
+
+def test_bad_value_types_in_the_files_words() -> None:
+    text = "models: [linear_event]\nbatches: one\nseed: 1.5\nexporter: torch\n"
+    found = [(p.line, p.where, p.what) for p in runner.sweep_config.problems(*_parsed(text))]
+    assert found == [
+        (2, "batches", "'one' is not a list; write a list here"),
+        (3, "seed", "1.5 is not a whole number; write a whole number here"),
+        (4, "exporter", "'torch' is not allowed; use one of dynamo, legacy, tf2onnx"),
+    ]
+
+
+def _parsed(text: str) -> tuple[object, object]:
+    import yaml
+
+    return yaml.safe_load(text), yaml.compose(text)
+
+
 def test_schema_is_published_and_valid() -> None:
     import jsonschema
 

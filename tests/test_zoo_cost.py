@@ -158,3 +158,88 @@ def test_gnn_tau_flat_cost_follows_the_nodes_its_builder_makes() -> None:
         spec=spec,
     )
     assert cost["macs_per_event"] == at_built["macs_per_event"] > 5 * at_default["macs_per_event"]
+
+
+def test_shapes_computed_from_input_shapes_are_folded(tmp_path: Path) -> None:
+    # torch.arange(batch) as exported: Range over a Shape value. ONNX's shape inference sizes
+    # neither the Range nor the Gather after it, so the MatMul was "not counted".
+    batch = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", 6])
+    consts = {
+        "zero": np.array(0, np.int64),
+        "one": np.array(1, np.int64),
+        "first": np.array([0], np.int64),
+        "w": np.ones((6, 4), np.float32),
+    }
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "first"], ["b1"]),
+        helper.make_node("Squeeze", ["b1"], ["b"]),
+        helper.make_node("Range", ["zero", "b", "one"], ["rows"]),
+        helper.make_node("Gather", ["x", "rows"], ["picked"], axis=0),
+        helper.make_node("MatMul", ["picked", "w"], ["y"]),
+        # gnn_tau's readout: a ReduceMax with its axes as an input, then a Concat, where ONNX
+        # Runtime's symbolic inference gives up on the whole graph
+        helper.make_node("ReduceMax", ["picked", "axis"], ["top"], keepdims=1),
+        helper.make_node("Concat", ["y", "top"], ["out"], axis=1),
+    ]
+    consts["axis"] = np.array([1], np.int64)
+    path = _save(tmp_path, nodes, [batch], [_in("out", ["B", 5])], consts)
+    cost = model_cost(path, batch=5)
+    assert cost["uncounted"] == []
+    assert cost["macs_by_op"] == {"MatMul": 5 * 6 * 4}
+
+
+def _gnn_tau_hand_macs(params: dict[str, object], graphs: int, slots: int) -> int:
+    """MACs of gnn_tau from its definition (the torch module), not from any ONNX graph: each
+    message-passing Linear maps every node slot of the batch (``slots``: B x n_nodes padded,
+    n_nodes_total flat), the head maps each graph, and the knn form adds each graph's
+    pairwise-distance product of the coordinates, [N,2] x [2,N]."""
+    from torch import nn
+
+    from hepinfer.zoo import entry
+
+    module = entry("gnn_tau").build(entry("gnn_tau").params(params))
+    macs = 0
+    for name, layer in module.named_modules():
+        if isinstance(layer, nn.Linear):
+            rows = graphs if name == "head" else slots
+            macs += rows * layer.in_features * layer.out_features
+    if params["form"] == "knn":
+        n = slots // graphs
+        macs += graphs * n * 2 * n
+    return macs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("form", "exporter"),
+    [("knn", "dynamo"), ("indices", "dynamo"), ("knn", "legacy"), ("indices", "legacy"), ("flat", "dynamo")],
+)
+def test_gnn_tau_every_form_counts_every_matmul(form: str, exporter: str) -> None:
+    """Before, the knn and indices forms left their three lin_l MatMuls (on the neighbour
+    mean, after a Range over the batch) "not counted": half the network's MACs."""
+    from hepinfer.backends.registry import backend_class
+    from hepinfer.results.schema import Key
+    from hepinfer.runner.stage import stager_for
+    from hepinfer.zoo import model_ref, spec_of
+
+    params = {"form": form}
+    ref = model_ref("gnn_tau", params)
+    spec = spec_of(ref)
+    path = stager_for(ref, spec).onnx(exporter)[0]
+    axis = "n_nodes_total" if form == "flat" else "n_nodes"
+    for batch, nodes in ((1, 64), (3, 40)):
+        dims = {axis: nodes} if form != "flat" else {axis: nodes, "n_edges_total": 3 * nodes}
+        cost = model_cost(path, batch, dims, spec=spec)
+        assert cost["uncounted"] == []
+        # the flat form stacks the nodes of all graphs: n_nodes_total rows for the whole batch
+        slots = nodes if form == "flat" else batch * nodes
+        assert cost["macs"] == _gnn_tau_hand_macs(params, batch, slots)
+    # the parent's analysis at the worker's shapes (runner/stage.py) counts them too
+    key = Key(
+        model=ref.label, backend="onnxruntime", batch=2, threads=1, model_params=params, exporter=exporter
+    )
+    staged = stager_for(ref, spec).stage(key, backend_class("onnxruntime")).cost
+    assert staged["uncounted"] == []
+    if form != "flat":
+        assert staged["macs"] == _gnn_tau_hand_macs(params, 2, 2 * staged["dims"]["n_nodes"])

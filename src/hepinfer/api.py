@@ -117,7 +117,12 @@ def _answers(url: str) -> bool:
 
 
 def zoo_models(
-    count: bool = True, cost: bool = False, batch: int = 1, exporter: str = "dynamo"
+    count: bool = True,
+    cost: bool = False,
+    batch: int = 1,
+    exporter: str = "dynamo",
+    on_start: Callable[[int, int, str], None] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The built-in models at their default options, one dict each: ``model``, ``family``,
     ``params`` (trainable parameters, counted by building the model; None when ``count`` is
@@ -125,11 +130,14 @@ def zoo_models(
     defaults), ``inputs`` (``name[shape] dtype``) and ``summary``. ``cost`` adds
     ``weight_bytes``, ``macs_per_event`` at ``batch`` and ``export_elements`` (the initializer
     elements of the export: folded constants and buffers counted, tied weights once), read
-    from each model's ONNX export (exported once with ``exporter``, then cached)."""
+    from each model's ONNX export (exported once with ``exporter``, then cached).
+    ``on_start(i, n, name)`` and ``on_row(row)`` tell a caller's progress of each model."""
     from hepinfer.zoo import ENTRIES
 
     out = []
-    for name, e in ENTRIES.items():
+    for i, (name, e) in enumerate(ENTRIES.items()):
+        if on_start is not None:
+            on_start(i, len(ENTRIES), name)
         spec = e.spec(e.params({}))
         row: dict[str, Any] = {
             "model": name,
@@ -149,6 +157,8 @@ def zoo_models(
                 export_elements=c["params"],
             )
         out.append(row)
+        if on_row is not None:
+            on_row(row)
     return out
 
 

@@ -100,6 +100,7 @@ def run(ns: argparse.Namespace) -> int:
     """Plan (fail fast), warn about oversubscription, run each configuration, print the table."""
     from rich.console import Console
 
+    from hepinfer.cli.progress import steps
     from hepinfer.runner import eventloop
 
     request = request_from(ns)
@@ -110,12 +111,15 @@ def run(ns: argparse.Namespace) -> int:
     for warning in eventloop.oversubscription_warnings(the_plan):
         err.print(f"warning: {warning}")
     out = Path(ns.out)
+    with steps(len(the_plan.configs)) as progress:
 
-    def on_start(i: int, n: int, config: eventloop.Config) -> None:
-        what = f"{config.backend} {config.strategy} {config.mode} N={config.threads}"
-        err.print(f"[{i + 1}/{n}] {what}")
+        def on_start(i: int, n: int, config: eventloop.Config) -> None:
+            what = f"{config.backend} {config.strategy} {config.mode} N={config.threads}"
+            progress.start(what, done=i, total=n)
 
-    records = eventloop.run(request, out=out, on_start=on_start)
+        records = eventloop.run(
+            request, out=out, on_start=on_start, on_record=lambda r: progress.finish(_outcome(r))
+        )
     if ns.json:
         print_json_lines(records)
     else:
@@ -129,3 +133,15 @@ def run(ns: argparse.Namespace) -> int:
         print(f"hepinfer: {failed} of {len(records)} configurations failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _outcome(record: dict[str, Any]) -> str:
+    """A finished configuration in a few words: events per second and the median per event."""
+    from hepinfer.cli.progress import outcome
+
+    if record.get("status") != "ok":
+        return outcome(record)
+    from hepinfer.report.table import fmt_ns
+
+    stats = record["stats"]
+    return f"ok, {stats['events_per_s']:,.0f} events/s, {fmt_ns(stats['event']['median_ns'])} per event"

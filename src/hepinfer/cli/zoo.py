@@ -73,9 +73,7 @@ def run(ns: argparse.Namespace) -> int:
         no_torch = None if ns.no_count else missing("torch", "counting the parameters (PyTorch definitions)")
         if no_torch:
             print(f"hepinfer zoo: {no_torch}", file=sys.stderr)
-        models = hepinfer.zoo_models(
-            count=not (ns.no_count or no_torch), cost=ns.cost, batch=ns.batch, exporter=ns.exporter
-        )
+        models = _zoo_models(ns, count=not (ns.no_count or no_torch))
         parts = [zoo_table(models)]
         shown = models
     if ns.json:
@@ -85,3 +83,29 @@ def run(ns: argparse.Namespace) -> int:
     for part in parts:
         console.print(part)
     return 0
+
+
+def _zoo_models(ns: argparse.Namespace, count: bool) -> list[dict[str, object]]:
+    """The zoo's rows; with ``--cost`` (an export per model, minutes when not cached) the
+    progress goes to stderr: a live bar on a terminal, else one line per model."""
+    import hepinfer
+
+    if not ns.cost:
+        return hepinfer.zoo_models(count=count, batch=ns.batch, exporter=ns.exporter)
+    from hepinfer.cli.progress import steps
+    from hepinfer.zoo import ENTRIES
+
+    with steps(len(ENTRIES), "exporting") as progress:
+
+        def on_start(i: int, n: int, name: str) -> None:
+            progress.start(f"{name}: exporting, counting MACs", done=i, total=n)
+
+        def on_row(row: dict[str, object]) -> None:
+            macs = float(str(row["macs_per_event"]))
+            shown = f"{macs:,.0f}" if macs.is_integer() else f"{macs:,.2f}"
+            cost = f"{shown} MACs per event, {row['weight_bytes']:,} weight bytes"
+            progress.finish(cost, name=str(row["model"]))
+
+        return hepinfer.zoo_models(
+            count=count, cost=True, batch=ns.batch, exporter=ns.exporter, on_start=on_start, on_row=on_row
+        )

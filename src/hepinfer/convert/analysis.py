@@ -7,7 +7,10 @@ worker starts (``runner.stage``), so that they read the same shapes of the same 
   the shapes the file carries for intermediates and outputs dropped, then ONNX shape inference
   (data propagation on, not strict); where it leaves a tensor unsized (Shape -> Reshape
   chains, TopK, ...), ONNX Runtime's symbolic shape inference, when installed, fills the gaps
-  (what ONNX inferred stands).
+  (what ONNX inferred stands). Where gaps remain, the shape arithmetic (Shape, Range, Gather,
+  Concat ... of shape values, constants once the inputs are concrete) is folded into
+  initializers and both inferences run again on that copy (``fold_shape_values``): gnn_tau's
+  ``torch.arange(batch)`` neighbour gather left three MatMuls unsized before.
 - Cost (``model_cost``): parameters, weight bytes and multiply-accumulates of the operations
   that do the arithmetic: Gemm and MatMul (attention-like MatMuls between activations
   included), Conv, ConvTranspose, and the RNN, GRU and LSTM cells. Element-wise work
@@ -35,6 +38,7 @@ live in ``measure.min_memory``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -126,7 +130,93 @@ def infer(model: Any, shapes: Mapping[str, Sequence[int]]) -> Shapes:
         better = _ort_symbolic(concrete)
         if better is not None:
             _collect(better, dims, types)
+    if _gaps(concrete, dims, types):
+        # Shape arithmetic folded to constants (fold_shape_values), then both inferences again
+        folded = fold_shape_values(concrete, dims, types)
+        if folded is not None:
+            with contextlib.suppress(Exception):  # what was inferred before stands
+                again = onnx.shape_inference.infer_shapes(folded, strict_mode=False, data_prop=True)
+                _collect(again, dims, types)
+            if _gaps(concrete, dims, types):
+                better = _ort_symbolic(folded)
+                if better is not None:
+                    _collect(better, dims, types)
     return Shapes(model=concrete, dims=dims, elem_types=types, onnx_error=error)
+
+
+# Operators whose small integer results the shapes of a graph are computed with; with every
+# input shape concrete their values are constants (torch.arange(batch) is a Range of a Shape).
+_SHAPE_OPS = frozenset(
+    {
+        "Abs", "Add", "And", "Cast", "CastLike", "Ceil", "Concat", "Constant", "ConstantOfShape",
+        "Div", "Equal", "Expand", "Flatten", "Floor", "Gather", "GatherElements", "Greater",
+        "Identity", "Less", "Max", "Min", "Mod", "Mul", "Neg", "Not", "Or", "Range", "ReduceMax",
+        "ReduceMin", "ReduceProd", "ReduceSum", "Reshape", "Slice", "Squeeze", "Sub", "Tile",
+        "Transpose", "Unsqueeze", "Where",
+    }
+)  # fmt: skip
+# Values folded stay small: shape arithmetic, not the model's work.
+_FOLD_ELEMENTS = 1 << 14
+
+
+def fold_shape_values(model: Any, dims: Mapping[str, list[int]], types: Mapping[str, int]) -> Any | None:
+    """A copy of ``model`` whose shape computations are constants, or None when none is.
+
+    With the graph's inputs at concrete shapes, ``Shape`` and ``Size`` of a sized tensor are
+    constants, and so is the small integer arithmetic on them (``Gather``, ``Range``,
+    ``Concat``...). ONNX's shape inference propagates some of it but not all: a ``Range``
+    over ``Shape`` values (``torch.arange(batch)``) stays unsized, and with it every tensor
+    downstream (gnn_tau's neighbour gather, and the MatMuls after it). Each such node is
+    evaluated once with ONNX's reference evaluator, and its results become initializers of
+    the copy, so that shape inference sizes what follows. Nothing that depends on an input's
+    values is folded.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    values: dict[str, Any] = {
+        i.name: numpy_helper.to_array(i)
+        for i in model.graph.initializer
+        if math.prod(i.dims) <= _FOLD_ELEMENTS
+    }
+    folded: set[int] = set()
+    for index, node in enumerate(model.graph.node):
+        if node.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in node.attribute):
+            continue  # another domain, or a subgraph (If, Loop, Scan)
+        out: list[Any] | None = None
+        if node.op_type in ("Shape", "Size") and dims.get(node.input[0]) is not None:
+            shape = dims[node.input[0]]
+            if node.op_type == "Size":
+                out = [np.array(math.prod(shape), dtype=np.int64)]
+            else:
+                start, end = _attr(node, "start", 0), _attr(node, "end", None)
+                out = [np.array(shape[start:end], dtype=np.int64)]
+        elif node.op_type in _SHAPE_OPS and all(not i or i in values for i in node.input):
+            try:
+                evaluator = ReferenceEvaluator(node, opsets={"": opset} if opset else None)
+                out = list(evaluator.run(None, {i: values[i] for i in node.input if i}))
+            except Exception:
+                out = None  # left to shape inference
+        if out is None or len(out) != len(node.output) or any(np.size(v) > _FOLD_ELEMENTS for v in out):
+            continue
+        values.update((name, np.asarray(v)) for name, v in zip(node.output, out, strict=True) if name)
+        folded.add(index)
+    outputs = {o.name for o in model.graph.output}
+    folded = {i for i in folded if not outputs & set(model.graph.node[i].output)}
+    if not folded:
+        return None
+    kept = [n for i, n in enumerate(model.graph.node) if i not in folded]
+    read = {name for n in kept for name in n.input}
+    made = {name for i in folded for name in model.graph.node[i].output if name in read}
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    del m.graph.node[:]
+    m.graph.node.extend(kept)
+    m.graph.initializer.extend(numpy_helper.from_array(values[name], name) for name in sorted(made))
+    return m
 
 
 def _collect(model: Any, dims: dict[str, list[int]], types: dict[str, int]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,11 +26,11 @@ from hepinfer.errors import ConfigurationError, HepinferError, ResultsError, fir
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results import jsonl
 from hepinfer.results.schema import Key
-from hepinfer.runner import bench
+from hepinfer.runner import bench, sweep_config
 
 # Dask worker resource a benchmark task holds: start workers with ``--resources benchmark=1``.
 RESOURCE = "benchmark"
-_GRID_KEYS = ("backends", "batches", "threads", "devices", "options", "dims", "exporter", "seed")
+_GRID_KEYS = sweep_config.GRID_KEYS
 
 
 def schema() -> dict[str, Any]:
@@ -86,80 +86,26 @@ class Sweep:
 
 
 def load(path: Path, policy_overrides: Mapping[str, Any] | None = None) -> Sweep:
-    """Read, validate and plan a sweep configuration; one-line ConfigurationError when bad."""
-    yaml = require("yaml", "a sweep configuration (YAML)")
+    """Read, validate and plan a sweep configuration.
 
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigurationError(f"cannot read sweep configuration {path}: {err.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigurationError(f"{where}: not valid YAML: {problem}") from None
+    Every mistake of the file is reported at once, one ``FILE:LINE: key: what; fix`` line each
+    (``sweep_config.check``), in one ConfigurationError, before anything runs.
+    """
+    data, root = sweep_config.read(path)
     check(data, path, root)
     return _build(data, path, root, policy_overrides or {})
 
 
 def check(data: Any, path: Path, root: Any = None) -> None:
-    """Validate against the schema; the error names the key, its line and what is wrong."""
-    jsonschema = require("jsonschema", "checking a sweep configuration")
-    validator = jsonschema.Draft202012Validator(schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if error is None:
-        return
-    where = list(error.absolute_path)
-    what = error.message
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
-        extra = sorted(str(k) for k in error.instance if k not in allowed)
-        if extra:
-            where = [*where, extra[0]]
-            what = f"unknown key (allowed: {', '.join(sorted(allowed))})"
-    elif error.validator == "required":
-        what = error.message.replace(" is a required property", " is required")
-    if len(what) > 200:
-        what = what[:197] + "..."
-    raise ConfigurationError(f"{path}:{_line(root, where)}: {_dotted(where) or 'top level'}: {what}")
-
-
-def _dotted(parts: Sequence[Any]) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-def _line(root: Any, parts: Sequence[Any]) -> int:
-    """1-based line of the YAML node at ``parts`` (the key's line for a mapping entry)."""
-    import yaml
-
-    node, line = root, (root.start_mark.line + 1 if root is not None else 1)
-    for part in parts:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == str(part):
-                    node, line = v, k.start_mark.line + 1
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
+    """Validate a configuration: one ConfigurationError listing every problem, one per line."""
+    sweep_config.check(data, path, root)
 
 
 def _build(data: dict[str, Any], path: Path, root: Any, overrides: Mapping[str, Any]) -> Sweep:
     try:
         policy = TimingPolicy(**{**data.get("timing", {}), **overrides})
     except ConfigurationError as err:
-        raise ConfigurationError(f"{path}:{_line(root, ['timing'])}: timing: {err}") from None
+        raise ConfigurationError(f"{path}:{sweep_config.line_of(root, ['timing'])}: timing: {err}") from None
     sweep = Sweep(
         name=str(data.get("name") or path.stem),
         source=path,
@@ -187,9 +133,8 @@ def _build(data: dict[str, Any], path: Path, root: Any, overrides: Mapping[str, 
             try:
                 the_plan = bench.plan(request)
             except HepinferError as err:
-                raise ConfigurationError(
-                    f"{path}:{_line(root, ['models', i])}: models[{i}] ({model['name']}): {err}"
-                ) from None
+                line = sweep_config.line_of(root, ["models", i])
+                raise ConfigurationError(f"{path}:{line}: models[{i}] ({model['name']}): {err}") from None
             batches = sorted({k.batch for k in the_plan.keys}, key=[k.batch for k in the_plan.keys].index)
             for b in batches:
                 sweep.groups.append(Group(the_plan.at_batch(b)))
@@ -198,10 +143,7 @@ def _build(data: dict[str, Any], path: Path, root: Any, overrides: Mapping[str, 
 
 def _options(options: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, list[str]]]:
     """YAML option values (scalars or lists, any type) as the strings BackendOptions parses."""
-
-    def text(v: Any) -> str:
-        return str(v).lower() if isinstance(v, bool) else str(v)
-
+    text = sweep_config.option_text
     return {
         b: {k: [text(x) for x in (v if isinstance(v, list) else [v])] for k, v in opts.items()}
         for b, opts in options.items()
