@@ -26,6 +26,7 @@ from hepinfer.api import (
     sweep,
     validate,
     write_report,
+    zoo_families,
     zoo_models,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "sweep",
     "validate",
     "write_report",
+    "zoo_families",
     "zoo_models",
 ]
 

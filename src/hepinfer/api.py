@@ -123,6 +123,7 @@ def zoo_models(
     exporter: str = "dynamo",
     on_start: Callable[[int, int, str], None] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    family: str | None = None,
 ) -> list[dict[str, Any]]:
     """The built-in models at their default options, one dict each: ``model``, ``family``,
     ``params`` (trainable parameters, counted by building the model; None when ``count`` is
@@ -131,13 +132,13 @@ def zoo_models(
     ``weight_bytes``, ``macs_per_event`` at ``batch`` and ``export_elements`` (the initializer
     elements of the export: folded constants and buffers counted, tied weights once), read
     from each model's ONNX export (exported once with ``exporter``, then cached).
-    ``on_start(i, n, name)`` and ``on_row(row)`` tell a caller's progress of each model."""
-    from hepinfer.zoo import ENTRIES
-
+    ``on_start(i, n, name)`` and ``on_row(row)`` tell a caller's progress of each model;
+    ``family`` keeps one family's models (``zoo_families()`` lists them)."""
+    entries = _zoo_entries(family)
     out = []
-    for i, (name, e) in enumerate(ENTRIES.items()):
+    for i, (name, e) in enumerate(entries.items()):
         if on_start is not None:
-            on_start(i, len(ENTRIES), name)
+            on_start(i, len(entries), name)
         spec = e.spec(e.params({}))
         row: dict[str, Any] = {
             "model": name,
@@ -160,6 +161,24 @@ def zoo_models(
         if on_row is not None:
             on_row(row)
     return out
+
+
+def zoo_families() -> list[str]:
+    """The zoo's model families, in catalog order."""
+    from hepinfer.zoo import ENTRIES
+
+    return list(dict.fromkeys(e.family for e in ENTRIES.values()))
+
+
+def _zoo_entries(family: str | None) -> dict[str, Any]:
+    from hepinfer.errors import ConfigurationError
+    from hepinfer.zoo import ENTRIES
+
+    if family is None:
+        return dict(ENTRIES)
+    if family not in zoo_families():
+        raise ConfigurationError(f"no zoo family {family!r}; the families are {', '.join(zoo_families())}")
+    return {name: e for name, e in ENTRIES.items() if e.family == family}
 
 
 def model_cost(

@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="MODEL_OR_PATH",
         help="show one model's inputs and cost: a zoo name or an .onnx file",
     )
+    p.add_argument(
+        "--family", metavar="NAME", help="list one family's models only (rootbench, taggers, vae, gnn, ...)"
+    )
     p.add_argument("--no-count", action="store_true", help="skip building the models to count parameters")
     p.add_argument(
         "--cost",
@@ -55,6 +58,10 @@ def run(ns: argparse.Namespace) -> int:
     from hepinfer.report.console import stdout_console
     from hepinfer.report.zoo import model_view, zoo_table
 
+    if ns.model and ns.family:
+        from hepinfer.errors import ConfigurationError
+
+        raise ConfigurationError("--family lists a family's models: give a model or --family, not both")
     if ns.model:
         cost = hepinfer.model_cost(
             ns.model,
@@ -91,11 +98,10 @@ def _zoo_models(ns: argparse.Namespace, count: bool) -> list[dict[str, object]]:
     import hepinfer
 
     if not ns.cost:
-        return hepinfer.zoo_models(count=count, batch=ns.batch, exporter=ns.exporter)
+        return hepinfer.zoo_models(count=count, batch=ns.batch, exporter=ns.exporter, family=ns.family)
     from hepinfer.cli.progress import steps
-    from hepinfer.zoo import ENTRIES
 
-    with steps(len(ENTRIES), "exporting") as progress:
+    with steps(len(hepinfer.zoo_models(count=False, family=ns.family)), "exporting") as progress:
 
         def on_start(i: int, n: int, name: str) -> None:
             progress.start(f"{name}: exporting, counting MACs", done=i, total=n)
@@ -107,5 +113,11 @@ def _zoo_models(ns: argparse.Namespace, count: bool) -> list[dict[str, object]]:
             progress.finish(cost, name=str(row["model"]))
 
         return hepinfer.zoo_models(
-            count=count, cost=True, batch=ns.batch, exporter=ns.exporter, on_start=on_start, on_row=on_row
+            count=count,
+            cost=True,
+            batch=ns.batch,
+            exporter=ns.exporter,
+            on_start=on_start,
+            on_row=on_row,
+            family=ns.family,
         )
