@@ -63,9 +63,12 @@ def agreement_table(report: dict[str, Any]) -> Table:
     """One row per compared backend (the reference only where it failed or output NaN/Inf);
     the caption lists each backend's worst element, errors and non-finite outputs."""
     tol = report["tolerance"]
+    # A model's label holds its parameters in brackets ("gnn_tau[k=3]"): never read as markup.
     agree = Table(
-        title=f"hepinfer validate: {report['model']} vs {report['reference']} "
-        f"({report['precision']}: rtol {tol['rtol']:g}, atol {tol['atol']:g})"
+        title=escape(
+            f"hepinfer validate: {report['model']} vs {report['reference']} "
+            f"({report['precision']}: rtol {tol['rtol']:g}, atol {tol['atol']:g})"
+        )
     )
     for col in _AGREEMENT_COLUMNS:
         agree.add_column(col, overflow="fold", no_wrap=col == "verdict")
