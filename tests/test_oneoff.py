@@ -210,3 +210,64 @@ def test_processes_combine_without_pooling_and_say_what_failed() -> None:
         "memory_from": 2,
     }
     assert "samples_ns" not in row  # one process's samples never stand for the row
+
+
+def _compiled(record: dict[str, Any]) -> float:
+    """The record's one_off.compile_s, checked against the backend's own figure and the type."""
+    assert record["status"] == "ok", record.get("error")
+    compile_s = record["one_off"]["compile_s"]
+    # One session at one shape compiled once: the figure its settings() reports too.
+    assert compile_s == record["backend"]["settings"]["compile_s"]
+    assert Record.from_dict(record).one_off.compile_s == compile_s  # type: ignore[union-attr]
+    return float(compile_s)
+
+
+@pytest.mark.slow
+def test_memory_worker_records_the_compilation() -> None:
+    pytest.importorskip("openvino")
+    from hepinfer.runner.memory import MemoryRequest, run
+
+    request = MemoryRequest(model="linear_event", backends=("onnxruntime", "openvino"), batches=[4], calls=2)
+    ort, ov = run(request)
+    assert _compiled(ov) > 0
+    assert ort["status"] == "ok" and "compile_s" not in ort["one_off"]  # compiles nothing: no 0
+
+
+@pytest.mark.slow
+def test_eventloop_worker_records_the_first_sessions_compilation() -> None:
+    pytest.importorskip("openvino")
+    from hepinfer.runner.eventloop import EventLoopRequest, run
+
+    request = EventLoopRequest(
+        model="linear_event",
+        backends=("openvino",),
+        threads=(1,),
+        modes=("per-thread",),
+        events=20,
+        pool=4,
+        warmup_events=1,
+        check_events=0,
+    )
+    (record,) = run(request)
+    assert _compiled(record) > 0
+    # Paid in the untimed prepare: OpenVINO's compile_model outlasts the cold first call.
+    assert record["one_off"]["first_call_ns"] / 1e9 < record["one_off"]["compile_s"]
+
+
+@pytest.mark.slow
+def test_loadgen_worker_records_the_compilation() -> None:
+    pytest.importorskip("openvino")
+    pytest.importorskip("mlperf_loadgen")
+    from hepinfer.runner import loadgen
+    from hepinfer.runner.eventloop import EventLoopRequest
+
+    request = loadgen.LoadGenRequest(
+        EventLoopRequest(model="linear_event", backends=("openvino",), events=16),
+        scenario="SingleStream",
+        duration_s=0.2,
+        min_queries=50,
+        mode="per-thread",
+    )
+    record = loadgen.run(request)
+    assert record["kind"] == "loadgen"
+    assert _compiled(record) > 0

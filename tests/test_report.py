@@ -316,3 +316,21 @@ def test_the_bench_table_says_which_of_sofies_two_figures_it_shows() -> None:
     console.print(bench_table([record], title="t"))
     text = console.export_text()
     assert "shown: Python call; own C++ loop 3 us/event (call/loop 1.33)" in text
+
+
+def test_validate_title_keeps_the_models_parameters() -> None:
+    # Before: rich read "[channels=8,k=3]" as a style tag and the title said "gnn_tau" alone.
+    from rich.console import Console
+
+    from hepinfer.report.table import validate_tables
+
+    report = {
+        "model": "gnn_tau[channels=8,k=3]",
+        "reference": "pytorch",
+        "precision": "fp32",
+        "tolerance": {"rtol": 1e-4, "atol": 1e-5},
+        "backends": [{"backend": "ort", "verdict": "identical", "sets": {"s": {"outputs": {"y": {}}}}}],
+    }
+    console = Console(width=200, record=True)
+    console.print(validate_tables(report)[0])
+    assert "hepinfer validate: gnn_tau[channels=8,k=3] vs pytorch" in console.export_text()

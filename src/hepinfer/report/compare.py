@@ -30,7 +30,7 @@ from rich.table import Table
 
 from hepinfer.errors import ConfigurationError, ResultsError
 from hepinfer.measure.environment import machine_fingerprint
-from hepinfer.report.table import fmt_ns, label
+from hepinfer.report.cells import fmt_ns, label
 from hepinfer.results import jsonl
 
 FASTER, SLOWER, SAME = "faster", "slower", "not significant"

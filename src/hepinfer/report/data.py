@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from hepinfer.errors import ResultsError
+from hepinfer.report.cells import label
 from hepinfer.report.processes import combined, group_of
-from hepinfer.report.table import label, speedups
+from hepinfer.report.speedups import speedups
 from hepinfer.results import jsonl
 from hepinfer.results.record import step_seconds
 

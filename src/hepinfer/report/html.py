@@ -12,18 +12,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hepinfer.measure.agreement import EQUAL_NOT_BITWISE
 from hepinfer.report import data, processes
+from hepinfer.report.cells import fmt_ns, p99_cell
+from hepinfer.report.minimum import minimum_legend, minimum_ratio, ratio_text
 from hepinfer.report.plots import Plot
-from hepinfer.report.table import (
-    EQUAL_NOT_BITWISE,
-    fmt_ns,
-    minimum_legend,
-    minimum_ratio,
-    not_bitwise_text,
-    p99_cell,
-    ratio_text,
-    ulp_text,
-)
+from hepinfer.report.verdicts import not_bitwise_text, ulp_text
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;

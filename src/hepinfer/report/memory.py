@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hepinfer.measure.memory import fmt_bytes
-from hepinfer.report.table import minimum_legend, minimum_ratio, ratio_text
+from hepinfer.report.minimum import minimum_legend, minimum_ratio, ratio_text
 
 
 def memory_table(records: Sequence[dict[str, Any]], title: str = "") -> Table:

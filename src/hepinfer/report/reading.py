@@ -8,7 +8,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from hepinfer.report.table import fmt_ns, label
+from hepinfer.report.cells import fmt_ns, label
 
 READING_COLUMNS = (
     "backend",

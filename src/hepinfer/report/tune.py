@@ -13,7 +13,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from hepinfer.report.table import fmt_ns
+from hepinfer.report.cells import fmt_ns
 
 MiB = 1024.0 * 1024.0
 

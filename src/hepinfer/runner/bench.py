@@ -23,11 +23,11 @@ from hepinfer.backends.registry import backend_class, check_name
 from hepinfer.errors import ConfigurationError
 from hepinfer.measure.agreement import compare, ulp_unit_for
 from hepinfer.measure.timer import TimingPolicy
-from hepinfer.results import jsonl
 from hepinfer.results.record import step_seconds
 from hepinfer.results.schema import Key, new_record
 from hepinfer.runner.job import DataSource, Job
 from hepinfer.runner.launch import run_job
+from hepinfer.runner.records import RecordSink, add_minimum, take_result
 from hepinfer.runner.stage import Staged, interpreter_for, stage_job
 from hepinfer.zoo import ModelRef, ModelSpec, entry, model_ref, spec_of
 
@@ -222,7 +222,7 @@ def run(
     request = the_plan.request
     run_id = uuid.uuid4().hex[:12]
     workdir = Path(tempfile.mkdtemp(prefix="hepinfer-"))
-    records: list[dict[str, Any]] = []
+    sink = RecordSink(out, on_record)
     outputs: dict[Key, Path | str] = {}  # reference outputs, or why there are none
     try:
         once = _with_reference_jobs(the_plan)
@@ -265,15 +265,11 @@ def run(
             record["agreement"] = _agreement(key, ref_key, npz, outputs, result, the_plan.spec)
             if repeat > 1:
                 record["repeat"] = {"group": run_id, "index": r, "of": repeat}
-            if out is not None:
-                jsonl.append(out, record)
-            records.append(record)
-            if on_record is not None:
-                on_record(record)
+            sink.add(record)
     finally:
         if not keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    return records
+    return sink.records
 
 
 def _with_reference_jobs(the_plan: Plan) -> list[tuple[Key, bool]]:
@@ -290,10 +286,13 @@ def _with_reference_jobs(the_plan: Plan) -> list[tuple[Key, bool]]:
     return jobs
 
 
+# The worker's result sections a bench record takes as they are.
+_SECTIONS = ("samples_ns", "timing", "one_off", "memory", "backend", "environment", "process")
+
+
 def _record(
     key: Key, run_id: str, result: dict[str, Any], the_plan: Plan, staged: Staged | None
 ) -> dict[str, Any]:
-    from hepinfer.measure.min_memory import with_ratios
     from hepinfer.measure.stats import summarize
 
     record = new_record(key, run_id)
@@ -310,12 +309,8 @@ def _record(
     }
     if the_plan.ref.kind == "zoo":
         record["model"]["origin"] = entry(the_plan.ref.name).origin
-    if result["status"] != "ok":
-        record["status"] = "error"
-        record["error"] = result["error"]
+    if not take_result(record, result, _SECTIONS):
         return record
-    for field_name in ("samples_ns", "timing", "one_off", "memory", "backend", "environment", "process"):
-        record[field_name] = result.get(field_name, record.get(field_name))
     record["model"]["output_shapes"] = result.get("output_shapes", {})
     if "data" in result:
         record["data"] = result["data"]
@@ -323,8 +318,7 @@ def _record(
     native = (record["timing"] or {}).get("native")
     if native and native.get("samples_ns"):  # the backend's own loop, beside the harness's figure
         record["stats"]["native"] = summarize(native["samples_ns"], key.batch, request_confidence(result))
-    if staged is not None and staged.minimum is not None:
-        record["memory"]["minimum"] = with_ratios(staged.minimum, record["memory"])
+    add_minimum(record, staged)
     cost = (staged.cost if staged is not None else None) or {}
     if "macs_per_event" in cost:
         record["model"]["cost"] = {

@@ -77,6 +77,16 @@ def load(cls: type[Backend], artifact: ModelArtifact, options: BackendOptions) -
     return backend, time.perf_counter() - t0
 
 
+def record_compile(backend: Backend, one_off: dict[str, Any]) -> None:
+    """The seconds ``backend`` spent compiling (``Backend.compile_s``) into ``one_off``, read
+    after its ``prepare``; nothing where it compiles nothing (or, a plug-in that is no Backend
+    subclass, lacks the hook)."""
+    hook = getattr(backend, "compile_s", None)
+    compiled = hook() if callable(hook) else None
+    if compiled is not None:
+        one_off["compile_s"] = compiled
+
+
 def first_call(backend: Backend, prepared: Any, describe: Callable[[], str]) -> tuple[Any, int]:
     """The cold first call (synchronised where the device is asynchronous): raw outputs, ns.
 

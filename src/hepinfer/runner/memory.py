@@ -24,9 +24,9 @@ from typing import Any
 
 from hepinfer.backends.registry import backend_class, check_name
 from hepinfer.errors import ConfigurationError
-from hepinfer.results import jsonl
 from hepinfer.results.schema import Key, new_record
 from hepinfer.runner.launch import run_job
+from hepinfer.runner.records import RecordSink, add_minimum, take_result
 from hepinfer.zoo import model_ref, spec_of
 
 DEFAULT_BATCHES = (1, 4, 16, 64, 256, 1024)
@@ -85,6 +85,10 @@ def plan(request: MemoryRequest) -> list[Key]:
     return keys
 
 
+# The worker's result sections a memory record takes as they are.
+_SECTIONS = ("one_off", "memory", "backend", "environment", "process", "sessions")
+
+
 def run(
     request: MemoryRequest,
     out: Path | None = None,
@@ -94,7 +98,6 @@ def run(
     import shutil
     import tempfile
 
-    from hepinfer.measure.min_memory import with_ratios
     from hepinfer.runner.job import Job
     from hepinfer.runner.stage import interpreter_for, stage_job
 
@@ -103,7 +106,7 @@ def run(
     spec = spec_of(ref)
     run_id = uuid.uuid4().hex[:12]
     workdir = Path(tempfile.mkdtemp(prefix="hepinfer-memory-"))
-    records = []
+    sink = RecordSink(out, on_record)
     try:
         for i, key in enumerate(keys):
             fields, staged, failed = stage_job(ref, spec, key, analyse=True)
@@ -115,23 +118,12 @@ def run(
             record = new_record(key, run_id)
             record["kind"] = "memory"
             record["model"] = {"ref": ref.to_dict()}
-            if result["status"] != "ok":
-                record["status"] = "error"
-                record["error"] = result["error"]
-            else:
-                for name in ("one_off", "memory", "backend", "environment", "process"):
-                    record[name] = result.get(name, record.get(name))
-                record["sessions"] = result.get("sessions")
-                if staged is not None and staged.minimum is not None:
-                    record["memory"]["minimum"] = with_ratios(staged.minimum, record["memory"])
-            if out is not None:
-                jsonl.append(out, record)
-            records.append(record)
-            if on_record is not None:
-                on_record(record)
+            if take_result(record, result, _SECTIONS):
+                add_minimum(record, staged)
+            sink.add(record)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return records
+    return sink.records
 
 
 def _concurrently(n: int, work: Callable[[int], None]) -> None:
@@ -194,6 +186,7 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
 
     prepared = [inputs(sessions[0], 0)]
     probe.mark("prepare")
+    harness.record_compile(sessions[0], out["one_off"])  # compiled in prepare, for these shapes
 
     phases.enter("inference")
     with harness.scope_of(sessions[0]):

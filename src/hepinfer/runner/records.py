@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hepinfer.runner.stage import Staged
 
 
 def take_result(record: dict[str, Any], result: dict[str, Any], sections: Iterable[str]) -> bool:
@@ -18,6 +21,15 @@ def take_result(record: dict[str, Any], result: dict[str, Any], sections: Iterab
     for name in sections:
         record[name] = result.get(name, record.get(name))
     return True
+
+
+def add_minimum(record: dict[str, Any], staged: Staged | None) -> None:
+    """Put the graph-level minimum the parent computed (``runner.stage``) beside the memory the
+    worker measured, with their ratios (``memory.minimum``); nothing where there is none."""
+    if staged is not None and staged.minimum is not None:
+        from hepinfer.measure.min_memory import with_ratios
+
+        record["memory"]["minimum"] = with_ratios(staged.minimum, record["memory"])
 
 
 class RecordSink:

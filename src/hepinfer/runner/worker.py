@@ -62,6 +62,7 @@ class _Measurement:
 
     def prepare(self) -> None:
         """Inputs (seeded, or a data file's first events) prepared for the timed calls."""
+        from hepinfer.runner import harness
         from hepinfer.zoo import build_inputs
 
         key, data = self.job.key, self.job.data
@@ -76,12 +77,8 @@ class _Measurement:
             self.inputs = build_inputs(self.ref, self.spec, key.batch, key.dims, key.seed)
         self.prepared = self.backend.prepare(self.inputs)
         self.probe.mark("prepare")
-        # Compilation happens in prepare (Backend.compile_s): read once, for these shapes; a
-        # plug-in that is no Backend subclass may lack the hook.
-        hook = getattr(self.backend, "compile_s", None)
-        compiled = hook() if callable(hook) else None
-        if compiled is not None:
-            self.out["one_off"]["compile_s"] = compiled
+        # Compilation happens in prepare (Backend.compile_s): read once, for these shapes.
+        harness.record_compile(self.backend, self.out["one_off"])
 
     def calls(self) -> None:
         """The cold first call, the model's working memory, then warm-up and timing."""
