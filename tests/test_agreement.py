@@ -9,7 +9,7 @@ from hepinfer.errors import ConfigurationError
 from hepinfer.measure import physics
 from hepinfer.measure.agreement import Tolerance, compare, compare_output, describe, tolerance
 from hepinfer.measure.ulp import ulp_distance
-from hepinfer.report.table import agreement_cell, flag
+from hepinfer.report.verdicts import agreement_cell, flag
 
 
 def _ref(shape: tuple[int, ...] = (32, 5), seed: int = 0) -> np.ndarray:

@@ -210,7 +210,7 @@ def test_validate_row_without_comparisons_does_not_read_like_a_pass() -> None:
     # Before: "unknown 0 0 0/0 100%" for a backend none of whose outputs was compared.
     from rich.console import Console
 
-    from hepinfer.report.table import validate_tables
+    from hepinfer.report.validate import validate_tables
 
     report = {
         "model": "m",

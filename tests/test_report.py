@@ -182,7 +182,8 @@ def test_memory_below_the_graph_level_minimum_is_marked_and_explained(records: l
     from rich.console import Console
 
     from hepinfer.report.memory import memory_table
-    from hepinfer.report.table import BELOW_MINIMUM_NOTE, MINIMUM_LEGEND, bench_table
+    from hepinfer.report.minimum import BELOW_MINIMUM_NOTE, MINIMUM_LEGEND
+    from hepinfer.report.table import bench_table
 
     below, above = _openvino_bf16(records, 0.928), _openvino_bf16(records, 1.7)
 
@@ -210,7 +211,7 @@ def test_memory_below_the_graph_level_minimum_is_marked_and_explained(records: l
 
 
 def test_ulps_of_another_unit_than_the_backend_ran_are_said_so(records: list[dict[str, Any]]) -> None:
-    from hepinfer.report.table import agreement_cell
+    from hepinfer.report.verdicts import agreement_cell
 
     r = _openvino_bf16(records, 1.7)
     assert agreement_cell(r["agreement"], r) == "within tol (70123 ULP float32, backend ran bfloat16)"
@@ -251,7 +252,7 @@ def test_speedup_is_against_the_reference_the_plan_chose() -> None:
     Looking the reference up by backend name mixed the runs: both ONNX Runtime records were
     compared with whichever PyTorch record came last.
     """
-    from hepinfer.report.table import speedups
+    from hepinfer.report.speedups import speedups
 
     runs = [
         _timed("pytorch", "dynamo", 100_000),
@@ -322,7 +323,7 @@ def test_validate_title_keeps_the_models_parameters() -> None:
     # Before: rich read "[channels=8,k=3]" as a style tag and the title said "gnn_tau" alone.
     from rich.console import Console
 
-    from hepinfer.report.table import validate_tables
+    from hepinfer.report.validate import validate_tables
 
     report = {
         "model": "gnn_tau[channels=8,k=3]",

@@ -83,7 +83,7 @@ def test_bad_policy_is_refused() -> None:
 
 
 def test_durations_read_in_the_right_unit() -> None:
-    from hepinfer.report.table import fmt_ns
+    from hepinfer.report.cells import fmt_ns
 
     assert fmt_ns(999.6) == "1 us"
     assert fmt_ns(999.4) == "999 ns"
@@ -171,7 +171,8 @@ def test_batch_medians_of_independent_samples_match_the_order_statistic_interval
 def test_report_labels_say_median_and_withhold_p99() -> None:
     from rich.console import Console
 
-    from hepinfer.report.table import bench_table, p99_cell
+    from hepinfer.report.cells import p99_cell
+    from hepinfer.report.table import bench_table
 
     few = summarize(list(range(1000, 1050)), batch=1)
     many = summarize(list(range(1000, 3000)), batch=1)

@@ -188,7 +188,7 @@ def test_a_worker_dying_on_a_later_set_keeps_the_sets_before(tiny: Path) -> None
     assert crash["verdict"] == "different" and crash["error"].startswith("the worker failed on single")
     from rich.console import Console
 
-    from hepinfer.report.table import validate_tables
+    from hepinfer.report.validate import validate_tables
 
     console = Console(record=True, width=250)
     console.print(validate_tables(report)[0])
@@ -198,7 +198,7 @@ def test_a_worker_dying_on_a_later_set_keeps_the_sets_before(tiny: Path) -> None
 
 def test_ulps_above_atol_beside_the_max() -> None:
     from hepinfer.measure.agreement import Tolerance, compare_output
-    from hepinfer.report.table import ulp_text
+    from hepinfer.report.verdicts import ulp_text
 
     ref = np.array([1e-9, 0.5, 1.0], np.float32)
     got = np.array([2e-9, 0.5, np.nextafter(np.float32(1.0), np.float32(2))], np.float32)
@@ -305,7 +305,7 @@ def test_tables_show_option_labels_and_worst_element() -> None:
     from rich.console import Console
 
     from hepinfer.measure.agreement import compare
-    from hepinfer.report.table import validate_tables
+    from hepinfer.report.validate import validate_tables
 
     ref = np.zeros((4, 3), np.float32)
     got = ref.copy()
@@ -459,7 +459,7 @@ def test_bf16_backend_ulps_are_counted_in_bfloat16_and_shown_so(tmp_path: Path) 
     from rich.console import Console
 
     from hepinfer.measure.agreement import tolerance
-    from hepinfer.report.table import validate_tables
+    from hepinfer.report.validate import validate_tables
 
     rng = np.random.default_rng(2)
     ref = rng.uniform(0.5, 1.0, (8, 4)).astype(np.float32)
@@ -510,7 +510,7 @@ def test_signed_zeros_make_reproducibility_no_and_the_table_says_why(tmp_path: P
     from rich.console import Console
 
     from hepinfer.measure.agreement import tolerance
-    from hepinfer.report.table import validate_tables
+    from hepinfer.report.validate import validate_tables
 
     a = {"y": np.array([[0.0, 1.0], [2.0, 0.0]], np.float32)}
     b = {"y": np.array([[-0.0, 1.0], [2.0, 0.0]], np.float32)}

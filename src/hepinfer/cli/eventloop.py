@@ -141,7 +141,7 @@ def _outcome(record: dict[str, Any]) -> str:
 
     if record.get("status") != "ok":
         return outcome(record)
-    from hepinfer.report.table import fmt_ns
+    from hepinfer.report.cells import fmt_ns
 
     stats = record["stats"]
     return f"ok, {stats['events_per_s']:,.0f} events/s, {fmt_ns(stats['event']['median_ns'])} per event"

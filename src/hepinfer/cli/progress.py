@@ -88,6 +88,6 @@ def outcome(record: dict[str, Any]) -> str:
     median = (record.get("stats") or {}).get("median_ns")
     if median is None:
         return "ok"
-    from hepinfer.report.table import fmt_ns
+    from hepinfer.report.cells import fmt_ns
 
     return f"ok, {fmt_ns(median)} per call"

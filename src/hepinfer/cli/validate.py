@@ -204,7 +204,7 @@ def run(ns: argparse.Namespace) -> int:
     """Validate, print the tables; exit 1 when a backend differs or fails."""
     from hepinfer.cli.progress import steps
     from hepinfer.report.console import stdout_console
-    from hepinfer.report.table import validate_tables
+    from hepinfer.report.validate import validate_tables
     from hepinfer.runner import validate
 
     if ns.layerwise:

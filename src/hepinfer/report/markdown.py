@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hepinfer.measure.agreement import EQUAL_NOT_BITWISE
 from hepinfer.report import data, processes
-from hepinfer.report.table import EQUAL_NOT_BITWISE, fmt_ns, not_bitwise_text
+from hepinfer.report.cells import fmt_ns
+from hepinfer.report.verdicts import not_bitwise_text
 
 
 def _cell(value: Any) -> str:

@@ -2,8 +2,7 @@
 
 The cells they share with the other reports live in ``cells`` (durations, labels),
 ``verdicts`` (agreement), ``minimum`` (memory against the graph-level minimum) and
-``speedups``; the validate report's tables in ``validate``. The names below them are imported
-here too, for the modules that import them from this one.
+``speedups``; the validate report's tables in ``validate``.
 """
 
 from __future__ import annotations
@@ -14,54 +13,18 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from hepinfer.measure.agreement import EQUAL_NOT_BITWISE
 from hepinfer.report import data, processes
-from hepinfer.report.cells import P99_MIN_N, fmt_ns, label, p99_cell
+from hepinfer.report.cells import fmt_ns, label, p99_cell
 from hepinfer.report.minimum import (
-    BELOW_MINIMUM_MARK,
-    BELOW_MINIMUM_NOTE,
-    MINIMUM_LEGEND,
     memory_cell,
     minimum_legend,
-    minimum_ratio,
-    ratio_text,
 )
 from hepinfer.report.speedups import speedups
-from hepinfer.report.validate import REPRO_CHECKS, validate_tables
 from hepinfer.report.verdicts import (
     FAST_BUT_DIFFERENT_CAPTION,
-    MARKS,
     agreement_cell,
     flag,
-    not_bitwise_text,
-    ulp_text,
 )
-
-__all__ = [
-    "BELOW_MINIMUM_MARK",
-    "BELOW_MINIMUM_NOTE",
-    "EQUAL_NOT_BITWISE",
-    "FAST_BUT_DIFFERENT_CAPTION",
-    "MARKS",
-    "MINIMUM_LEGEND",
-    "P99_MIN_N",
-    "REPRO_CHECKS",
-    "agreement_cell",
-    "bench_table",
-    "flag",
-    "fmt_ns",
-    "label",
-    "memory_cell",
-    "minimum_legend",
-    "minimum_ratio",
-    "not_bitwise_text",
-    "one_off_table",
-    "p99_cell",
-    "ratio_text",
-    "speedups",
-    "ulp_text",
-    "validate_tables",
-]
 
 BENCH_COLUMNS = (
     "backend",
