@@ -8,6 +8,13 @@ option, off by default as in CMSSW's mxnet-predict build. The engine, OpenMP and
 read from the environment when MXNet is imported, so ``load`` sets them and then imports it
 (its import time is in ``settings``).
 
+``isa`` caps the instruction set of both CPU paths: the MKL-DNN build in MXNet 1.9.1 is
+oneDNN v2.4.4, which reads ``DNNL_MAX_CPU_ISA`` only (its verbose output names the ISA it
+runs with; ``ONEDNN_MAX_CPU_ISA`` is ignored by that version), and the OpenBLAS bundled in the
+wheel (the oneDNN-off path, CMSSW's) takes its kernels from ``OPENBLAS_CORETYPE``. That
+OpenBLAS does not know recent Xeons and falls back to its SSE3 ``Prescott`` kernels on them
+when left alone ("native"); ``settings`` records the core OpenBLAS chose.
+
 Each ``prepare`` binds its own executor over the shared parameters, with its own input
 arrays; ``run`` is one forward pass and the wait for its output (with the NaiveEngine the
 pass is synchronous anyway).
@@ -35,6 +42,17 @@ class MXNetOptions(BackendOptions):
     engine: Literal["NaiveEngine", "ThreadedEnginePerDevice", "ThreadedEngine"] = "NaiveEngine"
     onednn: bool = False
     epoch: int = 0
+    # "native": what each library detects; else the highest ISA oneDNN and OpenBLAS may use.
+    isa: Literal["native", "sse41", "avx2", "avx512_core"] = "native"
+
+
+# The variables each ISA cap sets (oneDNN v2.4's name; OpenBLAS's core of that ISA).
+ISA_ENV: dict[str, dict[str, str]] = {
+    "native": {},
+    "sse41": {"DNNL_MAX_CPU_ISA": "SSE41", "OPENBLAS_CORETYPE": "Nehalem"},
+    "avx2": {"DNNL_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell"},
+    "avx512_core": {"DNNL_MAX_CPU_ISA": "AVX512_CORE", "OPENBLAS_CORETYPE": "SkylakeX"},
+}
 
 
 class MXNetBackend(Backend):
@@ -79,6 +97,7 @@ class MXNetBackend(Backend):
         self.spec = model.spec
         os.environ["MXNET_ENGINE_TYPE"] = options.engine
         os.environ["MXNET_MKLDNN_ENABLED"] = "1" if options.onednn else "0"
+        os.environ.update(ISA_ENV[options.isa])
         if options.threads > 0:
             os.environ["OMP_NUM_THREADS"] = str(options.threads)
             os.environ["MXNET_CPU_WORKER_NTHREADS"] = str(options.threads)
@@ -134,6 +153,25 @@ class MXNetBackend(Backend):
             "engine": os.environ.get("MXNET_ENGINE_TYPE"),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "onednn": self.options.onednn,
+            "isa": self.options.isa,
+            "isa_env": {k: os.environ.get(k) for k in ("DNNL_MAX_CPU_ISA", "OPENBLAS_CORETYPE")},
+            "openblas_core": _openblas_core(mx),
             "build_features": features,
             "import_s": self._import_s,
         }
+
+
+def _openblas_core(mx: Any) -> str | None:
+    """The kernel set the OpenBLAS beside libmxnet chose (openblas_get_corename), if it is there."""
+    import ctypes
+
+    lib = Path(mx.__file__).parent / "libopenblas.so.0"
+    if not lib.exists():
+        return None
+    try:
+        fn = ctypes.CDLL(str(lib)).openblas_get_corename
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_char_p
+    name = fn()
+    return name.decode() if name else None

@@ -7,6 +7,11 @@
 
 Thread pools are set through ``tf.config.threading`` before anything else touches TensorFlow
 (they can be set once per process, which the one-process-per-configuration worker allows).
+
+``isa`` caps oneDNN (TensorFlow 2.21 ships oneDNN v3.7, which reads ``ONEDNN_MAX_CPU_ISA`` and
+the older ``DNNL_MAX_CPU_ISA`` when it creates its first primitive, so setting it in ``load``
+works even though the worker has imported TensorFlow already). Only the ops TensorFlow hands
+to oneDNN (MatMul, Conv, fused ones) are capped; its Eigen kernels are compiled in, uncapped.
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ class TensorFlowOptions(BackendOptions):
     xla: bool = False
     # 0 leaves TensorFlow's default (as threads=0 does for the intra-op pool).
     inter_op_threads: int = 1
+    # "native": oneDNN's own choice; else the highest ISA oneDNN may use (ONEDNN_MAX_CPU_ISA).
+    isa: Literal["native", "sse41", "avx2", "avx512_core"] = "native"
+
+
+ONEDNN_ISA = {"sse41": "SSE41", "avx2": "AVX2", "avx512_core": "AVX512_CORE"}
 
 
 class TensorFlowBackend(Backend):
@@ -74,6 +84,8 @@ class TensorFlowBackend(Backend):
                 "in the parent (hepinfer bench does that; pip install 'hepinfer[onnx2keras]')"
             )
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep the worker's output for errors
+        if options.isa != "native":
+            os.environ["ONEDNN_MAX_CPU_ISA"] = ONEDNN_ISA[options.isa]
         tf = require("tensorflow", "the tensorflow backend")
         self._tf = tf
         self.options = options
@@ -194,6 +206,8 @@ class TensorFlowBackend(Backend):
             "keras_backend": keras.backend.backend(),
             # oneDNN is on by default on x86 CPUs unless TF_ENABLE_ONEDNN_OPTS=0.
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+            "isa": self.options.isa,
+            "isa_env": {"ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA")},
         }
 
 

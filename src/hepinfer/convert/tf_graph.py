@@ -109,7 +109,8 @@ def export_native(ref: ModelRef, spec: ModelSpec, opset: int = DEFAULT_OPSET) ->
         else file_digest(path)
     )
     shapes = [t.describe() for t in spec.inputs]
-    key = digest(content, ref.kind, shapes, opset, tf2onnx.__version__, tf.__version__)
+    outputs = [t.name for t in spec.outputs]  # a conversion to other outputs is another file
+    key = digest(content, ref.kind, shapes, outputs, opset, tf2onnx.__version__, tf.__version__)
     out = cache_dir() / "onnx" / f"{ref.safe_name}-{ref.kind}-tf2onnx-{key}.onnx"
     if out.exists():
         return KerasExport(out, tf2onnx.__version__, opset, 0.0, cached=True)

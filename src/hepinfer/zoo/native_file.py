@@ -358,9 +358,22 @@ def graph_io(path: Path) -> tuple[list[str], list[str]]:
     placeholders = [
         n.name for n in graph.node if n.op == "Placeholder" and not n.name.endswith(LEARNING_PHASE)
     ]
-    consumed = {i.split(":")[0].lstrip("^") for n in graph.node for i in n.input}
+    ops = {n.name: n.op for n in graph.node}
+    consumers: dict[str, list[str]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i.split(":")[0].lstrip("^"), []).append(ops[n.name])
     skip = {"Const", "NoOp", "Placeholder", "PlaceholderWithDefault", "Assert"}
-    outputs = [n.name for n in graph.node if n.name not in consumed and n.op not in skip]
+    outputs = [n.name for n in graph.node if n.name not in consumers and n.op not in skip]
+    # A Keras model's class probabilities may also feed a later head (DeepJet V01 concatenates
+    # ID_pred/Softmax into its pT regression, which is then the only node nothing consumes):
+    # a Softmax read only by a Concat is one of the model's outputs, and comes first.
+    heads = [
+        n.name
+        for n in graph.node
+        if n.op == "Softmax" and n.name in consumers and set(consumers[n.name]) <= {"ConcatV2", "Concat"}
+    ]
+    outputs = heads + [o for o in outputs if o not in heads]
     if not placeholders or not outputs:
         raise ModelError(f"{path.name}: found no placeholder or no output node in the GraphDef")
     return placeholders, outputs
