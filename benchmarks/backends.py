@@ -21,7 +21,7 @@ from typing import Any
 from hepinfer.backends.registry import backend_class
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results.schema import Key
-from hepinfer.runner.bench import BenchRequest, run
+from hepinfer.runner.bench import BenchRequest, run_bench
 from hepinfer.zoo import ENTRIES, entry
 from hepinfer.zoo.keras_twins import has_keras
 
@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
                 policy=policy,
                 timeout_s=600,
             )
-            rows += _rows(model, ref, t, run(request, out=ns.out, on_start=_progress))
+            rows += _rows(model, ref, t, run_bench(request, out=ns.out, on_start=_progress))
     _print_table(rows)
     _expected_order(rows)
     return 0

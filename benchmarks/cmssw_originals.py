@@ -43,7 +43,7 @@ from hepinfer.backends.registry import backend_class  # noqa: E402
 from hepinfer.measure.agreement import compare  # noqa: E402
 from hepinfer.measure.timer import TimingPolicy  # noqa: E402
 from hepinfer.results.schema import Key  # noqa: E402
-from hepinfer.runner.bench import BenchRequest, run  # noqa: E402
+from hepinfer.runner.bench import BenchRequest, run_bench  # noqa: E402
 from hepinfer.runner.job import Job  # noqa: E402
 from hepinfer.runner.launch import run_job  # noqa: E402
 from hepinfer.runner.stage import interpreter_for, stage_job  # noqa: E402
@@ -376,7 +376,7 @@ def timing(max_time: float, records_path: Path) -> list[dict[str, Any]]:
         request = BenchRequest(
             model=model, backends=backends, batches=[1], threads=[1], policy=policy, **extra
         )
-        for r in run(request, out=records_path):
+        for r in run_bench(request, out=records_path):
             rows.append(_row(study, Path(model).name, onnx_side, r))
     return rows
 

@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from hepinfer.runner.eventloop import EventLoopRequest, run
+from hepinfer.runner.eventloop import EventLoopRequest, run_eventloop
 
 
 def main(argv: list[str]) -> int:
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
         objects=a.objects,
         strategies=("per-event", "per-object"),
     )
-    records = [r for r in run(request) if r["status"] == "ok"]
+    records = [r for r in run_eventloop(request) if r["status"] == "ok"]
     by: dict[tuple[str, str, int], dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in records:
         k = r["key"]

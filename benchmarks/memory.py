@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from hepinfer.measure.memory import fmt_bytes
-from hepinfer.runner.memory import MemoryRequest, run
+from hepinfer.runner.memory import MemoryRequest, run_memory
 
 MODELS = ("linear_event", "event_vae")
 BACKENDS = ("onnxruntime", "pytorch")
@@ -45,7 +45,7 @@ def main() -> None:
         request = MemoryRequest(
             model=model, backends=BACKENDS, batches=batches, threads=args.threads, calls=args.calls
         )
-        for r in run(request):
+        for r in run_memory(request):
             k = r["key"]
             if r["status"] != "ok":
                 print(f"{model:14} {k['backend']:12} {k['batch']:>5} error: {r['error']['message']}")

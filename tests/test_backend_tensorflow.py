@@ -13,7 +13,7 @@ from hepinfer.backends.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeOptions
 from hepinfer.backends.tensorflow import TensorFlowBackend, TensorFlowOptions
 from hepinfer.errors import BackendUnavailable, ConfigurationError
 from hepinfer.measure.timer import TimingPolicy
-from hepinfer.runner.bench import BenchRequest, run
+from hepinfer.runner.bench import BenchRequest, run_bench
 from hepinfer.zoo import build_inputs
 from hepinfer.zoo.keras_twins import build_keras, has_keras
 
@@ -135,7 +135,7 @@ def test_bench_every_new_backend_agrees_with_the_reference(tmp_path):
         policy=FAST,
         timeout_s=300,
     )
-    records = run(request, out=tmp_path / "r.jsonl")
+    records = run_bench(request, out=tmp_path / "r.jsonl")
     by = {(r["key"]["backend"], r["key"]["options"].get("mode")): r for r in records}
     assert set(by) == {
         ("pytorch", None),

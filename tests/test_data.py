@@ -338,7 +338,7 @@ def test_training_lowers_the_loss_of_a_module_passed_in(hzz: ak.Array, one_threa
 @pytest.mark.slow
 def test_bench_data_flag_records_disk_inclusive_timing() -> None:
     from hepinfer.measure.timer import TimingPolicy
-    from hepinfer.runner.bench import BenchRequest, run
+    from hepinfer.runner.bench import BenchRequest, run_bench
 
     policy = TimingPolicy(max_time_s=0.3, min_calls=5, warmup_calls=2, warmup_s=0.0)
     request = BenchRequest(
@@ -350,7 +350,7 @@ def test_bench_data_flag_records_disk_inclusive_timing() -> None:
         data_chunk=40,
         data_events=100,
     )
-    (record,) = run(request)
+    (record,) = run_bench(request)
     assert record["status"] == "ok", record.get("error")
     data = record["data"]
     assert data["family"] == "event_vae" and data["batch"] == 8
@@ -368,11 +368,11 @@ def test_bench_data_flag_records_disk_inclusive_timing() -> None:
         policy=policy,
         data=str(real.path_of("zmumu")),
     )
-    (failed,) = run(too_big)
+    (failed,) = run_bench(too_big)
     assert failed["status"] == "error" and "fewer than the batch of 3000" in failed["error"]["message"]
     bad = BenchRequest(model="event_vae", backends=["pytorch"], data="/nonexistent/events.parquet")
     with pytest.raises(DataError, match="does not exist"):
-        run(bad)
+        run_bench(bad)
 
 
 @pytest.mark.slow

@@ -198,7 +198,7 @@ def test_every_mode_processes_the_events_asked_for_with_bitwise_outputs(tmp_path
         warmup_events=2,
         check_events=n,
     )
-    records = eventloop.run(request, out=out)
+    records = eventloop.run_eventloop(request, out=out)
     assert [r["key"]["mode"] for r in records] == ["shared", "shared", "per-thread", "intra-op"]
     assert [r["status"] for r in records] == ["ok"] * 4, [r["error"] for r in records]
     assert list(jsonl.read(out)) == records
@@ -264,7 +264,7 @@ def test_one_call_per_jet_against_one_call_per_event(tmp_path: Path) -> None:
         warmup_events=1,
         check_events=0,
     )
-    per_event, per_object = eventloop.run(request)
+    per_event, per_object = eventloop.run_eventloop(request)
     assert per_event["status"] == per_object["status"] == "ok"
     assert per_event["key"]["batch"] == 0 and per_object["key"]["batch"] == 1
     assert per_event["eventloop"]["objects"] == per_object["eventloop"]["objects"]
@@ -287,7 +287,7 @@ def test_pytorch_sessions_per_thread_and_the_time_cap() -> None:
         warmup_events=1,
         max_time_s=1e-9,
     )
-    (record,) = eventloop.run(request)
+    (record,) = eventloop.run_eventloop(request)
     assert record["status"] == "ok", record["error"]
     assert record["eventloop"]["sessions"] == 2 and record["backend"]["shareable"] is True
     assert record["eventloop"]["events_per_thread"] == [1, 1]
@@ -306,7 +306,7 @@ def test_loadgen_short_single_stream_is_valid(tmp_path: Path) -> None:
         duration_s=0.3,
         min_queries=100,
     )
-    record = loadgen.run(request, out=out)
+    record = loadgen.run_loadgen(request, out=out)
     assert record["status"] == "ok", record["error"]
     assert record["kind"] == "loadgen" and record["key"]["scenario"] == "SingleStream"
     s = record["stats"]

@@ -15,7 +15,7 @@ import pytest
 from conftest import FAST_TIMING
 from hepinfer.errors import ConfigurationError, ConversionError, ModelError
 from hepinfer.measure.timer import TimingPolicy
-from hepinfer.runner.bench import BenchRequest, run
+from hepinfer.runner.bench import BenchRequest, run_bench
 from hepinfer.venvs import side_python
 from hepinfer.zoo import BATCH, model_ref, spec_of
 from hepinfer.zoo.native_file import parse_shape
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 def bench(model: str, backends: list[str], **kw: Any) -> dict[str, dict[str, Any]]:
-    records = run(BenchRequest(model=model, backends=backends, policy=FAST, **kw))
+    records = run_bench(BenchRequest(model=model, backends=backends, policy=FAST, **kw))
     return {r["key"]["backend"]: r for r in records}
 
 
@@ -282,7 +282,7 @@ def test_sofie_from_the_onnx2keras_model_beside_sofie_from_onnx(shared_models: P
     pytest.importorskip("onnx2keras")
     pytest.importorskip("sofie")
     model = str(shared_models / "rootbench/Linear_event.onnx")
-    records = run(
+    records = run_bench(
         BenchRequest(
             model=model,
             backends=["onnxruntime", "sofie"],

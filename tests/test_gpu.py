@@ -260,7 +260,7 @@ def test_gpu_backend_end_to_end(backend: str, options: dict[str, list[str]]) -> 
     reason = _skip_reason(backend)
     if reason:
         pytest.skip(f"{backend} is unavailable here: {reason}")
-    from hepinfer.runner.bench import BenchRequest, run
+    from hepinfer.runner.bench import BenchRequest, run_bench
 
     request = BenchRequest(
         model="higgs_model_dense",
@@ -269,7 +269,7 @@ def test_gpu_backend_end_to_end(backend: str, options: dict[str, list[str]]) -> 
         options={backend: options} if options else {},
         policy=TimingPolicy(**FAST_TIMING),  # type: ignore[arg-type]
     )
-    gpu = [r for r in run(request) if r["key"]["backend"] == backend]
+    gpu = [r for r in run_bench(request) if r["key"]["backend"] == backend]
     assert [r["status"] for r in gpu] == ["ok", "ok"], [r.get("error") for r in gpu]
     for r in gpu:
         # TF32 (ONNX Runtime's CUDA default on Ampere+) and fp16 miss the fp32 tolerance; the
@@ -316,7 +316,7 @@ def test_worker_merges_the_after_timing_hook(tmp_path: Path, test_backends: str)
     import onnx
     from onnx import TensorProto, helper
 
-    from hepinfer.runner.bench import BenchRequest, run
+    from hepinfer.runner.bench import BenchRequest, run_bench
 
     graph = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["y"])],
@@ -332,7 +332,7 @@ def test_worker_merges_the_after_timing_hook(tmp_path: Path, test_backends: str)
         batches=(2,),
         policy=TimingPolicy(**FAST_TIMING),  # type: ignore[arg-type]
     )
-    plain, hooked = run(request)
+    plain, hooked = run_bench(request)
     assert plain["status"] == hooked["status"] == "ok", hooked.get("error")
     assert "breakdown" not in plain["timing"] and "device" not in plain["memory"]
     b = hooked["timing"]["breakdown"]

@@ -127,7 +127,7 @@ def test_precision_scan_gets_better_with_width(tmp_path) -> None:
         physics_events=2000,
         precision_scan=PrecisionScan(widths=(8, 12, 16, 20), options={"rounding": "AP_RND"}),
     )
-    scan = validate.run(request)["precision_scan"]
+    scan = validate.run_validation(request)["precision_scan"]
     assert scan["integer_bits"] == 8  # leading jets near 80 units: 8 integer bits with the sign
     rows = {r["width"]: r for r in scan["widths"]}
     assert set(rows) == {8, 12, 16, 20}

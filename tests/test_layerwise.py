@@ -108,7 +108,7 @@ def test_padding_nan_of_legacy_particle_transformer_is_located(legacy_part: tupl
     request = layerwise.LayerwiseRequest(
         model=str(path), mode="padding", backends=["onnxruntime"], dims={"n_pf": 16}
     )
-    report = layerwise.run(request)
+    report = layerwise.run_layerwise(request)
     first = report["first"]
     assert first is not None and first is report["first_nonfinite"], source
     assert first["op"] == "Div" and first["why"] == "turns NaN/Inf"
@@ -200,7 +200,7 @@ def test_two_backends_layer_by_layer_on_a_file(tmp_path: Path) -> None:
     )
     path = tmp_path / "log_relu.onnx"
     onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), str(path))
-    report = layerwise.run(
+    report = layerwise.run_layerwise(
         layerwise.LayerwiseRequest(model=str(path), backends=["onnxruntime", "openvino"], inputs="realistic")
     )
     assert report["compared"] == ["onnxruntime", "openvino"]

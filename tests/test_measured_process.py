@@ -15,14 +15,14 @@ import pytest
 
 from conftest import FAST_TIMING
 from hepinfer.measure.timer import TimingPolicy
-from hepinfer.runner.bench import BenchRequest, run
+from hepinfer.runner.bench import BenchRequest, run_bench
 
 pytestmark = pytest.mark.slow
 
 
 def _bench(model: str, backends: list[str], **kw: Any) -> list[dict[str, Any]]:
     request = BenchRequest(model=model, backends=backends, policy=TimingPolicy(**FAST_TIMING), **kw)
-    return run(request)
+    return run_bench(request)
 
 
 def _peak(record: dict[str, Any]) -> int:
@@ -53,9 +53,8 @@ def test_zoo_model_memory_is_the_same_networks_from_a_file(shared_models: Path) 
 
 def test_eventloop_and_memory_workers_hold_no_torch() -> None:
     from hepinfer.runner.eventloop import EventLoopRequest
-    from hepinfer.runner.eventloop import run as run_loop
-    from hepinfer.runner.memory import MemoryRequest
-    from hepinfer.runner.memory import run as run_memory
+    from hepinfer.runner.eventloop import run_eventloop as run_loop
+    from hepinfer.runner.memory import MemoryRequest, run_memory
 
     (mem,) = run_memory(MemoryRequest(model="linear_event", batches=(1,), calls=2))
     (loop,) = run_loop(EventLoopRequest(model="linear_event", threads=(1,), events=20))
@@ -66,8 +65,7 @@ def test_eventloop_and_memory_workers_hold_no_torch() -> None:
 
 
 def test_a_backend_that_is_not_shareable_is_never_called_by_two_threads(test_backends: str) -> None:
-    from hepinfer.runner.memory import MemoryRequest
-    from hepinfer.runner.memory import run as run_memory
+    from hepinfer.runner.memory import MemoryRequest, run_memory
 
     request = MemoryRequest(
         model="linear_event", backends=(f"{test_backends}:NotShareable",), batches=(1,), threads=2, calls=5
@@ -88,11 +86,11 @@ def test_a_worker_dies_with_its_parent(tmp_path: Path) -> None:
         textwrap.dedent(
             """
             from hepinfer.measure.timer import TimingPolicy
-            from hepinfer.runner.bench import BenchRequest, run
+            from hepinfer.runner.bench import BenchRequest, run_bench
 
             # Timing that would go on for minutes: only the parent's death can end it early.
             policy = TimingPolicy(min_calls=10**9, max_calls=10**9, max_time_s=600, warmup_s=0)
-            run(BenchRequest(model="linear_event", backends=["onnxruntime"],
+            run_bench(BenchRequest(model="linear_event", backends=["onnxruntime"],
                              reference="onnxruntime", policy=policy))
             """
         )
@@ -161,7 +159,7 @@ def test_the_inference_memory_holds_none_of_the_harness() -> None:
         request = BenchRequest(
             model="linear_event", backends=["onnxruntime"], reference="onnxruntime", policy=policy
         )
-        (record,) = run(request)
+        (record,) = run_bench(request)
         assert record["status"] == "ok", record["error"]
         return record
 

@@ -164,10 +164,12 @@ def big_model(tmp_path_factory) -> Path:
 def test_100_mb_of_weights_show_in_the_load_delta(big_model):
     pytest.importorskip("onnxruntime")
     from hepinfer.measure.timer import TimingPolicy
-    from hepinfer.runner.bench import BenchRequest, run
+    from hepinfer.runner.bench import BenchRequest, run_bench
 
     policy = TimingPolicy(max_time_s=0.2, min_calls=3, warmup_calls=1, warmup_s=0.0)
-    (record,) = run(BenchRequest(model=str(big_model), backends=["onnxruntime"], batches=[2], policy=policy))
+    (record,) = run_bench(
+        BenchRequest(model=str(big_model), backends=["onnxruntime"], batches=[2], policy=policy)
+    )
     assert record["status"] == "ok", record["error"]
     mem = record["memory"]
     rss = mem["rss"]
@@ -191,11 +193,11 @@ def test_100_mb_of_weights_show_in_the_load_delta(big_model):
 @pytest.mark.slow
 def test_memory_command_batches_and_sessions(tmp_path):
     pytest.importorskip("onnxruntime")
-    from hepinfer.runner.memory import MemoryRequest, run
+    from hepinfer.runner.memory import MemoryRequest, run_memory
 
     path = _save(_mlp(), tmp_path / "mlp.onnx")
     out = tmp_path / "memory.jsonl"
-    records = run(MemoryRequest(model=str(path), batches=[1, 100], threads=2, calls=2), out=out)
+    records = run_memory(MemoryRequest(model=str(path), batches=[1, 100], threads=2, calls=2), out=out)
     assert [r["status"] for r in records] == ["ok", "ok"], [r["error"] for r in records]
     assert [r["key"]["batch"] for r in records] == [1, 100]
     # By hand: weights 128 B; peak at Relu = h + y = 2 * batch * 8 * 4 bytes.
@@ -244,7 +246,7 @@ def test_memray_profile_writes_a_flame_graph(tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("memray")
     from hepinfer.measure.timer import TimingPolicy
-    from hepinfer.runner.bench import BenchRequest, run
+    from hepinfer.runner.bench import BenchRequest, run_bench
 
     path = _save(_mlp(), tmp_path / "mlp.onnx")
     policy = TimingPolicy(max_time_s=0.1, min_calls=3, warmup_calls=1, warmup_s=0.0)
@@ -255,7 +257,7 @@ def test_memray_profile_writes_a_flame_graph(tmp_path):
         policy=policy,
         memray_dir=str(tmp_path / "memray"),
     )
-    (record,) = run(request)
+    (record,) = run_bench(request)
     assert record["status"] == "ok", record["error"]
     profiles = record["memory"]["memray"]
     inference, load = profiles["inference"], profiles["load"]

@@ -225,10 +225,10 @@ def _compiled(record: dict[str, Any]) -> float:
 @pytest.mark.slow
 def test_memory_worker_records_the_compilation() -> None:
     pytest.importorskip("openvino")
-    from hepinfer.runner.memory import MemoryRequest, run
+    from hepinfer.runner.memory import MemoryRequest, run_memory
 
     request = MemoryRequest(model="linear_event", backends=("onnxruntime", "openvino"), batches=[4], calls=2)
-    ort, ov = run(request)
+    ort, ov = run_memory(request)
     assert _compiled(ov) > 0
     assert ort["status"] == "ok" and "compile_s" not in ort["one_off"]  # compiles nothing: no 0
 
@@ -236,7 +236,7 @@ def test_memory_worker_records_the_compilation() -> None:
 @pytest.mark.slow
 def test_eventloop_worker_records_the_first_sessions_compilation() -> None:
     pytest.importorskip("openvino")
-    from hepinfer.runner.eventloop import EventLoopRequest, run
+    from hepinfer.runner.eventloop import EventLoopRequest, run_eventloop
 
     request = EventLoopRequest(
         model="linear_event",
@@ -248,7 +248,7 @@ def test_eventloop_worker_records_the_first_sessions_compilation() -> None:
         warmup_events=1,
         check_events=0,
     )
-    (record,) = run(request)
+    (record,) = run_eventloop(request)
     assert _compiled(record) > 0
     # Paid in the untimed prepare: OpenVINO's compile_model outlasts the cold first call.
     assert record["one_off"]["first_call_ns"] / 1e9 < record["one_off"]["compile_s"]
@@ -268,6 +268,6 @@ def test_loadgen_worker_records_the_compilation() -> None:
         min_queries=50,
         mode="per-thread",
     )
-    record = loadgen.run(request)
+    record = loadgen.run_loadgen(request)
     assert record["kind"] == "loadgen"
     assert _compiled(record) > 0

@@ -407,7 +407,7 @@ def test_deepjet_validation_through_openvino_workers(shared_models: Path) -> Non
         alone=(0, 5),
         timeout_s=300,
     )
-    report = validate.run(request)
+    report = validate.run_validation(request)
     by = {b["backend"]: b for b in report["backends"]}
     ov = by["openvino"]
     assert ov["verdict"] in ("identical", "within tolerance"), ov.get("error", ov["verdict"])

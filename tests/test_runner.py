@@ -15,7 +15,7 @@ from hepinfer.errors import ResultsError
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.results import jsonl
 from hepinfer.results.schema import SCHEMA_VERSION
-from hepinfer.runner.bench import BenchRequest, plan, run
+from hepinfer.runner.bench import BenchRequest, plan, run_bench
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def _request(model: str = "linear_event", **kw: Any) -> BenchRequest:
 def test_zoo_model_on_both_backends(tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
     request = _request(batches=[1, 3], options={"onnxruntime": {"iobinding": ["false", "true"]}})
-    records = run(request, out=out)
+    records = run_bench(request, out=out)
     assert [(r["key"]["backend"], r["key"]["batch"], r["key"]["options"]) for r in records] == [
         ("pytorch", 1, {}),
         ("onnxruntime", 1, {}),
@@ -58,7 +58,7 @@ def test_zoo_model_on_both_backends(tmp_path: Path) -> None:
 
 def test_wrong_outputs_are_flagged(test_backends: str) -> None:
     request = _request(backends=["onnxruntime", f"{test_backends}:WrongOutputs"], reference="onnxruntime")
-    ok, wrong = run(request)
+    ok, wrong = run_bench(request)
     assert ok["agreement"]["verdict"] == "reference"
     assert wrong["status"] == "ok"
     agreement = wrong["agreement"]
@@ -72,7 +72,7 @@ def test_a_crashing_worker_costs_one_configuration(tmp_path: Path, test_backends
     out = tmp_path / "r.jsonl"
     jsonl.append(out, {"schema_version": SCHEMA_VERSION, "record_id": "earlier"})
     request = _request(backends=[f"{test_backends}:AbortInRun", "onnxruntime"], reference="onnxruntime")
-    records = run(request, out=out)
+    records = run_bench(request, out=out)
     by_backend = {r["key"]["backend"]: r for r in records}
     crashed = by_backend[f"{test_backends}:AbortInRun"]
     assert crashed["status"] == "error"
@@ -87,7 +87,7 @@ def test_a_crashing_worker_costs_one_configuration(tmp_path: Path, test_backends
 
 def test_a_hanging_worker_is_killed_at_the_timeout(test_backends: str) -> None:
     request = _request(backends=[f"{test_backends}:HangInLoad"], reference="onnxruntime", timeout_s=8)
-    (record,) = run(request)
+    (record,) = run_bench(request)
     assert record["status"] == "error"
     assert "timed out after 8 s during load" in record["error"]["message"]
 
@@ -102,7 +102,7 @@ def test_an_input_the_backend_rejects_is_an_error_record(tmp_path: Path) -> None
     model.ir_version = 8
     path = tmp_path / "reshape.onnx"
     onnx.save(model, str(path))
-    (record,) = run(_request(model=str(path), backends=["onnxruntime"], dims={"n": 3}))
+    (record,) = run_bench(_request(model=str(path), backends=["onnxruntime"], dims={"n": 3}))
     assert record["status"] == "error"
     assert record["error"]["phase"] == "first_call"
     assert record["error"]["message"].startswith("onnxruntime rejected the inputs x[1, 3]")
@@ -113,7 +113,7 @@ def test_foreign_onnx_on_pytorch_says_why_not(shared_models: Path, monkeypatch: 
     monkeypatch.setenv("HEPINFER_ONNX2TORCH_VENV", "/nonexistent")
     monkeypatch.setattr("sys.prefix", "/nonexistent")
     path = shared_models / "rootbench" / "Linear_event.onnx"
-    records = run(_request(model=str(path)))
+    records = run_bench(_request(model=str(path)))
     by_backend = {r["key"]["backend"]: r for r in records}
     assert by_backend["onnxruntime"]["status"] == "ok"
     assert by_backend["onnxruntime"]["agreement"]["verdict"] == "reference"
@@ -122,7 +122,7 @@ def test_foreign_onnx_on_pytorch_says_why_not(shared_models: Path, monkeypatch: 
 
 
 def test_reference_outside_the_plan_is_run_for_agreement() -> None:
-    (record,) = run(_request(backends=["onnxruntime"], batches=[2]))
+    (record,) = run_bench(_request(backends=["onnxruntime"], batches=[2]))
     assert record["agreement"]["reference"] == {"backend": "pytorch", "threads": 1}
     assert record["agreement"]["verdict"] in ("identical", "within tolerance")
 
@@ -154,7 +154,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 def test_both_exporters_agree_with_pytorch() -> None:
     for exporter in ("legacy", "dynamo"):
-        records = run(_request(model="event_vae", batches=[3], exporter=exporter))
+        records = run_bench(_request(model="event_vae", batches=[3], exporter=exporter))
         ort = next(r for r in records if r["key"]["backend"] == "onnxruntime")
         assert ort["key"]["exporter"] == exporter
         conversion = ort["one_off"]["conversion"]["torch_to_onnx"]
@@ -165,7 +165,7 @@ def test_both_exporters_agree_with_pytorch() -> None:
 def test_one_bench_command_plans_and_reads_the_model_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``hepinfer bench``: the CLI plans (to fail before the progress bar) and run() reuses it."""
+    """``hepinfer bench``: the CLI plans (to fail before the progress bar) and run_bench() reuses it."""
     from hepinfer.cli.main import main
     from hepinfer.runner import bench
 

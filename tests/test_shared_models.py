@@ -8,7 +8,7 @@ import pytest
 
 from conftest import FAST_TIMING, SHARED_MODELS
 from hepinfer.measure.timer import TimingPolicy
-from hepinfer.runner.bench import BenchRequest, run
+from hepinfer.runner.bench import BenchRequest, run_bench
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ DIMS = {"n_pf": 100, "n_sv": 10}
 def test_every_real_file_runs_on_onnxruntime(name: str, shared_models: Path) -> None:
     path = shared_models / name
     dims = DIMS if "ParticleNet" in name else {}
-    (record,) = run(
+    (record,) = run_bench(
         BenchRequest(model=str(path), backends=["onnxruntime"], dims=dims, policy=TimingPolicy(**FAST_TIMING))
     )
     assert record["status"] == "ok", record["error"]

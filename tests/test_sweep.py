@@ -206,7 +206,7 @@ def test_run_refuses_to_mix_without_resume(tmp_path: Path) -> None:
     record = {"schema_version": 1, "kind": "bench", "status": "ok", "key": sweep.keys[0].to_dict()}
     out.write_text(json.dumps(record) + "\n")
     with pytest.raises(Exception, match="--resume"):
-        runner.run(sweep, out)
+        runner.run_sweep(sweep, out)
     assert runner.done_keys(out) == {sweep.keys[0]}
 
 
@@ -290,7 +290,7 @@ def test_dask_local_cluster_retries_a_lost_worker(tmp_path: Path, monkeypatch: p
 
         killer = threading.Thread(target=kill_busy_worker)
         killer.start()
-        records = runner.run(sweep, out, scheduler=client)
+        records = runner.run_sweep(sweep, out, scheduler=client)
         killer.join()
     assert killed, "no worker was busy"
     stored = list(jsonl.read(out))

@@ -195,7 +195,7 @@ def test_real_fixed_batch_model_is_served(server: TritonServer) -> None:
 def test_bench_against_the_server(server: TritonServer) -> None:
     """bench runs the triton backend like any other: agreement with onnxruntime, the split."""
     from hepinfer.measure.timer import TimingPolicy
-    from hepinfer.runner.bench import BenchRequest, run
+    from hepinfer.runner.bench import BenchRequest, run_bench
 
     url = server.endpoints()["grpc"]
     request = BenchRequest(
@@ -207,7 +207,7 @@ def test_bench_against_the_server(server: TritonServer) -> None:
         policy=TimingPolicy(**FAST_TIMING),  # type: ignore[arg-type]
         timeout_s=120,
     )
-    records = {r["key"]["backend"]: r for r in run(request)}
+    records = {r["key"]["backend"]: r for r in run_bench(request)}
     served = records["triton"]
     assert served["status"] == "ok", served.get("error")
     assert served["agreement"]["verdict"] == "identical"
@@ -221,7 +221,7 @@ def test_killed_server_gives_error_records_and_the_run_goes_on(tmp_path: Path) -
     """A server that dies: the loaded client's next request fails in one line, and a bench
     run against it records errors for the triton configurations and measures the rest."""
     from hepinfer.measure.timer import TimingPolicy
-    from hepinfer.runner.bench import BenchRequest, run
+    from hepinfer.runner.bench import BenchRequest, run_bench
 
     srv = _start(tmp_path, [_served("linear_event")])
     url = srv.endpoints()["grpc"]
@@ -247,7 +247,7 @@ def test_killed_server_gives_error_records_and_the_run_goes_on(tmp_path: Path) -
         policy=TimingPolicy(**FAST_TIMING),  # type: ignore[arg-type]
         timeout_s=120,
     )
-    records = {r["key"]["backend"]: r for r in run(request)}
+    records = {r["key"]["backend"]: r for r in run_bench(request)}
     assert records["onnxruntime"]["status"] == "ok"
     assert records["triton"]["status"] == "error"
     assert "no Triton server answers" in records["triton"]["error"]["message"]
@@ -289,7 +289,7 @@ def test_serve_command_starts_and_stops_on_sigterm(tmp_path: Path) -> None:
 def test_eventloop_threads_share_the_served_model(server: TritonServer) -> None:
     """Framework threads sharing one triton backend process every event, with the answers of
     one thread (the server merges some of their requests)."""
-    from hepinfer.runner.eventloop import EventLoopRequest, run
+    from hepinfer.runner.eventloop import EventLoopRequest, run_eventloop
 
     request = EventLoopRequest(
         model="linear_event",
@@ -301,7 +301,7 @@ def test_eventloop_threads_share_the_served_model(server: TritonServer) -> None:
         pool=6,
         timeout_s=120,
     )
-    records = run(request)
+    records = run_eventloop(request)
     assert [r["status"] for r in records] == ["ok", "ok"], [r.get("error") for r in records]
     assert [r["eventloop"]["events_processed"] for r in records] == [60, 60]
     assert records[1]["agreement"]["verdict"] in ("identical", "within tolerance")

@@ -250,9 +250,9 @@ def test_bench_and_eventloop_reach_the_models_by_name(server: TritonServer, repo
     eventloop threads share the served TorchScript model."""
     from hepinfer.measure.timer import TimingPolicy
     from hepinfer.runner.bench import BenchRequest
-    from hepinfer.runner.bench import run as bench
+    from hepinfer.runner.bench import run_bench as bench
     from hepinfer.runner.eventloop import EventLoopRequest
-    from hepinfer.runner.eventloop import run as eventloop
+    from hepinfer.runner.eventloop import run_eventloop as eventloop
 
     url = server.endpoints()["grpc"]
     request = BenchRequest(

@@ -110,7 +110,7 @@ def _worker_outputs(key: Any, request: bench.BenchRequest, tmp_path: Path) -> di
     old = tempfile.tempdir
     tempfile.tempdir = str(tmp_path)
     try:
-        bench.run(request, skip=lambda k: k != key, keep_workdir=True)
+        bench.run_bench(request, skip=lambda k: k != key, keep_workdir=True)
     finally:
         tempfile.tempdir = old
     [workdir] = list(tmp_path.glob("hepinfer-*"))

@@ -61,7 +61,7 @@ def broken(tiny: Path) -> dict[str, Any]:
         ],
         checks=["agreement", "repeat", "batch", "physics"],
     )
-    report = validate.run(request)
+    report = validate.run_validation(request)
     report["request"] = request
     report["by"] = {b["backend"].rpartition(":")[2]: b for b in report["backends"]}
     return report
@@ -172,7 +172,7 @@ def test_cli_run_to_run_and_isa_note(tiny: Path, tmp_path: Path, capsys: pytest.
 
 @pytest.mark.slow
 def test_a_worker_dying_on_a_later_set_keeps_the_sets_before(tiny: Path) -> None:
-    report = validate.run(
+    report = validate.run_validation(
         _request(tiny, backends=["validate_backends:CrashOnSingleBackend"], checks=["agreement"])
     )
     ref, crash = report["backends"]
@@ -369,7 +369,7 @@ def test_legacy_exporter_atan2_nan_on_padding_is_flagged(tmp_path: Path) -> None
         opset_version=17,
     )
     request = _request(path, backends=["onnxruntime"], checks=["agreement"], batch_sizes=(16,))
-    report = validate.run(request)
+    report = validate.run_validation(request)
     (ref,) = report["backends"]
     assert ref["role"] == "reference"
     # Every event of the single-particle set is padded: all of its outputs are NaN.
@@ -437,7 +437,7 @@ def test_pytorch_isa_cap_reaches_the_worker(monkeypatch: pytest.MonkeyPatch) -> 
     request = validate.ValidateRequest(
         model="linear_event", backends=["pytorch"], checks=["isa"], batch_sizes=(16,), timeout_s=120
     )
-    report = validate.run(request)
+    report = validate.run_validation(request)
     isa = report["backends"][0]["reproducibility"]["isa"]
     assert isa["levels"] == {"ATEN_CPU_CAPABILITY=default": "DEFAULT"}
     assert isa["answer"] in ("yes", "no") and set(isa["each"]) == {"ATEN_CPU_CAPABILITY=default"}

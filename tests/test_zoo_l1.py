@@ -194,7 +194,7 @@ def test_particle_transformer_legacy_export_nan_on_padding_is_flagged(tmp_path: 
         batch_sizes=(8,),
         padded_events=6,
     )
-    report = validate.run(request)
+    report = validate.run_validation(request)
     (ort_entry,) = [b for b in report["backends"] if b["backend"] == "onnxruntime"]
     assert ort_entry["verdict"] == "different"
     # NaN where PyTorch has none: on the padded events (atan2(0, 0) in the pair features)...

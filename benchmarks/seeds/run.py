@@ -87,7 +87,7 @@ def _validate(number: int, quick: bool, out: Path) -> None:
             physics_chunk=500,
         ),
     }[number]
-    report = validate.run(request)
+    report = validate.run_validation(request)
     out.write_text(json.dumps(report, indent=1, default=str))
 
 
@@ -105,7 +105,7 @@ def _eventloop(quick: bool, out: Path) -> None:
     )
     if out.exists():
         out.unlink()
-    eventloop.run(request, out=out)
+    eventloop.run_eventloop(request, out=out)
 
 
 SAMPLES = ("graviton-narrow", "graviton-broad", "qcd")
@@ -153,7 +153,7 @@ def _data_runs(number: int, quick: bool, out: Path) -> None:
     if out.exists():
         out.unlink()
     for request in requests:
-        bench.run(request, out=out)
+        bench.run_bench(request, out=out)
 
 
 def _memory(quick: bool, out: Path) -> None:
@@ -168,7 +168,7 @@ def _memory(quick: bool, out: Path) -> None:
         ("jet_vae", ["onnxruntime", "tensorflow"]),
         ("graph_vae", ["onnxruntime", "pytorch"]),
     ):
-        memory.run(memory.MemoryRequest(model=model, backends=backends, batches=batches), out=out)
+        memory.run_memory(memory.MemoryRequest(model=model, backends=backends, batches=batches), out=out)
 
 
 def run_study(number: int, quick: bool, folder: Path) -> list[str]:
@@ -184,7 +184,7 @@ def run_study(number: int, quick: bool, folder: Path) -> list[str]:
     if data["models"]:
         plan = sweep.load(grid)
         print(f"seeds: study {number} ({study.title}): {len(plan.keys)} configurations", file=sys.stderr)
-        sweep.run(plan, folder / f"{study.config}.jsonl", resume=True)
+        sweep.run_sweep(plan, folder / f"{study.config}.jsonl", resume=True)
     if number in (1, 2):
         _data_runs(number, quick, folder / f"{study.config}-data.jsonl")
     if number in (2, 7):

@@ -35,7 +35,7 @@ def bench(
     record with ``status == "error"``; bad arguments raise HepinferError before anything runs.
     """
     from hepinfer.measure.timer import TimingPolicy
-    from hepinfer.runner.bench import BenchRequest, run
+    from hepinfer.runner.bench import BenchRequest, run_bench
 
     request = BenchRequest(
         model=str(model),
@@ -49,7 +49,7 @@ def bench(
         reference=reference,
         repeat=repeat,
     )
-    return run(request, out=Path(out) if out else None)
+    return run_bench(request, out=Path(out) if out else None)
 
 
 def read_records(path: str | Path) -> list[Any]:
@@ -278,7 +278,7 @@ def validate(model: str, **fields: Any) -> dict[str, Any]:
 
     request = runner.ValidateRequest(model=model, **fields)
     runner.check(request)
-    return runner.run(request)
+    return runner.run_validation(request)
 
 
 def memory(model: str, out: str | Path | None = None, **fields: Any) -> list[dict[str, Any]]:
@@ -288,7 +288,7 @@ def memory(model: str, out: str | Path | None = None, **fields: Any) -> list[dic
 
     request = runner.MemoryRequest(model=model, **fields)
     runner.plan(request)
-    return runner.run(request, out=Path(out) if out else None)
+    return runner.run_memory(request, out=Path(out) if out else None)
 
 
 def eventloop(model: str, out: str | Path | None = None, **fields: Any) -> list[dict[str, Any]]:
@@ -298,7 +298,7 @@ def eventloop(model: str, out: str | Path | None = None, **fields: Any) -> list[
 
     request = runner.EventLoopRequest(model=model, **fields)
     runner.plan(request)
-    return runner.run(request, out=Path(out) if out else None)
+    return runner.run_eventloop(request, out=Path(out) if out else None)
 
 
 def loadgen(
@@ -318,7 +318,7 @@ def loadgen(
         loop=loop, scenario=scenario, **{k: v for k, v in fields.items() if k in own}
     )
     runner.check(request)
-    return runner.run(request, out=Path(out) if out else None)
+    return runner.run_loadgen(request, out=Path(out) if out else None)
 
 
 def sweep(
@@ -352,7 +352,7 @@ def sweep(
         overrides = {"max_time_s": max_time_s} if max_time_s is not None else {}
         the_sweep = runner.load(Path(config), overrides)
     target = Path(out) if out else the_sweep.out or the_sweep.source.with_suffix(".jsonl")
-    return runner.run(
+    return runner.run_sweep(
         the_sweep,
         target,
         resume=resume,

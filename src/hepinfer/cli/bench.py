@@ -142,7 +142,7 @@ def _memray_dir(ns: argparse.Namespace) -> str | None:
     return str(out.with_name(out.stem + "-memray"))
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Plan (fail fast on bad input), run with a progress bar, print the table."""
     from hepinfer.cli.progress import outcome, steps
     from hepinfer.report.table import bench_table, one_off_table
@@ -150,11 +150,11 @@ def run(ns: argparse.Namespace) -> int:
 
     request = request_from(ns)
     assert isinstance(request, bench.BenchRequest)
-    the_plan = bench.plan(request)  # raises before anything runs
-    for note in the_plan.spec.notes:
-        print(f"hepinfer: note: {the_plan.spec.name}: {note}", file=sys.stderr)
+    bench_plan = bench.plan(request)  # raises before anything runs
+    for note in bench_plan.spec.notes:
+        print(f"hepinfer: note: {bench_plan.spec.name}: {note}", file=sys.stderr)
     out = Path(ns.out)
-    with steps(the_plan.n_runs) as progress:
+    with steps(bench_plan.n_runs) as progress:
 
         def on_start(i: int, n: int, key: object) -> None:
             assert isinstance(key, bench.Key)
@@ -163,7 +163,7 @@ def run(ns: argparse.Namespace) -> int:
         def on_record(record: dict[str, Any]) -> None:
             progress.finish(outcome(record))
 
-        records = bench.run(the_plan, out=out, on_start=on_start, on_record=on_record)
+        records = bench.run_bench(bench_plan, out=out, on_start=on_start, on_record=on_record)
     if ns.json:
         print_json_lines(records)
     else:
@@ -172,7 +172,7 @@ def run(ns: argparse.Namespace) -> int:
         from hepinfer.report.reading import data_table
 
         console = stdout_console()
-        console.print(bench_table(records, title=f"hepinfer bench: {the_plan.ref.label}"))
+        console.print(bench_table(records, title=f"hepinfer bench: {bench_plan.ref.label}"))
         console.print(one_off_table(records))
         for line in crossover_lines(records):
             print(f"crossover: {line}")

@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Print the comparison table; exit 0 (differences are findings, not errors)."""
     from rich.markup import escape
 

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--seed", type=int, default=1, help="seed of generation and training")
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Dispatch to the action."""
     action = {"generate": _generate, "info": _info, "real": _real, "train": _train}[ns.data_command]
     return action(ns)

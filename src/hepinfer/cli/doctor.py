@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     parse.add_model_arguments(p, "unused by doctor")
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Examine; with --fix repair, check and bench. Exit 1 when an error-level finding stays."""
     from hepinfer import doctor
     from hepinfer.report.health import health_text

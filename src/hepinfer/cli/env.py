@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Print the environment as tables, or JSON."""
     import hepinfer
 

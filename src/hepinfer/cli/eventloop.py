@@ -96,7 +96,7 @@ def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Plan (fail fast), warn about oversubscription, run each configuration, print the table."""
     from rich.console import Console
 
@@ -104,20 +104,20 @@ def run(ns: argparse.Namespace) -> int:
     from hepinfer.runner import eventloop
 
     request = request_from(ns)
-    the_plan = eventloop.plan(request)
+    loop_plan = eventloop.plan(request)
     err = Console(stderr=True)
-    for note in the_plan.notes:
+    for note in loop_plan.notes:
         err.print(f"note: {note}")
-    for warning in eventloop.oversubscription_warnings(the_plan):
+    for warning in eventloop.oversubscription_warnings(loop_plan):
         err.print(f"warning: {warning}")
     out = Path(ns.out)
-    with steps(len(the_plan.configs)) as progress:
+    with steps(len(loop_plan.configs)) as progress:
 
         def on_start(i: int, n: int, config: eventloop.Config) -> None:
             what = f"{config.backend} {config.strategy} {config.mode} N={config.threads}"
             progress.start(what, done=i, total=n)
 
-        records = eventloop.run(
+        records = eventloop.run_eventloop(
             request, out=out, on_start=on_start, on_record=lambda r: progress.finish(_outcome(r))
         )
     if ns.json:
@@ -126,7 +126,7 @@ def run(ns: argparse.Namespace) -> int:
         from hepinfer.report.console import stdout_console
         from hepinfer.report.eventloop import eventloop_table
 
-        stdout_console().print(eventloop_table(records, title=f"hepinfer eventloop: {the_plan.ref.label}"))
+        stdout_console().print(eventloop_table(records, title=f"hepinfer eventloop: {loop_plan.ref.label}"))
     failed = sum(r["status"] != "ok" for r in records)
     print(f"{len(records)} records appended to {out}", file=sys.stderr)
     if failed:

@@ -106,7 +106,7 @@ def request_from(ns: argparse.Namespace, scenario: str | None = None, threads: i
     )
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Run each scenario at each thread count and print LoadGen's verdict and headline numbers.
 
     Exit status: 0 when every run is VALID, 1 when one failed, else 2 when LoadGen judged one
@@ -131,7 +131,7 @@ def _one(ns: argparse.Namespace, request: Any, out: Path) -> int:
         f"{request.duration_s:g} s ...",
         file=sys.stderr,
     )
-    record = loadgen.run(request, out=out)
+    record = loadgen.run_loadgen(request, out=out)
     print(f"1 record appended to {out}", file=sys.stderr)
     if ns.json:
         print_json_lines([record])

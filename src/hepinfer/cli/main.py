@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# Subcommand -> module under hepinfer.cli with add_arguments(parser) and run(args) -> int.
+# Subcommand -> module under hepinfer.cli with add_arguments(parser) and execute(args) -> int.
 COMMANDS = {
     "env": "what this machine and each backend can do",
     "zoo": "the built-in models, their parameters and inputs",
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     try:
-        code: int = importlib.import_module(f"hepinfer.cli.{args.command}").run(args)
+        code: int = importlib.import_module(f"hepinfer.cli.{args.command}").execute(args)
         return code
     except HepinferError as err:
         if debug:

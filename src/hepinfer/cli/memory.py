@@ -75,7 +75,7 @@ def request_from(ns: argparse.Namespace, threads: int = 1) -> Any:
     )
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Plan (fail fast), measure each (backend, batch) in its own worker, print the table."""
     from rich.console import Console
 
@@ -94,7 +94,7 @@ def run(ns: argparse.Namespace) -> int:
         what = f"{k['backend']} batch {k['batch']} threads {k['threads']}"
         err.print(f"[{done[0]}/{len(keys)}] {what}: {record['status']}", highlight=False)
 
-    records = [r for request in requests for r in memory.run(request, out=out, on_record=progress)]
+    records = [r for request in requests for r in memory.run_memory(request, out=out, on_record=progress)]
     if ns.json:
         print_json_lines(records)
     else:

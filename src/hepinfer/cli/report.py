@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plots", metavar="DIR", help="write every plot as PNG and PDF into DIR")
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Read the records (latest per configuration) and write what was asked for."""
     import hepinfer
 

@@ -129,7 +129,7 @@ def served_model(ns: argparse.Namespace) -> object:
     )
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Write the repository, start the server, print the endpoints, wait for a signal."""
     from hepinfer.serve.repository import ServedModel, write_repository
     from hepinfer.serve.server import TritonServer, check_listen, find_tritonserver

@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Search, print each round as it goes, then the table of the search and the decision."""
     from rich.console import Console
 

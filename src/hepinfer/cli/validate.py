@@ -200,7 +200,7 @@ def _scan(ns: argparse.Namespace, options: dict[str, dict[str, str]]) -> Any:
     )
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Validate, print the tables; exit 1 when a backend differs or fails."""
     from hepinfer.cli.progress import steps
     from hepinfer.report.console import stdout_console
@@ -220,7 +220,7 @@ def run(ns: argparse.Namespace) -> int:
             progress.start(f"worker {name}", i, n)
             running.append(name)
 
-        report = validate.run(request, on_start=on_start)
+        report = validate.run_validation(request, on_start=on_start)
         if running:
             progress.finish(name=f"worker {running.pop()}")
     scan = report.get("precision_scan")
@@ -298,7 +298,7 @@ def layerwise_request(ns: argparse.Namespace) -> Any:
 def _layerwise(ns: argparse.Namespace) -> int:
     """Run the layerwise comparison, print where it goes wrong; exit 1 when a node does."""
     from hepinfer.report.layerwise import layerwise_text
-    from hepinfer.runner.validate.layerwise import run as run_layerwise
+    from hepinfer.runner.validate.layerwise import run_layerwise
 
     request = layerwise_request(ns)
     report = run_layerwise(request)

@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def run(ns: argparse.Namespace) -> int:
+def execute(ns: argparse.Namespace) -> int:
     """Print the zoo as a table, or one model's description and cost."""
     import hepinfer
     from hepinfer.report.console import stdout_console

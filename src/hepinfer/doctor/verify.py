@@ -15,7 +15,7 @@ import numpy as np
 from hepinfer.measure.agreement import compare
 from hepinfer.measure.timer import TimingPolicy
 from hepinfer.runner.bench import BenchRequest
-from hepinfer.runner.bench import run as bench_run
+from hepinfer.runner.bench import run_bench as bench_run
 from hepinfer.runner.validate.outputs import run_outputs
 from hepinfer.zoo import build_inputs, model_ref, spec_of
 

@@ -204,7 +204,7 @@ def _option_grid(backend: str, values: Mapping[str, Sequence[str]]) -> list[dict
 Progress = Callable[[int, int, Key], None]
 
 
-def run(
+def run_bench(
     request: BenchRequest | Plan,
     out: Path | None = None,
     on_start: Progress | None = None,
@@ -218,16 +218,16 @@ def run(
     ``skip(key)`` true leaves a configuration out (a resumed sweep's done keys); a skipped
     reference still runs, unmeasured, where a configuration left to run needs its outputs.
     """
-    the_plan = request if isinstance(request, Plan) else plan(request)
-    request = the_plan.request
+    bench_plan = request if isinstance(request, Plan) else plan(request)
+    request = bench_plan.request
     run_id = uuid.uuid4().hex[:12]
     workdir = Path(tempfile.mkdtemp(prefix="hepinfer-"))
     sink = RecordSink(out, on_record)
     outputs: dict[Key, Path | str] = {}  # reference outputs, or why there are none
     try:
-        once = _with_reference_jobs(the_plan)
+        once = _with_reference_jobs(bench_plan)
         if skip is not None:
-            once = _skipping(once, the_plan.reference, skip)
+            once = _skipping(once, bench_plan.reference, skip)
         repeat = request.repeat
         # Round r runs the whole grid again (the reference first at each batch, as in round 0);
         # an outputs-only reference job runs in round 0 only: its outputs file stays.
@@ -236,13 +236,13 @@ def run(
         for i, (key, measure, r) in enumerate(jobs):
             if on_start is not None and measure:
                 on_start(sum(m for _, m, _ in jobs[:i]), total, key)
-            fields, staged, failed = stage_job(the_plan.ref, the_plan.spec, key, analyse=measure)
+            fields, staged, failed = stage_job(bench_plan.ref, bench_plan.spec, key, analyse=measure)
             memray = measure and request.memray_dir is not None
             data = request.data
             job = Job(
                 key=key,
-                model_ref=the_plan.ref,
-                spec=the_plan.spec,
+                model_ref=bench_plan.ref,
+                spec=bench_plan.spec,
                 policy=request.policy,
                 measure=measure,
                 data=DataSource(str(Path(data).resolve()), request.data_chunk, request.data_events)
@@ -251,18 +251,18 @@ def run(
                 memray_dir=request.memray_dir if memray else None,
                 memray_name=f"{run_id}-{i:04d}-{key.backend}-b{key.batch}-t{key.threads}" if memray else None,
             ).staged(fields)
-            python = None if failed else interpreter_for(key, the_plan.ref, the_plan.spec, fields)
+            python = None if failed else interpreter_for(key, bench_plan.ref, bench_plan.spec, fields)
             result = failed or run_job(
                 job.to_dict(), workdir, f"job{i:04d}", request.timeout_s, python=python
             )
             npz = workdir / f"job{i:04d}.npz"
-            ref_key = the_plan.reference_of(key)
+            ref_key = bench_plan.reference_of(key)
             if key == ref_key:
                 outputs[key] = npz if result["status"] == "ok" else result["error"]["message"]
             if not measure:
                 continue
-            record = _record(key, run_id, result, the_plan, staged)
-            record["agreement"] = _agreement(key, ref_key, npz, outputs, result, the_plan.spec)
+            record = _record(key, run_id, result, bench_plan, staged)
+            record["agreement"] = _agreement(key, ref_key, npz, outputs, result, bench_plan.spec)
             if repeat > 1:
                 record["repeat"] = {"group": run_id, "index": r, "of": repeat}
             sink.add(record)
@@ -272,13 +272,13 @@ def run(
     return sink.records
 
 
-def _with_reference_jobs(the_plan: Plan) -> list[tuple[Key, bool]]:
+def _with_reference_jobs(bench_plan: Plan) -> list[tuple[Key, bool]]:
     """The plan's keys, with an outputs-only reference job before a batch that lacks one."""
     jobs: list[tuple[Key, bool]] = []
-    planned = set(the_plan.keys)
+    planned = set(bench_plan.keys)
     seen: set[Key] = set()
-    for key in the_plan.keys:
-        ref_key = the_plan.reference_of(key)
+    for key in bench_plan.keys:
+        ref_key = bench_plan.reference_of(key)
         if ref_key not in planned and ref_key not in seen:
             jobs.append((ref_key, False))
             seen.add(ref_key)
@@ -291,24 +291,24 @@ _SECTIONS = ("samples_ns", "timing", "one_off", "memory", "backend", "environmen
 
 
 def _record(
-    key: Key, run_id: str, result: dict[str, Any], the_plan: Plan, staged: Staged | None
+    key: Key, run_id: str, result: dict[str, Any], bench_plan: Plan, staged: Staged | None
 ) -> dict[str, Any]:
     from hepinfer.measure.stats import summarize
 
     record = new_record(key, run_id)
     record["model"] = {
-        "ref": the_plan.ref.to_dict(),
-        "inputs": [t.describe() for t in the_plan.spec.inputs],
-        "outputs": [t.describe() for t in the_plan.spec.outputs],
-        "batch_encodings": list(the_plan.spec.batch_encodings),
-        "reference_backend": the_plan.reference,
+        "ref": bench_plan.ref.to_dict(),
+        "inputs": [t.describe() for t in bench_plan.spec.inputs],
+        "outputs": [t.describe() for t in bench_plan.spec.outputs],
+        "batch_encodings": list(bench_plan.spec.batch_encodings),
+        "reference_backend": bench_plan.reference,
         # The configuration this one's agreement (and speed-up) is measured against, as the
         # plan chose it: the report looks it up instead of choosing again.
-        "reference_key": the_plan.reference_of(key).to_dict(),
-        "notes": list(the_plan.spec.notes),
+        "reference_key": bench_plan.reference_of(key).to_dict(),
+        "notes": list(bench_plan.spec.notes),
     }
-    if the_plan.ref.kind == "zoo":
-        record["model"]["origin"] = entry(the_plan.ref.name).origin
+    if bench_plan.ref.kind == "zoo":
+        record["model"]["origin"] = entry(bench_plan.ref.name).origin
     if not take_result(record, result, _SECTIONS):
         return record
     record["model"]["output_shapes"] = result.get("output_shapes", {})

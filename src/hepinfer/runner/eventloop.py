@@ -44,7 +44,7 @@ __all__ = [
     "oversubscription",
     "oversubscription_warnings",
     "plan",
-    "run",
+    "run_eventloop",
     "staged_fields",
     "usable_core_count",
 ]
@@ -258,14 +258,15 @@ def staged_fields(loop_plan: EventLoopPlan, config: Config) -> tuple[dict[str, A
     return fields, failed
 
 
-def interpreter_of(the_plan: EventLoopPlan, config: Config, fields: dict[str, Any]) -> str | None:
+def interpreter_of(loop_plan: EventLoopPlan, config: Config, fields: dict[str, Any]) -> str | None:
     """The Python the configuration's worker runs under (the backend's venv, or None: this one)."""
     from hepinfer.runner.stage import backend_interpreter
 
-    return backend_interpreter(config.backend, the_plan.ref, the_plan.spec, fields, the_plan.request.exporter)
+    exporter = loop_plan.request.exporter
+    return backend_interpreter(config.backend, loop_plan.ref, loop_plan.spec, fields, exporter)
 
 
-def run(
+def run_eventloop(
     request: EventLoopRequest,
     out: Path | None = None,
     on_start: Callable[[int, int, Config], None] | None = None,

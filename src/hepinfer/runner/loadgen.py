@@ -28,7 +28,15 @@ from hepinfer.errors import ConfigurationError
 from hepinfer.runner.eventloop import Config, EventLoopPlan, EventLoopRequest, plan
 from hepinfer.runner.loadgen_summary import early_stopping, headline, parse_summary
 
-__all__ = ["SCENARIOS", "LoadGenRequest", "check", "early_stopping", "headline", "parse_summary", "run"]
+__all__ = [
+    "SCENARIOS",
+    "LoadGenRequest",
+    "check",
+    "early_stopping",
+    "headline",
+    "parse_summary",
+    "run_loadgen",
+]
 
 SCENARIOS = ("SingleStream", "Offline", "Server")
 
@@ -80,7 +88,9 @@ def check(request: LoadGenRequest) -> tuple[EventLoopPlan, Config]:
     return loop_plan, config
 
 
-def run(request: LoadGenRequest, out: Path | None = None, keep_workdir: Path | None = None) -> dict[str, Any]:
+def run_loadgen(
+    request: LoadGenRequest, out: Path | None = None, keep_workdir: Path | None = None
+) -> dict[str, Any]:
     """Run the scenario in a fresh worker process; the record (appended to ``out`` when given)."""
     from hepinfer.results import jsonl
     from hepinfer.results.schema import Key, new_record

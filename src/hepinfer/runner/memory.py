@@ -89,7 +89,7 @@ def plan(request: MemoryRequest) -> list[Key]:
 _SECTIONS = ("one_off", "memory", "backend", "environment", "process", "sessions")
 
 
-def run(
+def run_memory(
     request: MemoryRequest,
     out: Path | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,

@@ -131,13 +131,13 @@ def _build(data: dict[str, Any], path: Path, root: Any, overrides: Mapping[str, 
                 device=device,
             )
             try:
-                the_plan = bench.plan(request)
+                bench_plan = bench.plan(request)
             except HepinferError as err:
                 line = sweep_config.line_of(root, ["models", i])
                 raise ConfigurationError(f"{path}:{line}: models[{i}] ({model['name']}): {err}") from None
-            batches = sorted({k.batch for k in the_plan.keys}, key=[k.batch for k in the_plan.keys].index)
+            batches = sorted({k.batch for k in bench_plan.keys}, key=[k.batch for k in bench_plan.keys].index)
             for b in batches:
-                sweep.groups.append(Group(the_plan.at_batch(b)))
+                sweep.groups.append(Group(bench_plan.at_batch(b)))
     return sweep
 
 
@@ -205,10 +205,12 @@ def run_group(
         if on_record is not None:
             on_record(record)
 
-    return bench.run(group_plan, out=None, on_start=started, on_record=finished, skip=lambda k: k in skipped)
+    return bench.run_bench(
+        group_plan, out=None, on_start=started, on_record=finished, skip=lambda k: k in skipped
+    )
 
 
-def run(
+def run_sweep(
     sweep: Sweep,
     out: Path,
     resume: bool = False,

@@ -128,8 +128,8 @@ Event = Callable[[str], None]
 def tune(request: TuneRequest, out: Path, on_event: Event | None = None) -> dict[str, Any]:
     """Run (or resume) the search; write and return the deploy document."""
     say = on_event or (lambda _text: None)
-    the_plan = bench.plan(request.bench_request(MIN_TIME_S))  # every bad input fails here
-    keys = the_plan.keys
+    bench_plan = bench.plan(request.bench_request(MIN_TIME_S))  # every bad input fails here
+    keys = bench_plan.keys
     state = State.read(state_path(out))
     _check_header(state, request, keys)
     labels = [label(k) for k in keys]
@@ -181,11 +181,11 @@ def tune(request: TuneRequest, out: Path, on_event: Event | None = None) -> dict
     doc = judge.deploy_document(
         request.identity(),
         {
-            **the_plan.ref.to_dict(),
-            "dims": dict(the_plan.dims),
+            **bench_plan.ref.to_dict(),
+            "dims": dict(bench_plan.dims),
             "exporter": request.exporter,
             "seed": request.seed,
-            "reference": the_plan.reference,
+            "reference": bench_plan.reference,
         },
         finals,
         verdict,
@@ -278,7 +278,7 @@ def _measure(
         )
         say(f"  measured {label(keys[i])} (repeat {rep}): {shown}")
 
-    bench.run(request.bench_request(t), skip=lambda k: k not in todo, on_record=on_record)
+    bench.run_bench(request.bench_request(t), skip=lambda k: k not in todo, on_record=on_record)
 
 
 def _judge_round(

@@ -73,8 +73,8 @@ __all__ = [
     "padded_axis",
     "plan_jobs",
     "record",
-    "run",
     "run_input_files",
+    "run_validation",
 ]
 
 
@@ -173,7 +173,7 @@ def check(request: ValidateRequest) -> Checked:
     return Checked(ref, spec, dims, reference, confs, tol)
 
 
-def run(
+def run_validation(
     request: ValidateRequest,
     on_start: Progress | None = None,
     keep_workdir: bool = False,

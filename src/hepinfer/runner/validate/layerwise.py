@@ -145,7 +145,7 @@ def _backends_sets(request: LayerwiseRequest, ref: ModelRef, spec: ModelSpec) ->
     return x
 
 
-def run(request: LayerwiseRequest, workdir: Path | None = None) -> dict[str, Any]:
+def run_layerwise(request: LayerwiseRequest, workdir: Path | None = None) -> dict[str, Any]:
     """Compare every intermediate tensor; returns the report (JSON-serialisable)."""
     import onnx
 
