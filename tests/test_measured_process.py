@@ -241,3 +241,20 @@ def test_the_inference_memory_holds_none_of_the_harness() -> None:
     assert abs(grown) < 256 * kib, f"the inference delta grew by {grown} B with the sample count"
     # The harness's own memory is shown apart: the sample buffer, 8 bytes a sample at most.
     assert many["memory"]["deltas"]["timing"] <= 8 * many["stats"]["n"] + 1024 * kib
+
+
+def test_the_environment_a_parent_passes_is_what_the_worker_would_find() -> None:
+    # A worker under the parent's interpreter gets host, OS, CPU and versions from the parent
+    # (launch.run_job): the same section as found in the process itself, thread pools its own.
+    from hepinfer.measure.environment import environment, machine_environment
+
+    packages = ("onnxruntime", "no_such_module_here")
+    known = machine_environment(packages)
+    assert known["versions"]["no_such_module_here"] == "absent"
+    assert environment(packages, known=known) == environment(packages)
+    known["versions"]["onnxruntime"] = "absent"  # not found by the parent: asked again here
+    assert (
+        environment(packages, known=known)["versions"]["onnxruntime"]
+        == environment(packages)["versions"]["onnxruntime"]
+        != "absent"
+    )

@@ -173,7 +173,7 @@ class _Measurement:
                 self.cls, self.artifact, self.options, self.inputs, job.memray_dir, name
             )
         self.phases.enter("environment")
-        out["environment"] = environment(self.cls.packages)
+        out["environment"] = environment(self.cls.packages, known=self.raw_job.get("environment"))
         return out
 
 
