@@ -9,6 +9,7 @@ receives the file's path and the spec, and only loads and measures.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,29 +144,34 @@ class Stager:
             except Exception:
                 self._inputs[slot] = None
                 return None
-            path = _inputs_dir() / f"inputs-{len(_INPUT_FILES):05d}.npz"
-            np.savez(path, **built)  # type: ignore[arg-type]
-            _INPUT_FILES.append(path)
+            import os
+            import tempfile
+
+            fd, name = tempfile.mkstemp(prefix="inputs-", suffix=".npz", dir=_inputs_dir())
+            with os.fdopen(fd, "wb") as f:  # a name of its own, whichever thread stages
+                np.savez(f, **built)  # type: ignore[arg-type]
+            path = Path(name)
             self._inputs[slot] = (str(path), {k: tuple(v.shape) for k, v in built.items()})
         return self._inputs[slot]
 
 
 _STAGERS: dict[ModelRef, Stager] = {}
-_INPUT_FILES: list[Path] = []
 _INPUTS_DIR: list[Path] = []
+_INPUTS_LOCK = threading.Lock()
 
 
 def _inputs_dir() -> Path:
     """This process's folder of staged inputs, removed when it exits."""
-    if not _INPUTS_DIR:
-        import atexit
-        import shutil
-        import tempfile
+    with _INPUTS_LOCK:
+        if not _INPUTS_DIR:
+            import atexit
+            import shutil
+            import tempfile
 
-        folder = Path(tempfile.mkdtemp(prefix="hepinfer-inputs-"))
-        atexit.register(shutil.rmtree, folder, True)
-        _INPUTS_DIR.append(folder)
-    return _INPUTS_DIR[0]
+            folder = Path(tempfile.mkdtemp(prefix="hepinfer-inputs-"))
+            atexit.register(shutil.rmtree, folder, True)
+            _INPUTS_DIR.append(folder)
+        return _INPUTS_DIR[0]
 
 
 def stager_for(ref: ModelRef, spec: ModelSpec) -> Stager:
