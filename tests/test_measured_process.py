@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -40,6 +41,72 @@ def test_an_onnxruntime_worker_on_a_zoo_model_holds_no_torch() -> None:
     assert ort["one_off"]["conversion"]["torch_to_onnx"]["exporter"] == "dynamo"
     assert ort["one_off"]["analysis_s"] > 0
     assert ort["model"]["cost"]["params"] > 0 and ort["memory"]["minimum"]["total_bytes"] > 0
+
+
+def test_an_onnxruntime_worker_on_a_zoo_model_imports_no_zoo_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parent staged the ONNX file and the seeded inputs: the worker needs the spec types
+    # (hepinfer.zoo.spec, and its package, now light) and nothing else of the zoo. Before,
+    # every worker imported the whole catalog (each family, the input builders, numpy.random)
+    # and importlib.metadata through hepinfer._optional: 1.107x a bare ORT process's peak RSS.
+    import functools
+
+    from hepinfer.runner import bench, launch
+
+    out = tmp_path / "modules.json"
+    path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    env = {"PYTHONPATH": path, "HEPINFER_TEST_MODULES": str(out)}
+    spy = functools.partial(launch.run_job, module="modules_worker", env=env)
+    monkeypatch.setattr(bench, "run_job", spy)
+    (record,) = _bench("linear_event", ["onnxruntime"], reference="onnxruntime")
+    assert record["status"] == "ok", record.get("error")
+    modules = set(json.loads(out.read_text()))
+    assert "hepinfer.runner.harness" in modules and "onnxruntime" in modules
+    assert sorted(m for m in modules if m.startswith("hepinfer.zoo")) == ["hepinfer.zoo", "hepinfer.zoo.spec"]
+    assert "numpy.random" not in modules  # the inputs were built in the parent
+
+
+def test_the_worker_and_its_backend_import_no_package_metadata() -> None:
+    # importlib.metadata (65 modules, ~4 MB RSS) was imported by hepinfer._optional at module
+    # level, so every worker held it through its measured phases; now only a message that names
+    # an install command (or the environment section, after the last memory mark) reads it.
+    code = (
+        "import sys, hepinfer.runner.worker, hepinfer.runner.harness, hepinfer.runner.job; "
+        "from hepinfer.backends.registry import backend_class; "
+        "cls = backend_class('onnxruntime'); assert cls.unavailable_reason() is None; "
+        "import onnxruntime; print('importlib.metadata' in sys.modules)"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "False"
+
+
+def test_the_staged_inputs_are_bitwise_the_builders(tmp_path: Path) -> None:
+    import numpy as np
+
+    from hepinfer.backends.registry import backend_class
+    from hepinfer.results.schema import Key
+    from hepinfer.runner.stage import Stager
+    from hepinfer.zoo import build_inputs, model_ref, spec_of
+
+    ref = model_ref("deepjet")
+    spec = spec_of(ref)
+    stager = Stager(ref, spec)
+    key = Key(model="deepjet", backend="onnxruntime", batch=7, threads=1, seed=5)
+    first = stager.stage(key, backend_class("onnxruntime"), analyse=False)
+    again = stager.stage(
+        Key(model="deepjet", backend="onnxruntime", batch=7, threads=2, seed=5),
+        backend_class("onnxruntime"),
+        analyse=False,
+    )
+    assert (
+        first.inputs_path is not None and again.inputs_path == first.inputs_path
+    )  # one per batch, dims, seed
+    built = build_inputs(ref, spec, 7, {}, 5)
+    with np.load(first.inputs_path) as staged:
+        assert list(staged.files) == list(built)
+        for name, value in built.items():
+            assert staged[name].dtype == value.dtype and staged[name].tobytes() == value.tobytes()
 
 
 def test_zoo_model_memory_is_the_same_networks_from_a_file(shared_models: Path) -> None:
@@ -172,3 +239,20 @@ def test_the_inference_memory_holds_none_of_the_harness() -> None:
     assert abs(grown) < 256 * kib, f"the inference delta grew by {grown} B with the sample count"
     # The harness's own memory is shown apart: the sample buffer, 8 bytes a sample at most.
     assert many["memory"]["deltas"]["timing"] <= 8 * many["stats"]["n"] + 1024 * kib
+
+
+def test_the_environment_a_parent_passes_is_what_the_worker_would_find() -> None:
+    # A worker under the parent's interpreter gets host, OS, CPU and versions from the parent
+    # (launch.run_job): the same section as found in the process itself, thread pools its own.
+    from hepinfer.measure.environment import environment, machine_environment
+
+    packages = ("onnxruntime", "no_such_module_here")
+    known = machine_environment(packages)
+    assert known["versions"]["no_such_module_here"] == "absent"
+    assert environment(packages, known=known) == environment(packages)
+    known["versions"]["onnxruntime"] = "absent"  # not found by the parent: asked again here
+    assert (
+        environment(packages, known=known)["versions"]["onnxruntime"]
+        == environment(packages)["versions"]["onnxruntime"]
+        != "absent"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
 import tomllib
@@ -58,7 +59,7 @@ def test_installed_metadata_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> N
         'PyYAML>=6; extra == "sweep"',
         'hepinfer[torch,sweep]; extra == "all"',
     ]
-    monkeypatch.setattr(_optional.metadata, "requires", lambda name: lines)
+    monkeypatch.setattr(importlib.metadata, "requires", lambda name: lines)
     monkeypatch.setattr(_optional, "_source_tree_requirements", lambda: None)
     _optional.extras.cache_clear()
     try:

@@ -167,3 +167,29 @@ def test_numpy_calls_on_onnxruntime_go_straight_to_session_run() -> None:
     other[name] = feeds[name].astype(np.float64)
     for k, v in session(other).items():
         np.testing.assert_allclose(v, raw[k], rtol=1e-6)
+
+
+def test_a_session_with_a_batch_calls_ready_inputs_directly_and_chunks_the_rest() -> None:
+    # The fast path with ``batch`` (what from_config sets): ready inputs within the batch go
+    # to InferenceSession.run as they are, in one call; more rows are chunked, same outputs.
+    session = Session("linear_event", backend="onnxruntime", batch=16)
+    ort = session._first.session
+    feeds = build_inputs(session.ref, session.spec, 40, session.dims, seed=4)
+    names = [o.name for o in ort.get_outputs()]
+    raw = dict(zip(names, ort.run(names, feeds), strict=True))
+    calls: list[int] = []
+    plain = ort.run
+
+    def counted(output_names: list[str], inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        calls.append(next(iter(inputs.values())).shape[0])
+        return plain(output_names, inputs)
+
+    ort.run = counted
+    small = {k: v[:16] for k, v in feeds.items()}
+    for k, v in session(small).items():
+        np.testing.assert_array_equal(v, raw[k][:16])
+    assert calls == [16]
+    calls.clear()
+    for k, v in session(feeds).items():
+        np.testing.assert_array_equal(v, raw[k])
+    assert calls == [16, 16, 8]

@@ -12,23 +12,25 @@ The notebook API (``hepinfer.api``), one function per command::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hepinfer.api import (
-    bench,
-    conversion_matrix,
-    env,
-    eventloop,
-    loadgen,
-    memory,
-    model_cost,
-    read_records,
-    sweep,
-    validate,
-    write_report,
-    zoo_families,
-    zoo_models,
-)
+if TYPE_CHECKING:
+    from hepinfer.api import (
+        bench,
+        conversion_matrix,
+        env,
+        eventloop,
+        loadgen,
+        memory,
+        model_cost,
+        read_records,
+        sweep,
+        validate,
+        write_report,
+        zoo_families,
+        zoo_models,
+    )
+    from hepinfer.session import Session
 
 __version__ = "0.1.0"
 __all__ = [
@@ -51,9 +53,17 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``hepinfer.Session``, imported when first used (``import hepinfer`` stays light)."""
+    """The API's names, imported when first used: ``import hepinfer`` stays light, and a
+    measured worker (``python -m hepinfer.runner.worker``, which imports this package first)
+    does not compile and hold ``hepinfer.api``."""
     if name == "Session":
         from hepinfer.session import Session
 
         return Session
+    if name in __all__:
+        from hepinfer import api
+
+        value = getattr(api, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'hepinfer' has no attribute {name!r}")

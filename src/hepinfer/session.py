@@ -33,6 +33,8 @@ from hepinfer.zoo.spec import BATCH
 
 __all__ = ["Session", "model_inputs"]
 
+_ndarray = np.ndarray
+
 
 def _is_awkward(value: Any) -> bool:
     return type(value).__module__.partition(".")[0] == "awkward"
@@ -212,6 +214,11 @@ class Session:
         # they are; and a backend without an inference scope of its own enters none.
         self._dtypes = {t.name: np.dtype(t.dtype) for t in self.spec.inputs}
         self._scoped = type(self._first).inference_scope is not Backend.inference_scope
+        # Bound once: on the fast path a call is this check and ``Backend.call``, no more
+        # frames (each Python call or attribute lookup is ~0.1 us, 0.5% of a 20 us call).
+        self._n_inputs = len(self._dtypes)
+        self._specs = tuple(self._dtypes.items())
+        self._direct = self._first.call if self.shared and not self._scoped else None
 
     @classmethod
     def from_config(cls, path: str | Path, pool: int = 4) -> Session:
@@ -285,6 +292,33 @@ class Session:
     def run(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Outputs by name for numpy or awkward inputs (awkward [events, var jets] back when
         the inputs had an event axis)."""
+        direct = self._direct
+        if direct is not None and len(inputs) == self._n_inputs:
+            # ``_ready`` inlined for the common case: a builtin dtype is one object, so ``is``
+            # decides it; any other array (an equal dtype that is another object included) takes
+            # the general path below, which compares with ``!=``.
+            for name, dtype in self._specs:  # a tuple and .get: 0.4 us less than .items()
+                v = inputs.get(name)
+                if type(v) is not _ndarray or v.dtype is not dtype or not v.flags.c_contiguous:
+                    break
+            else:
+                if self.batch is None or self._fits(inputs):
+                    out: dict[str, Any] = direct(inputs)
+                    return out
+        return self._run(inputs)
+
+    __call__ = run
+
+    def _fits(self, inputs: Mapping[str, np.ndarray]) -> bool:
+        """Ready inputs that go to the backend in one call as they are: one row count, within
+        ``batch`` (equal to it where the backend was built for that shape)."""
+        rows = {v.shape[0] for v in inputs.values()}
+        if len(rows) != 1:
+            return False
+        n = rows.pop()
+        return n == self.batch if self.fixed_shape else n <= self.batch
+
+    def _run(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         if self._ready(inputs):
             if self.batch is None:  # numpy in the model's dtypes, one call: nothing to do here
                 return self._call(inputs)
@@ -306,8 +340,6 @@ class Session:
         import awkward as ak
 
         return {k: ak.unflatten(v, events) for k, v in out.items()}
-
-    __call__ = run
 
     def _chunk(self, feeds: Mapping[str, np.ndarray], start: int, step: int) -> dict[str, np.ndarray]:
         part = {k: v[start : start + step] for k, v in feeds.items()}

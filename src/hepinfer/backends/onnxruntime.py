@@ -162,7 +162,11 @@ class OnnxRuntimeBackend(Backend):
         outputs are numpy arrays already): no per-call check, copy or wrapping on top."""
         if self.options.iobinding:
             return super().call(inputs)
-        return dict(zip(self.output_names, self.session.run(self.output_names, inputs), strict=True))
+        names = self.output_names
+        values = self.session.run(names, inputs)
+        if len(names) == 1:  # most models: a literal is ~0.5 us cheaper than dict(zip(...))
+            return {names[0]: values[0]}
+        return dict(zip(names, values, strict=True))
 
     def settings(self) -> dict[str, Any]:
         """Providers and the thread settings the session reports."""

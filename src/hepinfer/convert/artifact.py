@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hepinfer.errors import BackendUnavailable, ConversionError
 from hepinfer.zoo import ModelRef, ModelSpec
-from hepinfer.zoo.triton_config import RepositoryModel
+
+if TYPE_CHECKING:  # a worker that loads an ONNX file imports no repository reader
+    from hepinfer.zoo.triton_config import RepositoryModel
 
 # The format a model file is in, as backends declare it in ``Backend.formats``.
 FILE_FORMATS = {

@@ -43,6 +43,8 @@ class Job:
     onnx_path: str | None = None
     conversions: Mapping[str, Any] = field(default_factory=dict)
     data: DataSource | None = None
+    # The seeded inputs the parent built (``runner.stage``); None: the worker builds them.
+    inputs_path: str | None = None
     memray_dir: str | None = None
     memray_name: str | None = None
     # Validation: more input sets through the loaded backend (``validate.run_input_files``).
@@ -53,7 +55,10 @@ class Job:
     def staged(self, fields: Mapping[str, Any]) -> Job:
         """This job with the parent's stage (``runner.stage.job_fields``) filled in."""
         return replace(
-            self, onnx_path=fields.get("onnx_path"), conversions=dict(fields.get("conversions") or {})
+            self,
+            onnx_path=fields.get("onnx_path"),
+            conversions=dict(fields.get("conversions") or {}),
+            inputs_path=fields.get("inputs_path"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,6 +73,7 @@ class Job:
             "onnx_path": self.onnx_path,
             "conversions": dict(self.conversions),
             "data": None if self.data is None else vars(self.data).copy(),
+            "inputs_path": self.inputs_path,
             "memray_dir": self.memray_dir,
             "memray_name": self.memray_name,
             "input_files": [dict(e) for e in self.input_files],
@@ -87,6 +93,7 @@ class Job:
             onnx_path=data.get("onnx_path"),
             conversions=dict(data.get("conversions") or {}),
             data=DataSource(**data["data"]) if data.get("data") else None,
+            inputs_path=data.get("inputs_path"),
             memray_dir=data.get("memray_dir"),
             memray_name=data.get("memray_name"),
             input_files=tuple(data.get("input_files") or ()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -42,6 +43,12 @@ def run_job(
     """
     job = dict(job)
     job["parent_pid"] = os.getpid()  # the worker ends itself when this process dies
+    if python is None or python == sys.executable:
+        # Host, OS, CPU and versions are this interpreter's on this machine: found once here,
+        # not by every worker (a worker under another interpreter finds its own).
+        known = _machine_environment((job.get("key") or {}).get("backend"))
+        if known is not None:
+            job.setdefault("environment", known)
     job["result_path"] = str(workdir / f"{name}.result.json")
     job["outputs_path"] = str(workdir / f"{name}.npz")
     job_path = workdir / f"{name}.job.json"
@@ -77,6 +84,21 @@ def run_job(
         what = _SIGNAL_HINTS.get(sig, "died")
         return _died(f"worker {what} ({sig.name})", workdir, name, log_path)
     return _died(f"worker exited with status {rc} without a result", workdir, name, log_path)
+
+
+@functools.cache
+def _machine_environment(backend: str | None) -> dict[str, Any] | None:
+    """``measure.environment.machine_environment`` for a backend's packages, once per run."""
+    if not backend:
+        return None
+    from hepinfer.backends.registry import backend_class
+    from hepinfer.measure.environment import machine_environment
+
+    try:
+        packages = backend_class(backend).packages
+    except Exception:  # the worker says what is wrong with the backend; it finds its own
+        return None
+    return machine_environment(packages)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

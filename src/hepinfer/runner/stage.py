@@ -9,6 +9,7 @@ receives the file's path and the spec, and only loads and measures.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,9 @@ class Staged:
     minimum: dict[str, Any] | None = None
     # Seconds the parent spent on the cost and the minimum (not part of any measured figure).
     analysis_s: float = 0.0
+    # The seeded inputs the worker loads (an .npz): built here, so that the measured process
+    # imports no zoo catalog or input builder. None: the worker builds them (and reports why not).
+    inputs_path: str | None = None
 
 
 class Stager:
@@ -52,6 +56,8 @@ class Stager:
         self.spec = spec
         self._onnx: dict[str, tuple[Path, dict[str, Any]]] = {}
         self._analysis: dict[tuple[str, int, str, int], tuple[dict[str, Any], dict[str, Any], float]] = {}
+        # (batch, dims, seed) -> the inputs file and its shapes (None: the builder failed).
+        self._inputs: dict[tuple[int, str, int], tuple[str, dict[str, tuple[int, ...]]] | None] = {}
 
     def onnx(self, exporter: str) -> tuple[Path, dict[str, Any]]:
         """The ONNX file of the model (the user's file, or the zoo model exported) and its costs."""
@@ -73,10 +79,14 @@ class Stager:
         elif "onnx" not in cls.formats:
             # A backend that builds from the framework model (hls4ml from the Keras twin).
             conversions = self._prebuild(cls, key, None, conversions)
+        built = self._built_inputs(key)
+        inputs_path = built[0] if built is not None else None
         if not analyse:
-            return Staged(onnx_path=onnx_path, conversions=conversions)
+            return Staged(onnx_path=onnx_path, conversions=conversions, inputs_path=inputs_path)
         cost, minimum, seconds = self._analyse(key)
-        return Staged(onnx_path, conversions, cost=cost, minimum=minimum, analysis_s=seconds)
+        return Staged(
+            onnx_path, conversions, cost=cost, minimum=minimum, analysis_s=seconds, inputs_path=inputs_path
+        )
 
     def _prebuild(
         self, cls: type[Backend], key: Key, path: Path | None, conversions: dict[str, Any]
@@ -112,18 +122,56 @@ class Stager:
         return self._analysis[slot]
 
     def _input_shapes(self, key: Key) -> dict[str, tuple[int, ...]] | None:
-        """The shapes of the inputs the worker builds (same builder, batch, dims and seed):
-        a builder may decide a size itself (gnn_tau flat: the nodes of the batch's events)."""
-        from hepinfer.zoo import build_inputs
+        """The shapes of the inputs the worker loads: a builder may decide a size itself
+        (gnn_tau flat: the nodes of the batch's events)."""
+        built = self._built_inputs(key)
+        return built[1] if built is not None else None
 
-        try:
-            built = build_inputs(self.ref, self.spec, key.batch, key.dims, key.seed)
-        except Exception:  # the worker reports its builder's error; the cost falls back to the spec
-            return None
-        return {k: tuple(v.shape) for k, v in built.items()}
+    def _built_inputs(self, key: Key) -> tuple[str, dict[str, tuple[int, ...]]] | None:
+        """The seeded inputs for the key's batch, dims and seed, written once per run to an
+        .npz the worker loads (bitwise what ``build_inputs`` gives there); None where the
+        builder fails (the worker then builds them itself and reports its builder's error)."""
+        import json
+
+        slot = (key.batch, json.dumps(key.dims, sort_keys=True), key.seed)
+        if slot not in self._inputs:
+            import numpy as np
+
+            from hepinfer.zoo import build_inputs
+
+            try:
+                built = build_inputs(self.ref, self.spec, key.batch, key.dims, key.seed)
+            except Exception:
+                self._inputs[slot] = None
+                return None
+            import os
+            import tempfile
+
+            fd, name = tempfile.mkstemp(prefix="inputs-", suffix=".npz", dir=_inputs_dir())
+            with os.fdopen(fd, "wb") as f:  # a name of its own, whichever thread stages
+                np.savez(f, **built)  # type: ignore[arg-type]
+            path = Path(name)
+            self._inputs[slot] = (str(path), {k: tuple(v.shape) for k, v in built.items()})
+        return self._inputs[slot]
 
 
 _STAGERS: dict[ModelRef, Stager] = {}
+_INPUTS_DIR: list[Path] = []
+_INPUTS_LOCK = threading.Lock()
+
+
+def _inputs_dir() -> Path:
+    """This process's folder of staged inputs, removed when it exits."""
+    with _INPUTS_LOCK:
+        if not _INPUTS_DIR:
+            import atexit
+            import shutil
+            import tempfile
+
+            folder = Path(tempfile.mkdtemp(prefix="hepinfer-inputs-"))
+            atexit.register(shutil.rmtree, folder, True)
+            _INPUTS_DIR.append(folder)
+        return _INPUTS_DIR[0]
 
 
 def stager_for(ref: ModelRef, spec: ModelSpec) -> Stager:
@@ -137,7 +185,12 @@ def job_fields(spec: ModelSpec, staged: Staged) -> dict[str, Any]:
     """What a worker's job carries from the stage: the spec and the file to load."""
     from hepinfer.zoo.spec import spec_to_dict
 
-    return {"spec": spec_to_dict(spec), "onnx_path": staged.onnx_path, "conversions": staged.conversions}
+    return {
+        "spec": spec_to_dict(spec),
+        "onnx_path": staged.onnx_path,
+        "conversions": staged.conversions,
+        "inputs_path": staged.inputs_path,
+    }
 
 
 def interpreter_for(key: Key, ref: ModelRef, spec: ModelSpec, fields: dict[str, Any]) -> str | None:

@@ -63,7 +63,6 @@ class _Measurement:
     def prepare(self) -> None:
         """Inputs (seeded, or a data file's first events) prepared for the timed calls."""
         from hepinfer.runner import harness
-        from hepinfer.zoo import build_inputs
 
         key, data = self.job.key, self.job.data
         self.phases.enter("prepare")
@@ -73,7 +72,12 @@ class _Measurement:
             from hepinfer.data.pipeline import first_inputs
 
             self.inputs = first_inputs(data.path, self.event_shapes, key.batch)
+        elif self.job.inputs_path is not None:  # built by the parent (runner.stage), same seed
+            with np.load(self.job.inputs_path) as staged:
+                self.inputs = {k: staged[k] for k in staged.files}
         else:
+            from hepinfer.zoo import build_inputs
+
             self.inputs = build_inputs(self.ref, self.spec, key.batch, key.dims, key.seed)
         self.prepared = self.backend.prepare(self.inputs)
         self.probe.mark("prepare")
@@ -173,7 +177,7 @@ class _Measurement:
                 self.cls, self.artifact, self.options, self.inputs, job.memray_dir, name
             )
         self.phases.enter("environment")
-        out["environment"] = environment(self.cls.packages)
+        out["environment"] = environment(self.cls.packages, known=self.raw_job.get("environment"))
         return out
 
 

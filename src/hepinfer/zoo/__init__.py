@@ -1,17 +1,38 @@
-"""What is run: ModelSpec, the built-in zoo, ONNX files users bring, and input builders."""
+"""What is run: ModelSpec, the built-in zoo, ONNX files users bring, and input builders.
+
+Importing this package (or ``hepinfer.zoo.spec``, which a worker's job needs) loads the spec
+types only: the catalog of entries (every family's module, the input builders and numpy's
+random generators, ~100 modules and 11 MB) is imported when a name from it is first used.
+A measured worker opens what the parent staged and never uses it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from hepinfer.errors import ConfigurationError
-from hepinfer.zoo.catalog import ENTRIES, ZooEntry, entry, zoo_ref
-from hepinfer.zoo.inputs import generic_inputs
 from hepinfer.zoo.spec import BATCH, ModelRef, ModelSpec, TensorSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from hepinfer.zoo.catalog import ENTRIES, ZooEntry, entry, zoo_ref  # noqa: F401
+
+_FROM_CATALOG = frozenset({"ENTRIES", "ZooEntry", "entry", "zoo_ref"})
+
+
+def __getattr__(name: str) -> Any:
+    """The catalog's names, imported when first used (then held here like any other)."""
+    if name in _FROM_CATALOG:
+        from hepinfer.zoo import catalog
+
+        value = getattr(catalog, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hepinfer.zoo' has no attribute {name!r}")
+
 
 __all__ = [
     "BATCH",
@@ -40,6 +61,7 @@ def model_ref(
     MXNet checkpoint (PREFIX-symbol.json or PREFIX). ``inputs``
     (``--input NAME=SHAPE``) and ``like`` (``--like FILE.onnx``) give the shapes a file lacks.
     """
+    from hepinfer.zoo.catalog import ENTRIES, zoo_ref
     from hepinfer.zoo.native_file import file_ref, kind_of, mxnet_prefix
 
     params = dict(params or {})
@@ -75,6 +97,8 @@ def model_ref(
 def spec_of(ref: ModelRef) -> ModelSpec:
     """The ModelSpec of a zoo entry, ONNX file or repository model (reads and checks it)."""
     if ref.kind == "zoo":
+        from hepinfer.zoo.catalog import entry
+
         return entry(ref.name).spec(dict(ref.params))
     if ref.kind == "triton":
         from hepinfer.zoo.triton_config import spec_of_folder
@@ -93,7 +117,13 @@ def build_inputs(
     ref: ModelRef, spec: ModelSpec, batch: int, dims: Mapping[str, int], seed: int
 ) -> dict[str, np.ndarray]:
     """Seeded inputs for one call at a batch size: identical in every process for a seed."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     if ref.kind == "zoo":
+        from hepinfer.zoo.catalog import entry
+
         return entry(ref.name).make_inputs(spec, batch, dims, rng, dict(ref.params))
+    from hepinfer.zoo.inputs import generic_inputs
+
     return generic_inputs(spec, batch, dims, rng)
