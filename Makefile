@@ -43,7 +43,8 @@ triton: $(STAMP) $(TRITON_STAMP)
 # onnxscript, numpy, protobuf, come from the main venv); the rest are qonnx's own, pinned as found.
 HLS4ML_VENV ?= .venv-hls4ml
 HLS4ML_STAMP := $(HLS4ML_VENV)/.installed
-$(HLS4ML_STAMP): $(STAMP)
+# The Makefile is a prerequisite so that a venv made before a line was added (qonnx) gets it.
+$(HLS4ML_STAMP): $(STAMP) Makefile
 	test -x $(HLS4ML_VENV)/bin/python || $(BIN)/python -m venv $(HLS4ML_VENV)
 	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
 		> $$($(HLS4ML_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/main-venv.pth

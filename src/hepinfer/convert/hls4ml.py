@@ -259,8 +259,8 @@ def _qonnx_cleaned(path: Path, label: str, hls4ml_version: str) -> Any:
             if node.op_type not in supported | also:
                 raise ConversionError(
                     f"hls4ml's ONNX front end cannot convert {label} at operator {node.op_type} "
-                    f"(node '{node.name}' after qonnx's clean-up): hls4ml {hls4ml_version} has no "
-                    "ONNX parser for it"
+                    f"(node '{node.name}' after qonnx's clean-up; hls4ml {hls4ml_version} has no "
+                    "ONNX parser for it)"
                 )
 
     model = cleanup_model(ModelWrapper(proto))
