@@ -39,14 +39,19 @@ triton: $(STAMP) $(TRITON_STAMP)
 
 # hls4ml 1.3 for the hls4ml backend, in a venv of its own that sees the main venv's packages
 # (a .pth file): only the parent's conversion child uses it; the measured worker needs none.
+# qonnx 1.0.0 is hls4ml's ONNX front end's clean-up (its other needs, onnx, onnxruntime,
+# onnxscript, numpy, protobuf, come from the main venv); the rest are qonnx's own, pinned as found.
 HLS4ML_VENV ?= .venv-hls4ml
 HLS4ML_STAMP := $(HLS4ML_VENV)/.installed
-$(HLS4ML_STAMP): $(STAMP)
+# The Makefile is a prerequisite so that a venv made before a line was added (qonnx) gets it.
+$(HLS4ML_STAMP): $(STAMP) Makefile
 	test -x $(HLS4ML_VENV)/bin/python || $(BIN)/python -m venv $(HLS4ML_VENV)
 	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
 		> $$($(HLS4ML_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/main-venv.pth
 	$(HLS4ML_VENV)/bin/python -m pip install --quiet 'hls4ml==1.3.0' 'pydigitalwavetools==1.1' quantizers
 	$(HLS4ML_VENV)/bin/python -m pip install --quiet --no-deps 'weaver-core==0.5.3'
+	$(HLS4ML_VENV)/bin/python -m pip install --quiet 'qonnx==1.0.0' 'bitstring==5.0.0' 'clize==5.0.2' \
+		'sigtools==4.0.1' 'toposort==1.10'
 	touch $(HLS4ML_STAMP)
 
 hls4ml: $(STAMP) $(HLS4ML_STAMP)

@@ -141,11 +141,17 @@ def test_precision_scan_gets_better_with_width(tmp_path) -> None:
     assert scan_plot(scan, tmp_path / "scan.png").stat().st_size > 1000
 
 
-def test_a_model_that_is_not_from_the_zoo_is_refused(tmp_path) -> None:
-    ref = model_ref(str(tmp_path / "mine.onnx"))
-    artifact = ModelArtifact(ref=ref, spec=spec_of(model_ref("linear_event")))
-    with pytest.raises(HepinferError, match="hls4ml converts a zoo model"):
+def test_a_model_neither_from_the_zoo_nor_onnx_is_refused(tmp_path) -> None:
+    """A user's Keras file is not converted (its ONNX twin is); an ONNX file has no Keras twin."""
+    spec = spec_of(model_ref("linear_event"))
+    from hepinfer.zoo import ModelRef
+
+    artifact = ModelArtifact(ref=ModelRef(kind="keras", name=str(tmp_path / "mine.keras")), spec=spec)
+    with pytest.raises(HepinferError, match=r"hls4ml converts a zoo model .* or an ONNX file"):
         Hls4mlBackend.prebuild(artifact, Hls4mlOptions(), {})
+    onnx_file = ModelArtifact(ref=model_ref(str(tmp_path / "mine.onnx")), spec=spec)
+    with pytest.raises(HepinferError, match=r"cannot be converted with hls4ml\.frontend=keras"):
+        Hls4mlBackend.prebuild(onnx_file, Hls4mlOptions(frontend="keras"), {})
 
 
 @pytest.mark.slow
@@ -184,3 +190,62 @@ def test_cli_refuses_a_bad_scan(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert "widths must be 2..64 bits" in err and "Traceback" not in err
     _ = convert  # the converter module imports without hls4ml
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@needs_hls4ml
+def test_an_onnx_file_goes_through_the_onnx_front_end(shared_models) -> None:
+    """rootbench's Linear_event: qonnx's clean-up, hls4ml's ONNX front end, the C simulation
+    compiled in the parent; the record names the front end and agrees with ONNX Runtime within
+    what ap_fixed<24,9> allows."""
+    import hepinfer
+
+    pytest.importorskip("onnxruntime")
+    path = str(shared_models / "rootbench/Linear_event.onnx")
+    options = {"width": "24", "integer": "9", "rounding": "AP_RND", "saturation": "AP_SAT"}
+    records = hepinfer.bench(
+        path,
+        backends=["onnxruntime", "hls4ml"],
+        options={"hls4ml": {k: [v] for k, v in options.items()}},
+        **FAST_TIMING,
+    )
+    assert [r["status"] for r in records] == ["ok", "ok"], [r.get("error") for r in records]
+    hls = records[1]
+    build = hls["one_off"]["conversion"]["onnx_to_hls4ml"]
+    assert build["frontend"] == "onnx" and build["hls4ml_version"].startswith("1.3")
+    assert build["qonnx_version"] == "1.0.0" and build["onnx_file"] == path
+    assert build["settings"]["precision"] == "ap_fixed<24,9,AP_RND,AP_SAT>" and build["compile_s"] > 0
+    assert (
+        hls["backend"]["settings"]["frontend"] == "onnx"
+        and hls["backend"]["settings"]["built_in"] == "parent"
+    )
+    assert hls["process"]["modules"] == []
+    agreement = hls["agreement"]
+    assert agreement["reference"]["backend"] == "onnxruntime"
+    (out,) = agreement["outputs"].values()
+    # 15 fractional bits on outputs of order 0.3: far inside 1e-2, not bitwise.
+    assert 0.0 < out["max_abs"] < 1e-2
+
+
+@pytest.mark.slow
+@needs_hls4ml
+def test_an_operator_the_onnx_front_end_cannot_parse_is_named() -> None:
+    """l1_ad_vae's export with hls4ml.frontend=onnx: its score's ReduceSum has no parser in
+    hls4ml 1.3's ONNX front end; one line names it, and bench's record carries it."""
+    import hepinfer
+    from hepinfer.errors import ConversionError
+
+    ref = model_ref("l1_ad_vae")
+    artifact = ModelArtifact(ref=ref, spec=spec_of(ref))
+    with pytest.raises(ConversionError) as err:
+        Hls4mlBackend.prebuild(artifact, Hls4mlOptions(frontend="onnx"), {})
+    line = str(err.value)
+    assert line.startswith("hls4ml's ONNX front end cannot convert l1_ad_vae at operator ReduceSum (node ")
+    assert (
+        line.endswith("after qonnx's clean-up; hls4ml 1.3.0 has no ONNX parser for it)") and "\n" not in line
+    )
+    (record,) = hepinfer.bench(
+        "l1_ad_vae", backends=["hls4ml"], options={"hls4ml": {"frontend": ["onnx"]}}, **FAST_TIMING
+    )
+    assert record["status"] == "error" and "at operator ReduceSum" in record["error"]["message"]

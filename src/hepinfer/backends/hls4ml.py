@@ -1,9 +1,10 @@
 """hls4ml on CPU: a model in FPGA fixed-point arithmetic, run through its bit-accurate C simulation.
 
 The parent converts the zoo model's Keras twin with hls4ml (a zoo model without one: the
-PyTorch model itself, through hls4ml's PyTorch front end, where it takes the model) and
+PyTorch model itself, through hls4ml's PyTorch front end, where it takes the model; an ONNX
+file, or ``frontend=onnx``: hls4ml's ONNX front end after qonnx's clean-up) and
 compiles the C simulation with g++ (``Hls4mlBackend.prebuild``, recorded in
-``model.conversions["keras_to_hls4ml"]`` or ``["torch_to_hls4ml"]``); the
+``model.conversions["keras_to_hls4ml"]``, ``["torch_to_hls4ml"]`` or ``["onnx_to_hls4ml"]``); the
 measured worker only opens the library with ctypes: it imports neither hls4ml nor Keras
 (``runtime_packages`` is empty; ``process.modules`` shows it). The library computes one event
 per call, so ``run`` calls it once per event of the batch, on buffers bound in ``prepare``.
@@ -38,6 +39,8 @@ from hepinfer.errors import BackendUnavailable, ConfigurationError, ModelInputEr
 
 CONVERSION = "keras_to_hls4ml"
 TORCH_CONVERSION = "torch_to_hls4ml"
+ONNX_CONVERSION = "onnx_to_hls4ml"
+_CONVERSIONS = {"keras": CONVERSION, "pytorch": TORCH_CONVERSION, "onnx": ONNX_CONVERSION}
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class Hls4mlOptions(BackendOptions):
     strategy: Literal["latency", "resource"] = "latency"
     io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
     hls_backend: Literal["Vivado", "Vitis"] = "Vivado"
+    # Which hls4ml front end reads the model: auto is the Keras twin, else the PyTorch model,
+    # for a zoo model, and ONNX for an ONNX file; onnx on a zoo model reads its ONNX export.
+    frontend: Literal["auto", "keras", "pytorch", "onnx"] = "auto"
 
     def precision(self) -> str:
         """The default type, as hls4ml writes it."""
@@ -94,10 +100,34 @@ def settings_of(options: Hls4mlOptions) -> Any:
     )
 
 
+def frontend_for(model: ModelArtifact, options: Hls4mlOptions) -> str:
+    """The hls4ml front end for this model: ``options.frontend``, or (auto) the Keras twin,
+    else the PyTorch model, for a zoo model, and the ONNX front end for an ONNX file."""
+    kind = model.ref.kind
+    zoo = kind == "zoo"  # a user's Keras or TorchScript file is not converted: give its ONNX twin
+    have = {"keras": zoo and "keras" in model.formats, "pytorch": zoo and "torch" in model.formats}
+    have["onnx"] = zoo or kind == "onnx"
+    if options.frontend == "auto":
+        found = next((f for f in ("keras", "pytorch", "onnx") if have[f]), None)
+    else:
+        found = options.frontend if have[options.frontend] else None
+    if found is None:
+        asked = "" if options.frontend == "auto" else f" with hls4ml.frontend={options.frontend}"
+        raise BackendUnavailable(
+            f"hls4ml converts a zoo model (its Keras twin, else its PyTorch model) or an ONNX file; "
+            f"{model.ref.label} cannot be converted{asked} (a Keras or TorchScript file: give its ONNX twin)"
+        )
+    return found
+
+
 class Hls4mlBackend(Backend):
     """hls4ml's fixed-point C simulation of a zoo model's Keras twin, called through ctypes."""
 
     name: ClassVar[str] = "hls4ml"
+    # An ONNX file goes through hls4ml's ONNX front end too, but "onnx" is not declared here:
+    # the parent stages a backend that does not read the ONNX file itself by calling its
+    # prebuild for every model (runner/stage.py), which is what hls4ml needs; the worker only
+    # opens the compiled library.
     formats: ClassVar[frozenset[str]] = frozenset({"keras", "torch"})
     Options: ClassVar[type[BackendOptions]] = Hls4mlOptions
     # Recorded versions: the converter runs in the parent (or its child); the worker holds none.
@@ -123,12 +153,10 @@ class Hls4mlBackend(Backend):
         from hepinfer.convert.hls4ml import build_library
 
         assert isinstance(options, Hls4mlOptions)
-        if model.ref.kind != "zoo" or not {"keras", "torch"} & model.formats:
-            raise BackendUnavailable(
-                f"hls4ml converts a zoo model (its Keras twin, else its PyTorch model); "
-                f"{model.ref.label} is not one"
-            )
-        frontend = "keras" if "keras" in model.formats else "pytorch"
+        frontend = frontend_for(model, options)
+        onnx_file = model.onnx_path() if frontend == "onnx" else None
+        # The ONNX front end reads the event shapes from the file (its batch axis set to 1).
+        shapes = [] if onnx_file else model.spec.shapes(1, model.spec.resolve_dims({})).values()
         build = build_library(
             model.ref.name,
             dict(model.ref.params),
@@ -136,9 +164,10 @@ class Hls4mlBackend(Backend):
             [t.name for t in model.spec.outputs],
             settings_of(options),
             frontend=frontend,
-            input_shapes=[s[1:] for s in model.spec.shapes(1, model.spec.resolve_dims({})).values()],
+            input_shapes=[s[1:] for s in shapes],
+            onnx_file=onnx_file,
         )
-        model.conversions[CONVERSION if frontend == "keras" else TORCH_CONVERSION] = build.to_dict()
+        model.conversions[_CONVERSIONS[frontend]] = build.to_dict()
         return build
 
     def load(self, model: ModelArtifact, options: BackendOptions) -> None:
@@ -148,7 +177,7 @@ class Hls4mlBackend(Backend):
         assert isinstance(options, Hls4mlOptions)
         self.options = options
         self.spec = model.spec
-        given = model.conversions.get(CONVERSION) or model.conversions.get(TORCH_CONVERSION)
+        given = next((model.conversions[k] for k in _CONVERSIONS.values() if k in model.conversions), None)
         self.built_in = "parent" if given else "here"
         build = HlsBuild.from_dict(given) if given else self.prebuild(model, options, {})
         if build.settings != settings_of(options):
@@ -212,6 +241,7 @@ class Hls4mlBackend(Backend):
             "keras_version": b.keras_version,
             "frontend": b.frontend,
             "torch_version": b.torch_version,
+            "qonnx_version": b.qonnx_version,
             "compiler_version": b.compiler_version,
             "convert_s": b.convert_s,
             "compile_s": b.compile_s,

@@ -1,9 +1,13 @@
-"""Keras twin (or the PyTorch model) -> hls4ml project -> its C simulation compiled with g++,
-cached by content.
+"""Keras twin (or the PyTorch model, or an ONNX file) -> hls4ml project -> its C simulation
+compiled with g++, cached by content.
 
-hls4ml (1.3) turns a Keras model (``frontend="keras"``: the zoo model's Keras twin) or a
+hls4ml (1.3) turns a Keras model (``frontend="keras"``: the zoo model's Keras twin), a
 PyTorch one (``frontend="pytorch"``: the zoo model itself, for models without a twin where
-hls4ml's PyTorch front end takes them, e.g. linear_event) into an HLS C++ project in which
+hls4ml's PyTorch front end takes them, e.g. linear_event) or an ONNX file (``frontend="onnx"``:
+a file a user brings, or a zoo model's export; hls4ml 1.3 reads only QONNX-cleaned graphs, so
+the child runs qonnx's clean-up, channels-last and Gemm -> MatMul transforms first, as hls4ml's
+documentation does, and names the first operator its ONNX front end has no parser for) into an
+HLS C++ project in which
 every weight, activation and accumulator is an ``ap_fixed<W,I>``; its C simulation, compiled
 with g++, computes bit for bit what the FPGA firmware computes, without vendor tools. The library exports
 ``<project>_float(float *in..., float *out...)``: one event per call, converting floats to the
@@ -34,11 +38,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hepinfer.cache import cache_dir, digest
+from hepinfer.cache import cache_dir, digest, file_digest
 from hepinfer.errors import BackendUnavailable, ConversionError
 
 # Bump when the build changes, so that cached projects are rebuilt.
 BUILD_VERSION = 1
+FRONTENDS = ("keras", "pytorch", "onnx")
+# hls4ml's ONNX parser passes these through without a parser of their own (onnx_to_hls.py).
+_ONNX_SKIPPED = ("Dropout", "Identity")
 NEEDS_SYNTHESIS = "needs vendor synthesis (Vivado/Vitis HLS): not run here"
 TIMING_KIND = "C simulation (emulator CPU time)"
 
@@ -96,6 +103,9 @@ class HlsBuild:
     # for the latter and torch_version "" for the former.
     frontend: str = "keras"
     torch_version: str = ""
+    # The ONNX front end: the qonnx that cleaned the graph, and the file it read.
+    qonnx_version: str = ""
+    onnx_file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """For the record's one-off costs and for the worker (``from_dict``)."""
@@ -145,9 +155,11 @@ def build_library(
     settings: HlsSettings,
     frontend: str = "keras",
     input_shapes: Sequence[Sequence[int]] = (),
+    onnx_file: str | Path | None = None,
 ) -> HlsBuild:
     """Convert the zoo model's Keras twin (``frontend="pytorch"``: the zoo's PyTorch model,
-    whose event shapes without the batch are ``input_shapes``) with hls4ml and compile its C
+    whose event shapes without the batch are ``input_shapes``; ``frontend="onnx"``: the ONNX
+    file ``onnx_file``, named ``zoo_name`` in messages) with hls4ml and compile its C
     simulation (cached).
 
     Runs the conversion in a child interpreter with hls4ml (see the module docstring); raises
@@ -161,13 +173,20 @@ def build_library(
     reason = unavailable_reason()
     if python is None or reason is not None:
         raise BackendUnavailable(f"backend hls4ml is unavailable: {reason}")
+    if frontend not in FRONTENDS:
+        raise ConversionError(f"hls4ml front end '{frontend}': use one of {', '.join(FRONTENDS)}")
     module = sys.modules[__name__]
-    zoo_module = importlib.import_module(f"hepinfer.zoo.{entry(zoo_name).module}")
-    sources = digest(*(inspect.getsource(m) for m in (module, keras_twins, zoo_module)))
+    if frontend == "onnx":
+        if onnx_file is None:
+            raise ConversionError("hls4ml's ONNX front end needs the ONNX file")
+        sources = digest(inspect.getsource(module), file_digest(Path(onnx_file)))
+    else:
+        zoo_module = importlib.import_module(f"hepinfer.zoo.{entry(zoo_name).module}")
+        sources = digest(*(inspect.getsource(m) for m in (module, keras_twins, zoo_module)))
     shapes = [[int(d) for d in s] for s in input_shapes]
     parts = (sorted(zoo_params.items()), asdict(settings), python, sources, BUILD_VERSION)
     key = digest(zoo_name, *parts, frontend, shapes)
-    out_dir = cache_dir() / "hls4ml" / f"{zoo_name}-{key}"
+    out_dir = cache_dir() / "hls4ml" / f"{Path(zoo_name).stem}-{key}"
     meta = out_dir / "build.json"
     if meta.exists():
         build = HlsBuild.from_dict(json.loads(meta.read_text()))
@@ -184,6 +203,7 @@ def build_library(
         "key": key,
         "frontend": frontend,
         "input_shapes": shapes,
+        "onnx_file": str(onnx_file) if onnx_file is not None else "",
     }
     req_path = out_dir / "request.json"
     req_path.write_text(json.dumps(request))
@@ -200,18 +220,73 @@ def build_library(
     )
     if done.returncode != 0 or not meta.exists():
         lines = [ln for ln in (done.stderr + done.stdout).strip().splitlines() if ln.strip()]
+        told = [ln.removeprefix(_TOLD) for ln in lines if ln.startswith(_TOLD)]
+        if told:  # the child's own one line (an operator the front end has no parser for)
+            raise ConversionError(told[-1])
         raise ConversionError(f"hls4ml could not convert {zoo_name}: {lines[-1] if lines else 'no output'}")
     return HlsBuild.from_dict(json.loads(meta.read_text()))
 
 
 # --- the child: runs with hls4ml and Keras importable ----------------------------------------------
 
+# How the child hands a one-line ConversionError to the parent (on stderr).
+_TOLD = "hepinfer-conversion-error: "
+
+
+def _qonnx_cleaned(path: Path, label: str, hls4ml_version: str) -> Any:
+    """The ONNX file as hls4ml 1.3's ONNX front end reads it: one event (the batch axis fixed
+    to 1: the C simulation computes one event per call), then qonnx's clean-up, channels-last
+    and Gemm -> MatMul, cleaned again; refused in one line naming the first operator the front
+    end has no parser for."""
+    import onnx
+    from hls4ml.converters.onnx_to_hls import get_supported_onnx_layers
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
+    from qonnx.transformation.gemm_to_matmul import GemmToMatMul
+    from qonnx.util.cleanup import cleanup_model
+
+    proto = onnx.load(str(path))
+    weights = {t.name for t in proto.graph.initializer}
+    for tensor in (*proto.graph.input, *proto.graph.output):
+        dims = tensor.type.tensor_type.shape.dim
+        if tensor.name not in weights and dims and not dims[0].dim_value:
+            dims[0].dim_value = 1  # a named or blank batch axis
+    del proto.graph.value_info[:]  # shapes inferred again at batch 1
+    supported = set(get_supported_onnx_layers()) | set(_ONNX_SKIPPED)
+
+    def refuse_unsupported(model: Any, also: frozenset[str] = frozenset()) -> None:
+        for node in model.graph.node:
+            if node.op_type not in supported | also:
+                raise ConversionError(
+                    f"hls4ml's ONNX front end cannot convert {label} at operator {node.op_type} "
+                    f"(node '{node.name}' after qonnx's clean-up; hls4ml {hls4ml_version} has no "
+                    "ONNX parser for it)"
+                )
+
+    model = cleanup_model(ModelWrapper(proto))
+    # Before channels-last, which needs every shape and so fails first on what it cannot infer;
+    # Gemm is turned into MatMul + Add below.
+    refuse_unsupported(model, frozenset({"Gemm"}))
+    model = model.transform(ConvertToChannelsLastAndClean())
+    model = cleanup_model(model.transform(GemmToMatMul()))
+    refuse_unsupported(model)
+    return model
+
 
 def _hls_config(
-    hls4ml: Any, model: Any, settings: HlsSettings, input_shapes: Sequence[Sequence[int]] | None = None
+    hls4ml: Any,
+    model: Any,
+    settings: HlsSettings,
+    input_shapes: Sequence[Sequence[int]] | None = None,
+    frontend: str = "keras",
 ) -> dict[str, Any]:
     config: dict[str, Any]
-    if input_shapes is None:
+    if frontend == "onnx":
+        config = hls4ml.utils.config_from_onnx_model(
+            model, granularity="model", default_precision=settings.precision
+        )
+        names = {node.name for node in model.graph.node}
+    elif input_shapes is None:
         config = hls4ml.utils.config_from_keras_model(
             model, granularity="model", default_precision=settings.precision
         )
@@ -254,8 +329,13 @@ def _child(request_path: Path, meta_path: Path) -> None:
     given = req["settings"]
     settings = HlsSettings(**{**given, "layer_precision": tuple(map(tuple, given["layer_precision"]))})
     frontend = req.get("frontend", "keras")
-    versions = {"keras_version": "", "torch_version": ""}
-    if frontend == "pytorch":
+    versions = {"keras_version": "", "torch_version": "", "qonnx_version": ""}
+    if frontend == "onnx":
+        from importlib.metadata import version
+
+        model = _qonnx_cleaned(Path(req["onnx_file"]), Path(req["zoo_name"]).name, hls4ml.__version__)
+        versions["qonnx_version"] = version("qonnx")
+    elif frontend == "pytorch":
         import torch
 
         from hepinfer.zoo import entry
@@ -269,15 +349,15 @@ def _child(request_path: Path, meta_path: Path) -> None:
 
         model = load_keras(req["zoo_name"], req["zoo_params"])
         versions["keras_version"] = keras.__version__
-    convert = (
-        hls4ml.converters.convert_from_pytorch_model
-        if frontend == "pytorch"
-        else hls4ml.converters.convert_from_keras_model
-    )
+    convert = {
+        "pytorch": hls4ml.converters.convert_from_pytorch_model,
+        "onnx": hls4ml.converters.convert_from_onnx_model,
+    }.get(frontend, hls4ml.converters.convert_from_keras_model)
     t0 = time.perf_counter()
     noise = io.StringIO()
     with contextlib.redirect_stdout(noise):
-        config = _hls_config(hls4ml, model, settings, req["input_shapes"] if frontend == "pytorch" else None)
+        shapes = req["input_shapes"] if frontend == "pytorch" else None
+        config = _hls_config(hls4ml, model, settings, shapes, frontend)
         hls_model = convert(
             model,
             hls_config=config,
@@ -308,6 +388,8 @@ def _child(request_path: Path, meta_path: Path) -> None:
         hls4ml_version=hls4ml.__version__,
         keras_version=versions["keras_version"],
         torch_version=versions["torch_version"],
+        qonnx_version=versions["qonnx_version"],
+        onnx_file=req.get("onnx_file", ""),
         compiler_version=compiler_version("g++"),
         convert_s=convert_s,
         compile_s=compile_s,
@@ -322,4 +404,8 @@ def _child(request_path: Path, meta_path: Path) -> None:
 
 
 if __name__ == "__main__":  # python -m hepinfer.convert.hls4ml REQUEST.json BUILD.json
-    _child(Path(sys.argv[1]), Path(sys.argv[2]))
+    try:
+        _child(Path(sys.argv[1]), Path(sys.argv[2]))
+    except ConversionError as err:
+        print(_TOLD + str(err), file=sys.stderr)
+        sys.exit(1)

@@ -5,11 +5,15 @@ onnx2torch imports torchvision, which has no build beside the main venv's torch;
 subprocess (``python -m hepinfer.convert.onnx_torch SRC.onnx DST.pt``), saving the converted
 ``torch.fx.GraphModule`` whole with ``torch.save``; the pytorch worker for a foreign ONNX file
 runs under the same interpreter (``PyTorchBackend.interpreter``) and loads it: a file this
-process wrote, not a user's pickle. An operator onnx2torch lacks fails in one line naming it.
+process wrote, not a user's pickle. A failure says in one line which operator and node it
+failed at: an operator onnx2torch has no converter for (DeepJet's LSTM), a converter that
+refuses a node (ParticleNet AK8's BatchNormalization of spatial rank -2), or a converted module
+that fails when run (the node of the ``torch.fx`` graph and its module).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -106,8 +110,12 @@ def convert_here(src: Path, dst: Path) -> dict[str, Any]:
         module = onnx2torch.convert(str(src)).eval()
     except Exception as err:
         text = f"{type(err).__name__}: {err}"
+        node = _converting(err)
         match = _OP.search(text)
-        where = f" at operator {match.group(1)}" if match else ""
+        if node is not None:
+            where = f" at operator {node.operation_type} (node '{node.name}')"
+        else:
+            where = f" at operator {match.group(1)}" if match else ""
         first = text.strip().splitlines()[0][:300]
         return {"error": f"onnx2torch cannot convert {src.name}{where}: {first}"}
     seconds = time.perf_counter() - start
@@ -117,9 +125,23 @@ def convert_here(src: Path, dst: Path) -> dict[str, Any]:
     return {"seconds": seconds, "tool_version": version("onnx2torch"), "torch_version": torch.__version__}
 
 
-def run_here(module_path: Path, given: Path, back: Path) -> None:
+def _converting(err: BaseException) -> Any:
+    """The ONNX node onnx2torch's converter loop was on when ``err`` was raised (its
+    ``onnx_node`` local, from the traceback), or None."""
+    tb = err.__traceback__
+    found = None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_filename.endswith("onnx2torch/converter.py") and "onnx_node" in frame.f_locals:
+            found = frame.f_locals["onnx_node"]
+        tb = tb.tb_next
+    return found
+
+
+def run_here(module_path: Path, given: Path, back: Path) -> dict[str, Any]:
     """In the venv: the saved module on the arrays of an .npz (in input order), its outputs to
-    another (the conversion matrix's check of this route against the source)."""
+    another (the conversion matrix's check of this route against the source); a failure names
+    the ``torch.fx`` node and module it happened in (``{"error": ...}``)."""
     import numpy as np
     import torch
 
@@ -127,13 +149,42 @@ def run_here(module_path: Path, given: Path, back: Path) -> None:
     with np.load(given) as found:
         xs = [torch.from_numpy(found[f"arr_{i}"]) for i in range(len(found.files))]
     with torch.no_grad():
-        out = module(*xs)
+        try:
+            out = module(*xs)
+        except Exception as err:
+            return {"error": _run_failure(module, xs, err)}
     values = list(out) if isinstance(out, tuple | list) else [out]
     np.savez(back, *[v.numpy() for v in values])
+    return {}
+
+
+def _run_failure(module: Any, xs: list[Any], err: BaseException) -> str:
+    """One line: the node of the converted graph that fails (found by running it again node by
+    node with ``torch.fx.Interpreter``), its module's class, and the error."""
+    import torch.fx
+
+    at: list[Any] = []
+
+    class Tracking(torch.fx.Interpreter):
+        def run_node(self, n: Any) -> Any:
+            at[:] = [n]
+            return super().run_node(n)
+
+    with contextlib.suppress(Exception):  # the same error again, now with the node known
+        Tracking(module).run(*xs)
+    where = ""
+    if at:
+        node = at[0]
+        kind = (
+            type(module.get_submodule(node.target)).__name__ if node.op == "call_module" else str(node.target)
+        )
+        where = f" at node '{node.name}' ({kind})"
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    return f"onnx2torch's module fails when run{where}: {type(err).__name__}: {first}"
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--run":
-        run_here(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+        print(json.dumps(run_here(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))))
     else:
         print(json.dumps(convert_here(Path(sys.argv[1]), Path(sys.argv[2]))))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
@@ -28,7 +29,7 @@ from hepinfer.errors import ConfigurationError, first_line
 from hepinfer.zoo import ModelRef, ModelSpec, build_inputs
 
 # Bump when a route or its figure changes meaning (the cache key).
-MATRIX_VERSION = 1
+MATRIX_VERSION = 2
 FORMAT = "hepinfer-conversions/1"
 ROUTES = (
     ("onnx", "keras", "onnx2keras"),
@@ -47,12 +48,70 @@ class NotApplicable(Exception):
     """The route does not start from a format this model has."""
 
 
+class RouteError(Exception):
+    """A route that failed in a tool other than its converter (the runtime that runs the result)."""
+
+    def __init__(self, tool: str, message: str) -> None:
+        super().__init__(message)
+        self.tool = tool
+
+
+# Where a converter's one line names what failed: "at operator LSTM (node 'x')", "at layer
+# LAYER_6", SOFIE's "unsupported operators PRelu", tf2onnx's "Unsupported ops: Counter({'X': 1})",
+# torch.onnx's "the operator 'aten::x'", ONNX Runtime's "node. Name:'x' OpType:Y".
+_NAMED = (
+    re.compile(r"\bat ((?:operator|layer|node) [\w.:/']+(?: \([^)]*\))?)"),
+    re.compile(r"unsupported operators? ([\w, ]+)", re.IGNORECASE),
+    re.compile(r"Unsupported ops: Counter\(\{'([\w.:]+)'"),
+    re.compile(r"operator '([\w.:]+)'"),
+    re.compile(r"OpType:\s*(\w+)"),
+)
+
+
+def _failure_row(tool: str, err: BaseException) -> dict[str, Any]:
+    """A failed route's row: the one-line error, the tool it failed in (the converter, or the
+    runtime the result ran on), and what it failed at (operator, layer or node) where told."""
+    line = f"{type(err).__name__}: {first_line(err)}"
+    at = None
+    for pattern in _NAMED:
+        found = pattern.search(str(err))
+        if found:
+            at = found.group(1).strip().rstrip(",")
+            if pattern is not _NAMED[0]:
+                at = f"operator {at}"
+            break
+    if at is None:
+        at = _keras_layer_parsed(err)
+        if at is not None:
+            line = f"{line} [at {at}]"
+    return {"status": "failed", "error": line[:300], "failed_in": getattr(err, "tool", tool), "at": at}
+
+
+def _keras_layer_parsed(err: BaseException) -> str | None:
+    """The Keras layer SOFIE's Keras parser was on when it raised (its ``parse`` loop's
+    ``layer`` local, from the traceback of the error or its causes), e.g. a Dense without a
+    bias (IndexError: list index out of range), which SOFIE's own message does not name."""
+    seen: BaseException | None = err
+    while seen is not None:
+        tb = seen.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if frame.f_code.co_filename.endswith("sofie/keras/parser.py") and "layer" in frame.f_locals:
+                layer = frame.f_locals["layer"]
+                return f"layer {getattr(layer, 'name', layer)} ({type(layer).__name__})"
+            tb = tb.tb_next
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def conversion_matrix(
     ref: ModelRef, spec: ModelSpec, batch: int = 1, dims: Mapping[str, int] | None = None, seed: int = 0
 ) -> dict[str, Any]:
     """The matrix (``format``, ``model``, ``source``, ``batch``, ``dims``, ``routes``): one row
     per route with ``route`` ("onnx -> keras"), ``tool``, ``status`` (ok, failed, n/a),
-    ``max_abs`` (against the source on the same inputs), ``error``/``reason``. Cached."""
+    ``max_abs`` (against the source on the same inputs), ``error``/``reason``; a failed row
+    also has ``failed_in`` (the tool) and ``at`` (the operator, layer or node, None where the
+    tool did not tell). Cached."""
     if ref.kind not in ("onnx", "zoo"):
         raise ConfigurationError(
             f"the conversion matrix takes an ONNX file or a zoo model, not a {ref.kind} file "
@@ -78,7 +137,7 @@ def conversion_matrix(
         except NotApplicable as why:
             row.update(status="n/a", reason=str(why))
         except Exception as err:
-            row.update(status="failed", error=f"{type(err).__name__}: {first_line(err)}"[:300])
+            row.update(_failure_row(tool, err))
         else:
             row.update(status="ok", max_abs=_max_abs(reference, got, spec))
         routes.append(row)
@@ -132,12 +191,23 @@ def _torch(model: ModelArtifact, inputs: Mapping[str, np.ndarray]) -> Outputs:
     return _by_position([v.numpy() for v in values], model.spec)
 
 
+def _ort_result(path: Path, spec: ModelSpec, inputs: Mapping[str, np.ndarray]) -> Outputs:
+    """A route's ONNX file on ONNX Runtime: a failure there is ONNX Runtime's, not the exporter's."""
+    try:
+        return _ort(path, spec, inputs)
+    except Exception as err:
+        raise RouteError("ONNX Runtime", f"ONNX Runtime cannot run {path.name}: {first_line(err)}") from err
+
+
 def _keras_run(path: Path, spec: ModelSpec, inputs: Mapping[str, np.ndarray]) -> Outputs:
     from hepinfer.zoo.native_file import load_keras_file
 
     model = load_keras_file(path)
     xs = [inputs[t.name] for t in spec.inputs]
-    out = model(xs if len(xs) > 1 else xs[0], training=False)
+    try:
+        out = model(xs if len(xs) > 1 else xs[0], training=False)
+    except Exception as err:
+        raise RouteError("Keras", f"Keras cannot run {path.name}: {first_line(err)}") from err
     values = list(out) if isinstance(out, tuple | list) else [out]
     return _by_position([np.asarray(v) for v in values], spec)
 
@@ -148,7 +218,10 @@ def _keras_file(model: ModelArtifact) -> Path:
     if model.ref.kind == "onnx":
         from hepinfer.convert.onnx_keras import onnx_to_keras
 
-        return onnx_to_keras(model.onnx_path(), [t.name for t in model.spec.inputs]).path
+        try:
+            return onnx_to_keras(model.onnx_path(), [t.name for t in model.spec.inputs]).path
+        except Exception as err:  # the route's first step failed, not its own tool
+            raise RouteError("onnx2keras", first_line(err)) from err
     if "keras" not in model.formats:
         raise NotApplicable(f"{model.ref.label} has no Keras twin")
     from hepinfer.zoo.keras_twins import build_keras
@@ -192,9 +265,15 @@ def _onnx_torch(model: ModelArtifact, spec: ModelSpec, inputs: Outputs, _: Any) 
             env={**env, "PYTHONPATH": source},
             check=False,
         )
+        told = [json.loads(ln) for ln in ran.stdout.splitlines() if ln.startswith("{")]
+        if told and "error" in told[-1]:
+            raise RouteError("torch (onnx2torch's module)", told[-1]["error"])
         if ran.returncode != 0:
             said = (ran.stderr or ran.stdout).strip().splitlines()
-            raise RuntimeError(f"the onnx2torch module failed to run: {said[-1] if said else ran.returncode}")
+            raise RouteError(
+                "torch (onnx2torch's module)",
+                f"onnx2torch's module fails when run: {said[-1] if said else ran.returncode}",
+            )
         with np.load(back) as found:
             return _by_position([found[f"arr_{i}"] for i in range(len(found.files))], spec)
 
@@ -218,6 +297,8 @@ def _onnx_sofie(model: ModelArtifact, spec: ModelSpec, inputs: Outputs, sizes: A
 def _keras_sofie(model: ModelArtifact, spec: ModelSpec, inputs: Outputs, sizes: Any) -> Outputs:
     if model.ref.kind == "zoo" and "keras" not in model.formats:
         raise NotApplicable(f"{model.ref.label} has no Keras twin")
+    if model.ref.kind == "onnx":
+        _keras_file(model)  # onnx2keras first (cached): its failure is named as its own
     return _sofie(model, "keras", inputs, sizes)
 
 
@@ -226,7 +307,7 @@ def _keras_onnx(model: ModelArtifact, spec: ModelSpec, inputs: Outputs, _: Any) 
         if "keras" not in model.formats:
             raise NotApplicable(f"{model.ref.label} has no Keras twin")
         twin = ModelArtifact(ref=model.ref, spec=spec, exporter="tf2onnx")
-        return _ort(twin.onnx_path(), spec, inputs)
+        return _ort_result(twin.onnx_path(), spec, inputs)
     # A foreign ONNX file: its onnx2keras model back through tf2onnx (the round trip).
     from hepinfer.zoo import model_ref, spec_of
 
@@ -234,7 +315,7 @@ def _keras_onnx(model: ModelArtifact, spec: ModelSpec, inputs: Outputs, _: Any) 
     keras_spec = spec_of(keras_ref)
     path = ModelArtifact(ref=keras_ref, spec=keras_spec, exporter="tf2onnx").onnx_path()
     feeds = {k.name: inputs[s.name] for k, s in zip(keras_spec.inputs, spec.inputs, strict=True)}
-    return _by_position(list(_ort(path, keras_spec, feeds).values()), spec)
+    return _by_position(list(_ort_result(path, keras_spec, feeds).values()), spec)
 
 
 def _torch_onnx(exporter: str) -> Callable[..., Outputs]:
@@ -243,7 +324,7 @@ def _torch_onnx(exporter: str) -> Callable[..., Outputs]:
             raise NotApplicable("no PyTorch model: the source is an ONNX file")
         from hepinfer.convert.torch_onnx import export_zoo
 
-        return _ort(export_zoo(model.ref, spec, exporter).path, spec, inputs)  # type: ignore[arg-type]
+        return _ort_result(export_zoo(model.ref, spec, exporter).path, spec, inputs)  # type: ignore[arg-type]
 
     return route
 
