@@ -41,26 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="hepinfer-results.jsonl",
         help="JSON Lines file the records are appended to",
     )
-    p.add_argument(
-        "--max-time",
-        type=float,
-        default=10.0,
-        help="time cap per configuration, s (default: %(default)s)",
-    )
-    p.add_argument("--min-calls", type=int, default=50, help="timed calls before the stopping rule applies")
-    p.add_argument(
-        "--min-time",
-        type=float,
-        default=1.0,
-        help="seconds of timing before the stopping rule applies, so that a fast model gets a "
-        "valid p99 (>= 1000 samples) (default: %(default)s)",
-    )
-    p.add_argument(
-        "--rel-ci",
-        type=float,
-        default=0.01,
-        help="stop when the median's 95%% CI is within +-this fraction (default: %(default)s)",
-    )
+    _add_timing_arguments(p)
     p.add_argument("--timeout", type=float, default=900.0, help="per-configuration worker timeout, s")
     parse.add_repeat_argument(p)
     p.add_argument(
@@ -83,6 +64,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="print the records as JSON Lines (one record per line, as appended to --out) "
         "instead of the table; progress and messages go to stderr",
     )
+    _add_model_file_arguments(p)
+
+
+def _add_timing_arguments(p: argparse.ArgumentParser) -> None:
+    """The timing policy: a time cap, and the stopping rule's minimum calls, time and CI width."""
+    p.add_argument(
+        "--max-time",
+        type=float,
+        default=10.0,
+        help="time cap per configuration, s (default: %(default)s)",
+    )
+    p.add_argument("--min-calls", type=int, default=50, help="timed calls before the stopping rule applies")
+    p.add_argument(
+        "--min-time",
+        type=float,
+        default=1.0,
+        help="seconds of timing before the stopping rule applies, so that a fast model gets a "
+        "valid p99 (>= 1000 samples) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--rel-ci",
+        type=float,
+        default=0.01,
+        help="stop when the median's 95%% CI is within +-this fraction (default: %(default)s)",
+    )
+
+
+def _add_model_file_arguments(p: argparse.ArgumentParser) -> None:
+    """What a model file does not store: input shapes, or an ONNX twin to take them from."""
     p.add_argument(
         "--input",
         action="append",
