@@ -218,7 +218,7 @@ class Session:
         # frames (each Python call or attribute lookup is ~0.1 us, 0.5% of a 20 us call).
         self._n_inputs = len(self._dtypes)
         self._specs = tuple(self._dtypes.items())
-        self._direct = self._first.call if self.shared and not self._scoped else None
+        self._direct = self._first.caller() if self.shared and not self._scoped else None
 
     @classmethod
     def from_config(cls, path: str | Path, pool: int = 4) -> Session:

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -229,6 +229,11 @@ class Backend(abc.ABC):
         """
         prepared = self.prepare(inputs)
         return self.fetch(prepared, self.run(prepared))
+
+    def caller(self) -> Callable[[Mapping[str, np.ndarray]], Outputs]:
+        """``call`` as a caller binds it once (``hepinfer.Session``), after ``load``: by default
+        ``call`` itself; a backend may return a closure over its session that does the same."""
+        return self.call
 
     def inference_scope(self) -> contextlib.AbstractContextManager[None]:
         """A context the harness enters once around the first call, warm-up and timing.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -167,6 +167,25 @@ class OnnxRuntimeBackend(Backend):
         if len(names) == 1:  # most models: a literal is ~0.5 us cheaper than dict(zip(...))
             return {names[0]: values[0]}
         return dict(zip(names, values, strict=True))
+
+    def caller(self) -> Callable[[Mapping[str, np.ndarray]], Outputs]:
+        """``call`` without I/O binding as a closure over ``session.run`` and the output names:
+        no attribute lookups or option test per call (about 0.15 us of a Session's call)."""
+        if self.options.iobinding:
+            return self.call
+        run, names = self.session.run, self.output_names
+        if len(names) == 1:
+            name = names[0]
+
+            def one_output(inputs: Mapping[str, np.ndarray]) -> Outputs:
+                return {name: run(names, inputs)[0]}
+
+            return one_output
+
+        def outputs(inputs: Mapping[str, np.ndarray]) -> Outputs:
+            return dict(zip(names, run(names, inputs), strict=True))
+
+        return outputs
 
     def settings(self) -> dict[str, Any]:
         """Providers and the thread settings the session reports."""
