@@ -456,7 +456,7 @@ def main() -> int:
         (out / "rows.json").write_text(json.dumps(rows, indent=1))
         tables.append(timing_table(rows))
     if parts & {"agreement", "verify"}:
-        from hepinfer.data.taggers import particle_counts
+        from hepinfer.data.tagger_particles import particle_counts
 
         jets = realistic_jets(ns.events)
         with tempfile.TemporaryDirectory(prefix="cmssw-originals-") as tmp:

@@ -76,7 +76,8 @@ def test_output_spread_tells_one_hot_from_soft() -> None:
 
 
 def test_tagger_inputs_are_padded_as_cmssw_pads(jets: Any) -> None:
-    from hepinfer.data.taggers import deepak8_inputs, deepdoubleb_inputs, deepjet_inputs, particle_counts
+    from hepinfer.data.tagger_particles import particle_counts
+    from hepinfer.data.taggers import deepak8_inputs, deepdoubleb_inputs, deepjet_inputs
 
     x = deepak8_inputs(jets, seed=0)
     assert x["pfcand"].shape == (len(jets), 42, 100, 1) and x["sv"].shape == (len(jets), 15, 7, 1)
