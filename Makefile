@@ -89,7 +89,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/mypy src benchmarks/seeds
+	$(BIN)/mypy src benchmarks/seeds benchmarks/cmssw_originals
 
 # The full suite, as CI runs it (.ci/run), then the wheel installed as a user gets it.
 test: lint $(TRITON_STAMP) $(ONNX2TORCH_STAMP) $(MXNET_STAMP) $(HLS4ML_STAMP)

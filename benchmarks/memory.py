@@ -2,7 +2,7 @@
 
 measured = peak RSS during inference - RSS after imports and conversion (the model, its
 session, the inputs and the working memory of the calls); minimum = ONNX weights + the peak of
-live tensors (``hepinfer.convert.analysis``). "weights" is the load delta over the weight
+live tensors (``hepinfer.convert.graph_minimum``). "weights" is the load delta over the weight
 bytes, "activ." the inputs and inference deltas over the peak of live activations. The seeds
 found ONNX Runtime within an order of magnitude of the minimum and PyTorch/Keras well above
 it; this prints where we stand.

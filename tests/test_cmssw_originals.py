@@ -1,40 +1,24 @@
 """The CMS originals against their ONNX twins on realistic padded jets, and the ISA caps of the
-mxnet and tensorflow backends (benchmarks/cmssw_originals.py, hepinfer.data.taggers)."""
+mxnet and tensorflow backends (benchmarks/cmssw_originals, hepinfer.data.taggers)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from cmssw_originals import agreement, inputs, models, verify
 from hepinfer.backends.mxnet import ISA_ENV, MXNetOptions
 from hepinfer.backends.tensorflow import TensorFlowOptions
 from hepinfer.errors import HepinferError
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _bench() -> Any:
-    """benchmarks/cmssw_originals.py as a module (it is a script, not a package)."""
-    if "cmssw_originals" in sys.modules:
-        return sys.modules["cmssw_originals"]
-    path = ROOT / "benchmarks" / "cmssw_originals.py"
-    spec = importlib.util.spec_from_file_location("cmssw_originals", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["cmssw_originals"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def jets() -> Any:
     """The leading AK8 jets of 6 generated QCD and 6 G* -> WW events (seeded, generated here)."""
-    return _bench().realistic_jets(events=6, seed=3)
+    return inputs.realistic_jets(events=6, seed=3)
 
 
 def test_isa_option_is_parsed_and_mapped() -> None:
@@ -59,7 +43,7 @@ def test_read_verbose_names_isa_and_kernels() -> None:
             "unrelated line",
         ]
     )
-    info = _bench().read_verbose(log)
+    info = verify.read_verbose(log)
     assert info["version"].startswith("oneDNN v2.4.4")
     assert info["isa"] == "Intel AVX2"
     assert info["implementations"] == {"convolution:jit:avx2": 2, "inner_product:brgemm:avx2": 1}
@@ -76,7 +60,8 @@ def test_output_spread_tells_one_hot_from_soft() -> None:
 
 
 def test_tagger_inputs_are_padded_as_cmssw_pads(jets: Any) -> None:
-    from hepinfer.data.taggers import deepak8_inputs, deepdoubleb_inputs, deepjet_inputs, particle_counts
+    from hepinfer.data.tagger_particles import particle_counts
+    from hepinfer.data.taggers import deepak8_inputs, deepdoubleb_inputs, deepjet_inputs
 
     x = deepak8_inputs(jets, seed=0)
     assert x["pfcand"].shape == (len(jets), 42, 100, 1) and x["sv"].shape == (len(jets), 15, 7, 1)
@@ -104,9 +89,8 @@ def test_deepak8_agreement_on_realistic_jets_is_not_saturated(
     reason = backend_class("mxnet").unavailable_reason()
     if reason is not None:
         pytest.skip(f"mxnet: {reason}")
-    bench = _bench()
-    case = dict(bench.AGREEMENT[0], configs=[{"onednn": "false"}])
-    rows = bench.agreement(jets, tmp_path, cases=[case])
+    case = dict(agreement.AGREEMENT[0], configs=[{"onednn": "false"}])
+    rows = agreement.agreement(jets, tmp_path, cases=[case])
     assert len(rows) == 1
     row = rows[0]
     assert row["jets"] == len(jets)
@@ -123,7 +107,6 @@ def test_deepjet_v01_graphdef_exposes_its_class_probabilities(shared_models: Pat
     # only node nothing consumes, and taking it alone left the flavour probabilities out.
     from hepinfer.zoo import model_ref, spec_of
 
-    bench = _bench()
-    ref = model_ref(bench.DEEPJET, None, bench.DEEPJET_SHAPES)
+    ref = model_ref(models.DEEPJET, None, models.DEEPJET_SHAPES)
     names = [t.name for t in spec_of(ref).outputs]
     assert names == ["ID_pred/Softmax", "regression_pred/BiasAdd"]

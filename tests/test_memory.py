@@ -10,7 +10,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from hepinfer.convert.analysis import minimum_memory  # noqa: E402
+from hepinfer.convert.graph_minimum import minimum_memory  # noqa: E402
 from hepinfer.measure.memory import MemoryProbe, fmt_bytes, library_of  # noqa: E402
 
 F = TensorProto.FLOAT

@@ -140,7 +140,7 @@ def render(folder: Path, studies: Sequence[int] | None = None, mode: str = "quic
         "results folder; it is not committed (about 4 MB).",
         "",
         "Study 4 with the frameworks CMS first deployed (MXNet, TF1 GraphDefs) instead of the zoo's "
-        "PyTorch stand-ins: `docs/cmssw-originals.md` (`benchmarks/cmssw_originals.py`).",
+        "PyTorch stand-ins: `docs/cmssw-originals.md` (`benchmarks/cmssw_originals/`).",
         "",
     ]
     for n in numbers:

@@ -191,7 +191,7 @@ def model_cost(
 ) -> dict[str, Any]:
     """One model (a zoo name or an ONNX path): its ``model`` label, ``inputs`` and ``outputs``
     (``name[shape] dtype``), and the cost of its ONNX graph at ``batch`` and ``dims``
-    (``convert.analysis.model_cost``: ``params``, ``weight_bytes``, ``macs``, ``macs_per_event``,
+    (``convert.cost.model_cost``: ``params``, ``weight_bytes``, ``macs``, ``macs_per_event``,
     ``macs_by_op``, ``batch``, ``dims``, ``uncounted``; ``params`` counts the initializer
     elements of the export). A zoo model is exported first (cached) and also gives
     ``trainable_params``, the trainable parameters of its definition (what ``hepinfer zoo``
@@ -200,7 +200,7 @@ def model_cost(
     (none given, no default), the cost is left out: ``cost`` None and ``cost_needs`` naming
     the groups. With ``matrix``, ``conversions`` holds the model's conversion matrix
     (``conversion_matrix``)."""
-    from hepinfer.convert.analysis import model_cost as graph_cost
+    from hepinfer.convert.cost import model_cost as graph_cost
     from hepinfer.zoo import model_ref, spec_of
 
     ref = model_ref(model, dict(params or {}))

@@ -2,8 +2,9 @@
 
 minimum = weight bytes + the peak, over the nodes in the graph's topological order, of the
 bytes of the tensors alive at that node. It is computed from the ONNX graph by the parent
-(``hepinfer.convert.analysis``, which says how shapes, order and liveness are found); this
-module holds the result and the ratios against a measurement, and imports no framework.
+(``hepinfer.convert.graph_minimum``, which says how order and liveness are found, at the
+shapes of ``hepinfer.convert.shapes``); this module holds the result and the ratios against
+a measurement, and imports no framework.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ axis to its group's first symbol and runs ONNX shape inference again (a tie foun
 of another needs the first one made); rounds end when nothing new is tied. The batch axis
 takes part in none of it.
 
-This is ONNX shape inference on symbols, not ``convert.analysis.infer`` (which makes the shapes
+This is ONNX shape inference on symbols, not ``convert.shapes.infer`` (which makes the shapes
 concrete to size every tensor, and lives above zoo/ in the layers): a tie is a statement about
 symbols, which concrete sizes cannot make.
 """
