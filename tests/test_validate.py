@@ -275,7 +275,7 @@ def test_isa_caps_and_exporter_jobs() -> None:
     assert validate.isa_caps("onnxruntime")[0] == []
     request = validate.ValidateRequest(model="event_vae", backends=["onnxruntime"], threads=(2,))
     ref = model_ref("event_vae")
-    sets = [validate._Set("realistic", {}), validate._Set("padded", {})]
+    sets = [validate.InputSet("realistic", {}), validate.InputSet("padded", {})]
     jobs = validate.plan_jobs(request, ref, "pytorch", ["onnxruntime"], sets)
     names = {j.name: j for j in jobs}
     assert names["b1-exporter-legacy"].exporter == "legacy"  # onnxruntime runs the export
@@ -446,9 +446,9 @@ def test_pytorch_isa_cap_reaches_the_worker(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _job_with_outputs(work: Path, name: str, outputs: dict[str, np.ndarray], **kw: Any) -> Any:
-    from hepinfer.runner.validate.request import _Job
+    from hepinfer.runner.validate.request import ValidateJob
 
-    job = _Job(name, kw.pop("backend", "openvino"), 1, "dynamo", ["realistic"], **kw)
+    job = ValidateJob(name, kw.pop("backend", "openvino"), 1, "dynamo", ["realistic"], **kw)
     job.result.setdefault("status", "ok")
     np.savez(job.outputs(work, "realistic"), **outputs)  # type: ignore[arg-type]
     return job

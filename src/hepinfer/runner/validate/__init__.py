@@ -46,10 +46,10 @@ from hepinfer.runner.validate.request import (
     CHECKS,
     ORT_ISA_NOTE,
     Config,
+    InputSet,
+    ValidateJob,
     ValidateRequest,
     _consumes_onnx,
-    _Job,
-    _Set,
     configs,
     isa_caps,
     label,
@@ -79,8 +79,8 @@ __all__ = [
 
 
 def plan_jobs(
-    request: ValidateRequest, ref: ModelRef, reference: str, backends: list[str], sets: list[_Set]
-) -> list[_Job]:
+    request: ValidateRequest, ref: ModelRef, reference: str, backends: list[str], sets: list[InputSet]
+) -> list[ValidateJob]:
     """The worker jobs: each backend's main job (every set), then its reproducibility jobs.
 
     ``backends`` is the list of backends besides the reference (options from the request).
@@ -93,32 +93,36 @@ def plan_jobs(
     )
 
 
-def _plan(request: ValidateRequest, ref: ModelRef, configs: list[Config], sets: list[_Set]) -> list[_Job]:
+def _plan(
+    request: ValidateRequest, ref: ModelRef, configs: list[Config], sets: list[InputSet]
+) -> list[ValidateJob]:
     checks = set(request.checks)
     names = [s.name for s in sets]
     agree_sets: list[str] = [n for n in ("realistic", "padded") if n in names]
-    jobs: list[_Job] = []
+    jobs: list[ValidateJob] = []
     for i, (b, opts) in enumerate(configs):
         tag = f"b{i}"
         main = list(names)
         if "repeat" in checks:
             # The same input twice in a row through one loaded model: must be bitwise equal.
             main.insert(main.index("realistic") + 1, "realistic_again")
-        jobs.append(_Job(f"{tag}-main", b, 1, request.exporter, main, options=opts))
+        jobs.append(ValidateJob(f"{tag}-main", b, 1, request.exporter, main, options=opts))
         if "rerun" in checks:
-            jobs.append(_Job(f"{tag}-rerun", b, 1, request.exporter, ["realistic"], options=opts))
+            jobs.append(ValidateJob(f"{tag}-rerun", b, 1, request.exporter, ["realistic"], options=opts))
         if "threads" in checks:
             for t in request.threads:
                 if t != 1:
-                    jobs.append(_Job(f"{tag}-threads{t}", b, t, request.exporter, agree_sets, options=opts))
+                    jobs.append(
+                        ValidateJob(f"{tag}-threads{t}", b, t, request.exporter, agree_sets, options=opts)
+                    )
         if "exporter" in checks and ref.kind == "zoo" and _consumes_onnx(b, ref):
             other = "legacy" if request.exporter == "dynamo" else "dynamo"
-            jobs.append(_Job(f"{tag}-exporter-{other}", b, 1, other, agree_sets, options=opts))
+            jobs.append(ValidateJob(f"{tag}-exporter-{other}", b, 1, other, agree_sets, options=opts))
         if "isa" in checks:
             caps, _ = isa_caps(backend_class(b).name)
             for j, (_label, env) in enumerate(caps):
                 jobs.append(
-                    _Job(
+                    ValidateJob(
                         f"{tag}-isa{j}",
                         b,
                         1,

@@ -21,7 +21,7 @@ from hepinfer.measure.agreement import (
 )
 from hepinfer.runner.validate import reproducibility
 from hepinfer.runner.validate.inputs import event_axes, event_axis
-from hepinfer.runner.validate.request import ValidateRequest, _Job, _Set, label
+from hepinfer.runner.validate.request import InputSet, ValidateJob, ValidateRequest, label
 from hepinfer.runner.validate.worker_outputs import died_on, finished_some, load_outputs, worker_error
 from hepinfer.zoo import ModelRef, ModelSpec
 
@@ -50,8 +50,8 @@ def _report(
     ref: ModelRef,
     spec: ModelSpec,
     reference: str,
-    sets: list[_Set],
-    jobs: list[_Job],
+    sets: list[InputSet],
+    jobs: list[ValidateJob],
     work: Path,
     tol: Tolerance,
 ) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def _report(
     return report
 
 
-def _nonfinite(job: _Job, work: Path) -> dict[str, int]:
+def _nonfinite(job: ValidateJob, work: Path) -> dict[str, int]:
     """NaN/Inf in a backend's own outputs per input set (the reference's included: a padded
     event that makes any backend produce NaN is a bug whoever is the reference)."""
     out = {}
@@ -128,14 +128,14 @@ def _nonfinite(job: _Job, work: Path) -> dict[str, int]:
     return out
 
 
-def _n_events(s: _Set, spec: ModelSpec) -> int:
+def _n_events(s: InputSet, spec: ModelSpec) -> int:
     t = spec.inputs[0]
     return int(s.inputs[t.name].shape[event_axis(spec, t) or 0])
 
 
 def _agreement(
-    ref_job: _Job,
-    job: _Job,
+    ref_job: ValidateJob,
+    job: ValidateJob,
     work: Path,
     set_names: list[str],
     request: ValidateRequest,
@@ -198,10 +198,10 @@ def _excess_key(summary: Mapping[str, Any]) -> float:
 
 def _physics(
     spec: ModelSpec,
-    ref_job: _Job,
-    job: _Job,
+    ref_job: ValidateJob,
+    job: ValidateJob,
     work: Path,
-    sets: Mapping[str, _Set],
+    sets: Mapping[str, InputSet],
     request: ValidateRequest,
 ) -> dict[str, Any]:
     loaded = {

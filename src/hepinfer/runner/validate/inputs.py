@@ -11,7 +11,7 @@ import numpy as np
 
 from hepinfer.errors import first_line
 from hepinfer.measure import physics
-from hepinfer.runner.validate.request import ValidateRequest, _Set
+from hepinfer.runner.validate.request import InputSet, ValidateRequest
 from hepinfer.zoo import ModelRef, ModelSpec, TensorSpec, build_inputs
 
 
@@ -153,35 +153,35 @@ def _slice(spec: ModelSpec, inputs: Mapping[str, np.ndarray], start: int, stop: 
 
 def input_sets(
     request: ValidateRequest, ref: ModelRef, spec: ModelSpec, dims: Mapping[str, int]
-) -> list[_Set]:
+) -> list[InputSet]:
     """Every input set the request's checks need, seeded."""
     checks = set(request.checks)
-    sets: list[_Set] = []
+    sets: list[InputSet] = []
     fixed = spec.fixed_batch
     if fixed is not None or not spec.has_batch_axis:
         b = fixed or 1
         realistic = build_inputs(ref, spec, b, dims, request.seed)
-        sets.append(_Set("realistic", realistic))
+        sets.append(InputSet("realistic", realistic))
         few = build_inputs(ref, spec, b, dims, request.seed + 1)
-        sets.append(_Set("padded", pad_events(spec, few, np.arange(b) % 3 + 1)))
-        sets.append(_Set("single", pad_events(spec, few, np.ones(b, np.int64))))
+        sets.append(InputSet("padded", pad_events(spec, few, np.arange(b) % 3 + 1)))
+        sets.append(InputSet("single", pad_events(spec, few, np.ones(b, np.int64))))
     else:
         big = max(request.batch_sizes) if request.batch_sizes else 64
         realistic = build_inputs(ref, spec, big, dims, request.seed)
-        sets.append(_Set("realistic", realistic))
+        sets.append(InputSet("realistic", realistic))
         few = build_inputs(ref, spec, request.padded_events, dims, request.seed + 1)
         n = request.padded_events
-        sets.append(_Set("padded", pad_events(spec, few, np.arange(n) % 3 + 1)))
-        sets.append(_Set("single", pad_events(spec, few, np.ones(n, np.int64))))
-        sets.append(_Set("batch1", _slice(spec, realistic, 0, 1)))
-        sets.append(_Set(f"batch{request.odd_batch}", _slice(spec, realistic, 0, request.odd_batch)))
+        sets.append(InputSet("padded", pad_events(spec, few, np.arange(n) % 3 + 1)))
+        sets.append(InputSet("single", pad_events(spec, few, np.ones(n, np.int64))))
+        sets.append(InputSet("batch1", _slice(spec, realistic, 0, 1)))
+        sets.append(InputSet(f"batch{request.odd_batch}", _slice(spec, realistic, 0, request.odd_batch)))
         if "batch" in checks:
             for b in request.batch_sizes:
                 if b != big:
-                    sets.append(_Set(f"batch{b}", _slice(spec, realistic, 0, b)))
+                    sets.append(InputSet(f"batch{b}", _slice(spec, realistic, 0, b)))
             for i in request.alone:
                 if i < big:
-                    sets.append(_Set(f"alone{i}", _slice(spec, realistic, i, i + 1)))
+                    sets.append(InputSet(f"alone{i}", _slice(spec, realistic, i, i + 1)))
     if "physics" in checks and all(v is not None for v in event_axes(spec, spec.inputs).values()):
         half = max(1, request.physics_events // 2)
         chunk = fixed or min(request.physics_chunk, half)
@@ -192,8 +192,8 @@ def input_sets(
                 [build_inputs(ref, spec, fixed, dims, request.seed + 2 + i) for i in range(half // fixed)]
             )
         )
-        sets.append(_Set("background", background, chunk))
-        sets.append(_Set("signal", physics.signal_like(spec, background), chunk))
+        sets.append(InputSet("background", background, chunk))
+        sets.append(InputSet("signal", physics.signal_like(spec, background), chunk))
     return sets
 
 

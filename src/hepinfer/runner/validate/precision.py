@@ -42,7 +42,7 @@ from hepinfer.runner.job import Job
 from hepinfer.runner.launch import run_job
 from hepinfer.runner.stage import stage_job
 from hepinfer.runner.validate.inputs import event_axes, input_sets
-from hepinfer.runner.validate.request import ValidateRequest, _Set
+from hepinfer.runner.validate.request import InputSet, ValidateRequest
 from hepinfer.zoo import ModelRef, ModelSpec
 
 DEFAULT_WIDTHS = tuple(range(8, 19))
@@ -139,7 +139,7 @@ def run_scan(
     }
 
 
-def _save_sets(sets: Mapping[str, _Set], work: Path) -> dict[str, Path]:
+def _save_sets(sets: Mapping[str, InputSet], work: Path) -> dict[str, Path]:
     """Each input set saved once as .npz, for every worker of the scan to read."""
     paths = {}
     for name, s in sets.items():
@@ -148,7 +148,9 @@ def _save_sets(sets: Mapping[str, _Set], work: Path) -> dict[str, Path]:
     return paths
 
 
-def _observed_integer_bits(sets: Mapping[str, _Set], ref_out: Mapping[str, Mapping[str, np.ndarray]]) -> int:
+def _observed_integer_bits(
+    sets: Mapping[str, InputSet], ref_out: Mapping[str, Mapping[str, np.ndarray]]
+) -> int:
     """Integer bits for the largest magnitude among the float inputs and the reference outputs."""
     arrays = [v for s in sets.values() for v in s.inputs.values() if v.dtype.kind == "f"]
     arrays += [v for outs in ref_out.values() for v in outs.values()]
@@ -164,7 +166,7 @@ class _ScanRunner:
     spec: ModelSpec
     dims: Mapping[str, int]
     work: Path
-    sets: Mapping[str, _Set]
+    sets: Mapping[str, InputSet]
     paths: Mapping[str, Path]
 
     def run(self, tag: str, backend: str, options: Mapping[str, str]) -> dict[str, Any]:
@@ -214,7 +216,7 @@ def _width_row(
     return row
 
 
-def _outputs(run: Mapping[str, Any], sets: Mapping[str, _Set]) -> dict[str, dict[str, np.ndarray]] | str:
+def _outputs(run: Mapping[str, Any], sets: Mapping[str, InputSet]) -> dict[str, dict[str, np.ndarray]] | str:
     result = run["result"]
     if result.get("status") != "ok":
         err = result.get("error", {})
@@ -231,7 +233,7 @@ def _outputs(run: Mapping[str, Any], sets: Mapping[str, _Set]) -> dict[str, dict
 
 def _judge(
     spec: ModelSpec,
-    sets: Mapping[str, _Set],
+    sets: Mapping[str, InputSet],
     ref: Mapping[str, Mapping[str, np.ndarray]],
     got: Mapping[str, Mapping[str, np.ndarray]],
     tol: Tolerance,

@@ -16,7 +16,7 @@ import numpy as np
 from hepinfer.backends.registry import backend_class
 from hepinfer.measure.agreement import EQUAL_NOT_BITWISE, IDENTICAL, Tolerance, compare
 from hepinfer.runner.validate.inputs import _take
-from hepinfer.runner.validate.request import ValidateRequest, _Job, isa_caps
+from hepinfer.runner.validate.request import ValidateJob, ValidateRequest, isa_caps
 from hepinfer.runner.validate.worker_outputs import load_outputs
 
 Loaded = dict[str, np.ndarray] | str  # a set's outputs, or why there are none
@@ -25,8 +25,8 @@ Comparison = tuple[str, dict[str, Any] | str]  # what was compared, its summary 
 
 def answers(
     backend: str,
-    main: _Job,
-    jobs: list[_Job],
+    main: ValidateJob,
+    jobs: list[ValidateJob],
     work: Path,
     request: ValidateRequest,
     axes: Mapping[str, int | None],
@@ -66,7 +66,7 @@ def answers(
 
 
 def _threads(
-    main: _Job, mine: Mapping[str, _Job], work: Path, axes: Mapping[str, int | None]
+    main: ValidateJob, mine: Mapping[str, ValidateJob], work: Path, axes: Mapping[str, int | None]
 ) -> dict[str, Any] | None:
     """Each set of each other-thread-count job against the main job's (None: no such job)."""
     comps: list[Comparison] = []
@@ -79,7 +79,7 @@ def _threads(
 
 
 def _batch_invariance(
-    main: _Job,
+    main: ValidateJob,
     work: Path,
     request: ValidateRequest,
     axes: Mapping[str, int | None],
@@ -115,7 +115,7 @@ def _batch_invariance(
 
 
 def _exporter(
-    main: _Job, mine: Mapping[str, _Job], work: Path, axes: Mapping[str, int | None]
+    main: ValidateJob, mine: Mapping[str, ValidateJob], work: Path, axes: Mapping[str, int | None]
 ) -> dict[str, Any]:
     """The main job's outputs against the other torch exporter's, on each of its sets."""
     exporter_jobs = [j for name, j in mine.items() if name.startswith("exporter")]
@@ -138,8 +138,8 @@ def _exporter(
 
 def _isa(
     backend: str,
-    main: _Job,
-    mine: Mapping[str, _Job],
+    main: ValidateJob,
+    mine: Mapping[str, ValidateJob],
     work: Path,
     axes: Mapping[str, int | None],
     answered: Mapping[str, Any],

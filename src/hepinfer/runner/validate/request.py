@@ -72,14 +72,18 @@ class ValidateRequest:
 
 
 @dataclass
-class _Set:
+class InputSet:
+    """One named set of inputs every backend of a validation runs (realistic, padded, ...)."""
+
     name: str
     inputs: dict[str, np.ndarray]
     chunk: int | None = None  # run in calls of this many events (fixed-batch models, big sets)
 
 
 @dataclass
-class _Job:
+class ValidateJob:
+    """One validation worker: a backend configuration, the input sets it runs, its result."""
+
     name: str
     backend: str
     threads: int

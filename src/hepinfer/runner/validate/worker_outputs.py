@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hepinfer.runner.validate.request import _Job
+from hepinfer.runner.validate.request import ValidateJob
 
 
-def load_outputs(job: _Job, work: Path, set_name: str) -> dict[str, np.ndarray] | str:
+def load_outputs(job: ValidateJob, work: Path, set_name: str) -> dict[str, np.ndarray] | str:
     """A job's outputs on a set, or why there are none.
 
     A worker that died (a crash, a timeout) still leaves the outputs of the sets it finished;
@@ -31,18 +31,18 @@ def load_outputs(job: _Job, work: Path, set_name: str) -> dict[str, np.ndarray] 
     return f"not run: the worker failed earlier, on {died}: {why}"
 
 
-def worker_error(job: _Job) -> str:
+def worker_error(job: ValidateJob) -> str:
     """The failed worker's message, with the phase it failed in where the message lacks it."""
     err = job.result.get("error") or {}
     message, phase = str(err.get("message", "worker failed")), err.get("phase")
     return message if not phase or str(phase) in message else f"{message} (phase {phase})"
 
 
-def died_on(job: _Job, work: Path) -> str | None:
+def died_on(job: ValidateJob, work: Path) -> str | None:
     """The first of a failed job's sets that left no outputs (None: every set did)."""
     return next((n for n in job.sets if not job.outputs(work, n).exists()), None)
 
 
-def finished_some(job: _Job, work: Path) -> bool:
+def finished_some(job: ValidateJob, work: Path) -> bool:
     """Whether a failed job finished some of its sets before it died."""
     return any(job.outputs(work, n).exists() for n in job.sets)
