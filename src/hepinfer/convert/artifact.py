@@ -6,6 +6,7 @@ Keras twin); backends take one in ``load`` and import it from here (or ``backend
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,21 @@ class ModelArtifact:
     exporter: str = "dynamo"
     conversions: dict[str, Any] = field(default_factory=dict)
     _onnx: Path | None = None
+
+    @classmethod
+    def staged(
+        cls, ref: ModelRef, spec: ModelSpec, exporter: str, fields: Mapping[str, Any]
+    ) -> ModelArtifact:
+        """The artifact the parent staged (``runner.stage``'s job fields: the ONNX file it
+        exported or converted, and what that cost), as the parent and the worker both open it."""
+        onnx = fields.get("onnx_path")
+        return cls(
+            ref=ref,
+            spec=spec,
+            exporter=exporter,
+            conversions=dict(fields.get("conversions") or {}),
+            _onnx=Path(onnx) if onnx else None,
+        )
 
     @property
     def formats(self) -> frozenset[str]:

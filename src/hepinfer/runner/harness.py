@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from hepinfer.backends.base import Backend, BackendOptions
@@ -51,14 +50,7 @@ def model_of(job: Mapping[str, Any]) -> tuple[ModelRef, ModelSpec, ModelArtifact
 
         spec = spec_of(ref)
     exporter = job.get("exporter") or job.get("key", {}).get("exporter", "dynamo")
-    onnx = job.get("onnx_path")
-    artifact = ModelArtifact(
-        ref=ref,
-        spec=spec,
-        exporter=exporter,
-        conversions=dict(job.get("conversions") or {}),
-        _onnx=Path(onnx) if onnx else None,
-    )
+    artifact = ModelArtifact.staged(ref, spec, exporter, job)
     return ref, spec, artifact
 
 

@@ -206,14 +206,7 @@ def backend_interpreter(
 
     if not fields:  # a failed stage: no worker runs
         return None
-    onnx = fields.get("onnx_path")
-    artifact = ModelArtifact(
-        ref=ref,
-        spec=spec,
-        exporter=exporter,
-        conversions=dict(fields.get("conversions") or {}),
-        _onnx=Path(onnx) if onnx else None,
-    )
+    artifact = ModelArtifact.staged(ref, spec, exporter, fields)
     return backend_class(backend).interpreter(artifact)
 
 
