@@ -65,6 +65,11 @@ def test_an_onnxruntime_worker_on_a_zoo_model_imports_no_zoo_catalog(
     assert "hepinfer.runner.harness" in modules and "onnxruntime" in modules
     assert sorted(m for m in modules if m.startswith("hepinfer.zoo")) == ["hepinfer.zoo", "hepinfer.zoo.spec"]
     assert "numpy.random" not in modules  # the inputs were built in the parent
+    # statistics (with random and fractions, ~20 ms a start) for one normal quantile, and socket
+    # for the host name the parent already passes: neither is imported by a worker.
+    assert not {"statistics", "random", "fractions", "socket"} & modules
+    # The versions the parent found are not asked again (importlib.metadata: 65 modules).
+    assert "importlib.metadata" not in modules
 
 
 def test_the_worker_and_its_backend_import_no_package_metadata() -> None:

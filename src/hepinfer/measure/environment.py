@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -126,7 +125,7 @@ def environment(packages: Iterable[str] = (), known: Mapping[str, Any] | None = 
     names = ("hepinfer", "numpy", *packages)
     found = dict(known.get("versions") or {})
     ask = [n for n in names if found.get(n) in (None, "absent")]
-    asked = versions(ask)
+    asked = versions(ask) if ask else {}  # versions() imports importlib.metadata (65 modules)
     if "cpu" in known:
         cpu = dict(known["cpu"])
         affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()
@@ -134,7 +133,7 @@ def environment(packages: Iterable[str] = (), known: Mapping[str, Any] | None = 
     else:
         cpu = cpu_info()
     return {
-        "host": known.get("host") or socket.gethostname(),
+        "host": known.get("host") or _hostname(),
         "os": known.get("os") or platform.platform(),
         "python": known.get("python") or platform.python_version(),
         "cpu": cpu,
@@ -148,7 +147,7 @@ def machine_environment(packages: Iterable[str] = ()) -> dict[str, Any]:
     """The parts of ``environment`` that are the same in every process this interpreter starts
     on this machine, for a parent to pass to its workers (``environment(known=...)``)."""
     return {
-        "host": socket.gethostname(),
+        "host": _hostname(),
         "os": platform.platform(),
         "python": platform.python_version(),
         "cpu": cpu_info(),
@@ -160,3 +159,9 @@ def machine_fingerprint(env: dict[str, Any]) -> dict[str, Any]:
     """What must match for two records' timings to be comparable."""
     cpu = env.get("cpu", {})
     return {"host": env.get("host"), "cpu": cpu.get("model"), "cores": cpu.get("usable_cores")}
+
+
+def _hostname() -> str:
+    import socket  # here, not at the top: a worker handed the host by its parent never needs it
+
+    return socket.gethostname()
