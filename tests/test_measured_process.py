@@ -72,6 +72,45 @@ def test_an_onnxruntime_worker_on_a_zoo_model_imports_no_zoo_catalog(
     assert "importlib.metadata" not in modules
 
 
+def test_a_memory_worker_on_a_zoo_model_imports_no_zoo_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: the memory worker built each thread's inputs itself, so its prepare phase (and its
+    # peak) held the zoo catalog and numpy.random; now the parent stages one file per seed.
+
+    import numpy as np
+
+    from hepinfer.runner import launch, memory
+    from hepinfer.runner.memory import MemoryRequest, run_memory
+    from hepinfer.zoo import build_inputs, model_ref, spec_of
+
+    out = tmp_path / "modules.json"
+    path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    env = {"PYTHONPATH": path, "HEPINFER_TEST_MODULES": str(out)}
+    seen: list[dict[str, Any]] = []
+
+    def spy(job: dict[str, Any], *args: Any, **kw: Any) -> dict[str, Any]:
+        seen.append(job)
+        return launch.run_job(job, *args, **kw, module="modules_worker", env=env)
+
+    monkeypatch.setattr(memory, "run_job", spy)
+    (record,) = run_memory(MemoryRequest(model="linear_event", batches=(4,), threads=2, calls=2))
+    assert record["status"] == "ok", record.get("error")
+    modules = set(json.loads(out.read_text()))
+    assert sorted(m for m in modules if m.startswith("hepinfer.zoo")) == ["hepinfer.zoo", "hepinfer.zoo.spec"]
+    assert "numpy.random" not in modules
+    # One file per thread's seed, bitwise the builders' inputs.
+    (job,) = seen
+    ref = model_ref("linear_event")
+    spec = spec_of(ref)
+    assert len(job["inputs_paths"]) == 2
+    for t, staged_path in enumerate(job["inputs_paths"]):
+        want = build_inputs(ref, spec, 4, {}, job["key"]["seed"] + t)
+        with np.load(staged_path) as staged:
+            assert sorted(staged.files) == sorted(want)
+            assert all(np.array_equal(staged[k], want[k]) for k in want)
+
+
 def test_the_worker_and_its_backend_import_no_package_metadata() -> None:
     # importlib.metadata (65 modules, ~4 MB RSS) was imported by hepinfer._optional at module
     # level, so every worker held it through its measured phases; now only a message that names

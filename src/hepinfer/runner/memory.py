@@ -15,6 +15,7 @@ costs at load.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -99,7 +100,7 @@ def run_memory(
     import tempfile
 
     from hepinfer.runner.job import Job
-    from hepinfer.runner.stage import interpreter_for, stage_job
+    from hepinfer.runner.stage import interpreter_for, stage_job, stager_for
 
     keys = plan(request)
     ref = model_ref(request.model, request.params)
@@ -112,9 +113,13 @@ def run_memory(
             fields, staged, failed = stage_job(ref, spec, key, analyse=True)
             job = Job(key=key, model_ref=ref, spec=spec, task="memory", calls=request.calls).staged(fields)
             python = None if failed else interpreter_for(key, ref, spec, fields)
-            result = failed or run_job(
-                job.to_dict(), workdir, f"mem{i:04d}", request.timeout_s, python=python
-            )
+            payload = job.to_dict()
+            # Each thread's session gets inputs of its own seed: staged here like bench's, so
+            # that the worker imports no input builder (the zoo catalog, numpy.random).
+            stager = stager_for(ref, spec)
+            seeds = [dataclasses.replace(key, seed=key.seed + t) for t in range(key.threads)]
+            payload["inputs_paths"] = [None if failed else stager.inputs_file(k) for k in seeds]
+            result = failed or run_job(payload, workdir, f"mem{i:04d}", request.timeout_s, python=python)
             record = new_record(key, run_id)
             record["kind"] = "memory"
             record["model"] = {"ref": ref.to_dict()}
@@ -149,10 +154,11 @@ def _concurrently(n: int, work: Callable[[int], None]) -> None:
 
 def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
     """The worker's part (``task: memory``): see the module docstring."""
+    import numpy as np
+
     from hepinfer.backends.base import Backend
     from hepinfer.measure.memory import MemoryProbe
     from hepinfer.runner import harness
-    from hepinfer.zoo import build_inputs
 
     key = job["key"]
     calls = int(job.get("calls", 5))
@@ -181,7 +187,15 @@ def execute_memory(job: dict[str, Any], phases: Any) -> dict[str, Any]:
 
     phases.enter("prepare")
 
+    staged_inputs = list(job.get("inputs_paths") or [])
+
     def inputs(session: Backend, i: int) -> Any:
+        path = staged_inputs[i] if i < len(staged_inputs) else None
+        if path is not None:  # built by the parent (runner.stage) with seed + i
+            with np.load(path) as staged:
+                return session.prepare({k: staged[k] for k in staged.files})
+        from hepinfer.zoo import build_inputs
+
         return session.prepare(build_inputs(ref, spec, key["batch"], key["dims"], key["seed"] + i))
 
     prepared = [inputs(sessions[0], 0)]

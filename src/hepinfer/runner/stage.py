@@ -121,6 +121,12 @@ class Stager:
             self._analysis[slot] = (cost, minimum, time.perf_counter() - t0)
         return self._analysis[slot]
 
+    def inputs_file(self, key: Key) -> str | None:
+        """The .npz of the key's seeded inputs (written once per run), or None where the
+        builder fails: the worker then builds them itself and reports the builder's error."""
+        built = self._built_inputs(key)
+        return built[0] if built is not None else None
+
     def _input_shapes(self, key: Key) -> dict[str, tuple[int, ...]] | None:
         """The shapes of the inputs the worker loads: a builder may decide a size itself
         (gnn_tau flat: the nodes of the batch's events)."""
