@@ -1,5 +1,6 @@
-"""The real worker (``hepinfer.runner.worker``), which also writes the names in its
-``sys.modules`` at exit to $HEPINFER_TEST_MODULES, for the tests of what a worker imports."""
+"""The real worker (``hepinfer.runner.worker``, or the module in $HEPINFER_TEST_WORKER), which
+also writes the names in its ``sys.modules`` at exit to $HEPINFER_TEST_MODULES, for the tests
+of what a worker imports."""
 
 from __future__ import annotations
 
@@ -17,4 +18,5 @@ def _dump() -> None:
 
 if __name__ == "__main__":
     atexit.register(_dump)
-    runpy.run_module("hepinfer.runner.worker", run_name="__main__", alter_sys=True)
+    module = os.environ.get("HEPINFER_TEST_WORKER", "hepinfer.runner.worker")
+    runpy.run_module(module, run_name="__main__", alter_sys=True)

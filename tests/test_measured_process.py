@@ -111,6 +111,51 @@ def test_a_memory_worker_on_a_zoo_model_imports_no_zoo_catalog(
             assert all(np.array_equal(staged[k], want[k]) for k in want)
 
 
+def test_an_event_loop_worker_loads_the_pool_the_parent_staged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: the event-loop worker built its pool of events itself (the zoo catalog, the
+    # input builders and numpy.random in its prepare phase and its memory figures).
+
+    import numpy as np
+
+    from hepinfer.runner import eventloop, launch
+    from hepinfer.runner.eventloop import EventLoopRequest, run_eventloop
+    from hepinfer.runner.eventloop_worker import slot_inputs
+    from hepinfer.runner.multiplicity import Multiplicity
+
+    out = tmp_path / "modules.json"
+    path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    env = {
+        "PYTHONPATH": path,
+        "HEPINFER_TEST_MODULES": str(out),
+        "HEPINFER_TEST_WORKER": "hepinfer.runner.eventloop_worker",
+    }
+    seen: list[dict[str, Any]] = []
+    real_run_job = launch.run_job
+
+    def spy(job: dict[str, Any], *args: Any, **kw: Any) -> dict[str, Any]:
+        seen.append(job)
+        return real_run_job(job, *args, **{**kw, "module": "modules_worker", "env": env})
+
+    monkeypatch.setattr(launch, "run_job", spy)  # run_eventloop imports it when it runs
+    request = EventLoopRequest(
+        model="linear_event", backends=["onnxruntime"], threads=[2], modes=["shared"], events=40, pool=6
+    )
+    (record,) = run_eventloop(request)
+    assert record["status"] == "ok", record.get("error")
+    modules = set(json.loads(out.read_text()))
+    assert sorted(m for m in modules if m.startswith("hepinfer.zoo")) == ["hepinfer.zoo", "hepinfer.zoo.spec"]
+    (job,) = seen
+    plan = eventloop.plan(request)
+    dist = Multiplicity(**job["multiplicity"])
+    with np.load(job["pool_inputs_path"]) as staged:
+        assert len({k.split(":")[0] for k in staged.files}) == 6
+        for slot in range(6):
+            want = slot_inputs(plan.ref, plan.spec, job["dims"], dist, job["seed"], slot)
+            assert all(np.array_equal(staged[f"{slot}:{k}"], v) for k, v in want.items())
+
+
 def test_the_worker_and_its_backend_import_no_package_metadata() -> None:
     # importlib.metadata (65 modules, ~4 MB RSS) was imported by hepinfer._optional at module
     # level, so every worker held it through its measured phases; now only a message that names

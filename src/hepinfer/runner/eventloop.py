@@ -255,7 +255,48 @@ def staged_fields(loop_plan: EventLoopPlan, config: Config) -> tuple[dict[str, A
         exporter=loop_plan.request.exporter,
     )
     fields, _, failed = stage_job(loop_plan.ref, loop_plan.spec, key)
+    if not failed:
+        fields = {**fields, "pool_inputs_path": _staged_pool(loop_plan, config)}
     return fields, failed
+
+
+_POOLS: dict[str, str | None] = {}
+
+
+def _staged_pool(loop_plan: EventLoopPlan, config: Config) -> str | None:
+    """The configuration's pool of events written once per run to an .npz the worker loads
+    (bitwise what the worker's ``slot_inputs`` gives); None where the builder fails."""
+    import json
+
+    import numpy as np
+
+    from hepinfer.runner.eventloop_worker import framework_threads_of, pool_inputs, pool_size
+
+    r = loop_plan.request
+    pool = pool_size(r.pool, r.events, framework_threads_of(config.mode, config.threads))
+    slot = json.dumps(
+        [loop_plan.ref.to_dict(), loop_plan.dims, r.seed, pool, loop_plan.multiplicity.to_dict()],
+        sort_keys=True,
+        default=str,
+    )
+    if slot not in _POOLS:
+        try:
+            built = pool_inputs(
+                loop_plan.ref, loop_plan.spec, loop_plan.dims, loop_plan.multiplicity, r.seed, pool
+            )
+        except Exception:  # the worker builds them itself and reports the builder's error
+            _POOLS[slot] = None
+            return None
+        import os
+        import tempfile
+
+        from hepinfer.runner.stage import inputs_dir
+
+        fd, name = tempfile.mkstemp(prefix="pool-", suffix=".npz", dir=inputs_dir())
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **built)  # type: ignore[arg-type]
+        _POOLS[slot] = name
+    return _POOLS[slot]
 
 
 def interpreter_of(loop_plan: EventLoopPlan, config: Config, fields: dict[str, Any]) -> str | None:

@@ -35,6 +35,38 @@ def slot_inputs(
     return build_inputs(ref, spec, n, dims, int(state[1]))
 
 
+def framework_threads_of(mode: str, n_threads: int) -> int:
+    """Framework threads of a mode: one for intra-op (the backend's own threads), else N."""
+    return 1 if mode == "intra-op" else n_threads
+
+
+def pool_size(pool: int, events: int, framework_threads: int) -> int:
+    """Distinct events prepared up front: at most ``events``, a multiple of the threads."""
+    pool = min(pool, events)
+    return framework_threads * math.ceil(pool / framework_threads)
+
+
+def pool_inputs(
+    ref: Any, spec: Any, dims: Mapping[str, int], dist: Multiplicity, seed: int, pool: int
+) -> dict[str, np.ndarray]:
+    """Every pool slot's inputs in one mapping (``SLOT:NAME``), as the parent stages them."""
+    return {
+        f"{slot}:{name}": value
+        for slot in range(pool)
+        for name, value in slot_inputs(ref, spec, dims, dist, seed, slot).items()
+    }
+
+
+def _staged_slots(path: str) -> list[dict[str, np.ndarray]]:
+    """The slots of a staged pool file, in slot order."""
+    slots: dict[int, dict[str, np.ndarray]] = {}
+    with np.load(path) as staged:
+        for key in staged.files:
+            slot, name = key.split(":", 1)
+            slots.setdefault(int(slot), {})[name] = staged[key]
+    return [slots[s] for s in sorted(slots)]
+
+
 def object_count(spec: Any, inputs: Mapping[str, np.ndarray]) -> int:
     """Objects in a batched input set: the size of its batch axis."""
     axes = {t.name: t.batch_axis for t in spec.inputs}
@@ -117,7 +149,7 @@ def setup(job: dict[str, Any], phases: Any, out: dict[str, Any], every_slot: boo
 
     phases.enter("load")
     backend_threads = n_threads if mode == "intra-op" else 1
-    framework_threads = 1 if mode == "intra-op" else n_threads
+    framework_threads = framework_threads_of(mode, n_threads)
     options = harness.options_of(cls, job["options"], backend_threads)
     sessions = []
     load_s = []
@@ -138,11 +170,16 @@ def setup(job: dict[str, Any], phases: Any, out: dict[str, Any], every_slot: boo
         mem["rss_extra_session"] = (after_each[-1] - after_each[0]) / (len(after_each) - 1)
 
     phases.enter("prepare")
-    pool = min(int(job["pool"]), int(job["events"]))
-    pool = framework_threads * math.ceil(pool / framework_threads)
+    pool = pool_size(int(job["pool"]), int(job["events"]), framework_threads)
     ready = Setup(cls, spec, sessions, framework_threads, [{} for _ in range(framework_threads)], [], pool)
+    # The parent staged the pool (no input builder, numpy.random or zoo catalog here); a pool
+    # it could not build is built here, and its builder's error reported.
+    staged = _staged_slots(job["pool_inputs_path"]) if job.get("pool_inputs_path") else None
     for s in range(pool):
-        inputs = slot_inputs(ref, spec, job["dims"], dist, int(job["seed"]), s)
+        if staged is not None and len(staged) == pool:
+            inputs = staged[s]
+        else:
+            inputs = slot_inputs(ref, spec, job["dims"], dist, int(job["seed"]), s)
         calls = split_objects(spec, inputs) if strategy == "per-object" else [inputs]
         owners = range(framework_threads) if every_slot else [s % framework_threads]
         for i in owners:

@@ -153,7 +153,7 @@ class Stager:
             import os
             import tempfile
 
-            fd, name = tempfile.mkstemp(prefix="inputs-", suffix=".npz", dir=_inputs_dir())
+            fd, name = tempfile.mkstemp(prefix="inputs-", suffix=".npz", dir=inputs_dir())
             with os.fdopen(fd, "wb") as f:  # a name of its own, whichever thread stages
                 np.savez(f, **built)  # type: ignore[arg-type]
             path = Path(name)
@@ -166,7 +166,7 @@ _INPUTS_DIR: list[Path] = []
 _INPUTS_LOCK = threading.Lock()
 
 
-def _inputs_dir() -> Path:
+def inputs_dir() -> Path:
     """This process's folder of staged inputs, removed when it exits."""
     with _INPUTS_LOCK:
         if not _INPUTS_DIR:
