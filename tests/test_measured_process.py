@@ -43,6 +43,14 @@ def test_an_onnxruntime_worker_on_a_zoo_model_holds_no_torch() -> None:
     assert ort["model"]["cost"]["params"] > 0 and ort["memory"]["minimum"]["total_bytes"] > 0
 
 
+def _modules_env(tmp_path: Path, worker: str = "hepinfer.runner.worker") -> tuple[Path, dict[str, str]]:
+    """Where tests/modules_worker.py writes the worker's sys.modules, and the environment that
+    runs ``worker`` through it."""
+    out = tmp_path / "modules.json"
+    path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    return out, {"PYTHONPATH": path, "HEPINFER_TEST_MODULES": str(out), "HEPINFER_TEST_WORKER": worker}
+
+
 def test_an_onnxruntime_worker_on_a_zoo_model_imports_no_zoo_catalog(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -54,9 +62,7 @@ def test_an_onnxruntime_worker_on_a_zoo_model_imports_no_zoo_catalog(
 
     from hepinfer.runner import bench, launch
 
-    out = tmp_path / "modules.json"
-    path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
-    env = {"PYTHONPATH": path, "HEPINFER_TEST_MODULES": str(out)}
+    out, env = _modules_env(tmp_path)
     spy = functools.partial(launch.run_job, module="modules_worker", env=env)
     monkeypatch.setattr(bench, "run_job", spy)
     (record,) = _bench("linear_event", ["onnxruntime"], reference="onnxruntime")
@@ -84,9 +90,7 @@ def test_a_memory_worker_on_a_zoo_model_imports_no_zoo_catalog(
     from hepinfer.runner.memory import MemoryRequest, run_memory
     from hepinfer.zoo import build_inputs, model_ref, spec_of
 
-    out = tmp_path / "modules.json"
-    path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
-    env = {"PYTHONPATH": path, "HEPINFER_TEST_MODULES": str(out)}
+    out, env = _modules_env(tmp_path)
     seen: list[dict[str, Any]] = []
 
     def spy(job: dict[str, Any], *args: Any, **kw: Any) -> dict[str, Any]:
@@ -124,13 +128,7 @@ def test_an_event_loop_worker_loads_the_pool_the_parent_staged(
     from hepinfer.runner.eventloop_worker import slot_inputs
     from hepinfer.runner.multiplicity import Multiplicity
 
-    out = tmp_path / "modules.json"
-    path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
-    env = {
-        "PYTHONPATH": path,
-        "HEPINFER_TEST_MODULES": str(out),
-        "HEPINFER_TEST_WORKER": "hepinfer.runner.eventloop_worker",
-    }
+    out, env = _modules_env(tmp_path, "hepinfer.runner.eventloop_worker")
     seen: list[dict[str, Any]] = []
     real_run_job = launch.run_job
 
