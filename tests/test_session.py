@@ -194,3 +194,16 @@ def test_a_session_with_a_batch_calls_ready_inputs_directly_and_chunks_the_rest(
     for k, v in session(feeds).items():
         np.testing.assert_array_equal(v, raw[k])
     assert calls == [16, 16, 8]
+
+
+def test_a_model_with_several_outputs_gets_each_by_name() -> None:
+    # The bound caller's other branch: every output, by its name, as the session gives them.
+    session = Session("jet_vae", backend="onnxruntime")
+    ort = session._first.session
+    names = [o.name for o in ort.get_outputs()]
+    assert len(names) > 1
+    feeds = build_inputs(session.ref, session.spec, 3, session.dims, seed=1)
+    got = session(feeds)
+    assert list(got) == names
+    for name, want in zip(names, ort.run(names, feeds), strict=True):
+        np.testing.assert_array_equal(got[name], want)
